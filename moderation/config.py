@@ -1,0 +1,58 @@
+"""One Settings object for the whole service (environment prefix ``MODERATION_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings, read from the environment (``MODERATION_*``) or a ``.env`` file."""
+
+    model_config = SettingsConfigDict(env_prefix="MODERATION_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; unset means an embedded PostgreSQL (standalone)"
+    )
+    broker_url: str | None = Field(
+        default=None, description="Celery broker URL; unset means an embedded Redis (standalone)"
+    )
+    data_dir: Path = Path("var")
+    blob_dir: Path | None = None
+    policies_dir: Path = Path("policies")
+
+    # model and decoding
+    model: str | None = Field(default=None, description="hub id or local checkpoint dir")
+    model_revision: str | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+    # intake limits
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_form_overhead_bytes: int = 64 * 1024
+
+    # delivery guarantees
+    stuck_after_s: int = 300
+    max_attempts: int = 3
+    sweep_interval_s: float = 15.0
+    visibility_timeout_s: int = 600
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        """Where content-addressed image blobs live."""
+        return self.blob_dir or self.data_dir / "blobs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache after changing the env)."""
+    return Settings()
