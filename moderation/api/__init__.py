@@ -1,0 +1,1 @@
+"""HTTP edge: parse, authorize, call the domain, return schemas."""

@@ -1,0 +1,31 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from moderation import __version__
+from moderation.api import health, moderations
+from moderation.api.body_limit import BodyLimitMiddleware
+from moderation.api.errors import install_error_handlers
+from moderation.config import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for these settings (the database URL must be set)."""
+    settings = settings or get_settings()
+    if not settings.database_url:
+        raise RuntimeError("MODERATION_DATABASE_URL is not set (or run `moderation standalone`)")
+    app = FastAPI(
+        title="Moderation API",
+        version=__version__,
+        description="Image content moderation with LLaVA-family models.",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.max_image_bytes + settings.max_form_overhead_bytes
+    )
+    app.include_router(moderations.router)
+    app.include_router(health.router)
+    return app

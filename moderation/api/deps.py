@@ -1,0 +1,61 @@
+"""Request dependencies: settings, database URL, blob store, the calling tenant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from moderation.api.errors import ApiError
+from moderation.config import Settings
+from moderation.domain.keys import hash_key
+from moderation.storage.blobs import FileBlobStore
+from moderation.storage.db import session_scope
+from moderation.storage.models import Tenant
+from moderation.storage.repositories import tenants
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_db_url(settings: SettingsDep) -> str:
+    """The database URL of this app."""
+    assert settings.database_url, "create_app checks the database URL"
+    return settings.database_url
+
+
+DbUrlDep = Annotated[str, Depends(get_db_url)]
+
+
+def get_blobs(settings: SettingsDep) -> FileBlobStore:
+    """The blob store of this app."""
+    return FileBlobStore(settings.resolved_blob_dir)
+
+
+BlobsDep = Annotated[FileBlobStore, Depends(get_blobs)]
+
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+def current_tenant(request: Request, db_url: DbUrlDep) -> Tenant:
+    """The tenant of the API key in ``Authorization: Bearer <key>`` (401 otherwise)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(
+            401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'", _UNAUTHORIZED
+        )
+    with session_scope(db_url) as session:
+        tenant = tenants.tenant_for_key_hash(session, hash_key(key.strip()))
+    if tenant is None:
+        raise ApiError(401, "unauthorized", "invalid or revoked API key", _UNAUTHORIZED)
+    return tenant
+
+
+TenantDep = Annotated[Tenant, Depends(current_tenant)]

@@ -1,0 +1,152 @@
+"""The ``moderation`` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from moderation.config import get_settings
+
+
+def _db_url() -> str:
+    url = get_settings().database_url
+    if not url:
+        raise click.ClickException(
+            "MODERATION_DATABASE_URL is not set (or use `moderation standalone`)"
+        )
+    return url
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True)
+def main(log_level: str) -> None:
+    """Self-hosted image moderation with LLaVA-family models."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default=None, help="default: MODERATION_API_HOST")
+@click.option("--port", type=int, default=None, help="default: MODERATION_API_PORT")
+def standalone(host: str | None, port: int | None) -> None:
+    """Everything on one machine: embedded Postgres/Redis (unless configured), API and a worker."""
+    from moderation.standalone import run_standalone
+
+    settings = get_settings()
+    sys.exit(run_standalone(settings, host or settings.api_host, port or settings.api_port))
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.option("--workers", type=int, default=1, show_default=True)
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    _db_url()
+    settings = get_settings()
+    uvicorn.run(
+        "moderation.api.app:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@main.command()
+@click.option("--queues", default="inference,maintenance", show_default=True)
+@click.option("--pool", default="solo", show_default=True, help="solo (one model) or prefork")
+@click.option("--concurrency", type=int, default=1, show_default=True)
+@click.option("--beat/--no-beat", default=False, help="also run the periodic sweeper schedule")
+def worker(queues: str, pool: str, concurrency: int, beat: bool) -> None:
+    """Run a Celery worker (the model loads lazily in the process that runs tasks)."""
+    from moderation.inference.resolve import resolve_model
+
+    _db_url()
+    settings = get_settings()
+    if "inference" in queues.split(","):
+        model, _ = resolve_model(settings)  # builds the demo checkpoint once, warns if used
+        os.environ["MODERATION_MODEL"] = model
+        get_settings.cache_clear()
+    from workers.app import app
+
+    argv = ["worker", "-Q", queues, "--pool", pool, "-c", str(concurrency), "-l", "INFO"]
+    app.worker_main([*argv, "-B"] if beat else argv)
+
+
+@main.command()
+def beat() -> None:
+    """Run the Celery beat scheduler (the periodic sweep)."""
+    from workers.app import app
+
+    app.start(["beat", "-l", "INFO"])
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (alembic upgrade head)."""
+    from moderation.admin import migrate as run_migrations
+
+    run_migrations(_db_url())
+    click.echo("database is at head")
+
+
+@main.group()
+def tenants() -> None:
+    """Manage tenants."""
+
+
+@tenants.command("create")
+@click.argument("name")
+def tenants_create(name: str) -> None:
+    """Create a tenant and print its API key (shown once; only its hash is stored)."""
+    from moderation.admin import create_tenant_key
+
+    try:
+        key = create_tenant_key(_db_url(), name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(key)
+
+
+@main.group()
+def policies() -> None:
+    """Manage policies."""
+
+
+@policies.command("sync")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None)
+def policies_sync(directory: Path | None) -> None:
+    """Load policies/*.yaml into immutable versions and activate them."""
+    from moderation.admin import sync_policy_files
+
+    for r in sync_policy_files(_db_url(), directory or get_settings().policies_dir):
+        state = "new" if r.created else ("activated" if r.activated else "unchanged")
+        click.echo(f"{r.slug}: {r.version} ({state})")
+
+
+@main.group()
+def models() -> None:
+    """Model checkpoints."""
+
+
+@models.command("build-tiny")
+@click.option("--arch", type=click.Choice(["llava", "llava_next", "llava_onevision"]), required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--size", type=click.Choice(["tiny", "small"]), default="tiny", show_default=True)
+def models_build_tiny(arch: str, out: Path, size: str) -> None:
+    """Build a random-weight LLaVA checkpoint offline (tests, demos, benchmarks)."""
+    from moderation.inference.tiny import build_tiny
+
+    path = build_tiny(arch, out, size=size)
+    click.echo(f"built {arch}/{size} (random weights) at {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The outbox relay: publishes committed enqueue intents to the broker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from moderation.storage.db import session_scope
+from moderation.storage.repositories import outbox
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, str, dict[str, Any]], None]
+"""``publish(task_name, queue, kwargs)``: sends one task message or raises."""
+
+
+def relay_outbox(db_url: str, publish: Publish, ids: list[int] | None = None) -> int:
+    """Send pending outbox messages (only ``ids`` if given); returns how many were sent.
+
+    A message is marked sent only after the broker took it; a crash in between sends it twice,
+    which the idempotent tasks absorb. When the broker is down the rest stay pending for the
+    periodic sweep.
+    """
+    sent = 0
+    with session_scope(db_url) as session:
+        for message in outbox.pending(session, ids):
+            try:
+                publish(message.task, message.queue, dict(message.args))
+            except Exception as exc:  # broker down: keep it pending
+                log.warning("outbox %s not sent (%s); the sweeper will retry", message.id, exc)
+                outbox.mark_failed_attempt(session, message.id)
+                break
+            outbox.mark_sent(session, message)
+            sent += 1
+    return sent

@@ -1,0 +1,65 @@
+"""The policies the service knows: syncing rubric files into versions, resolving the active one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from moderation.domain.policies import Policy, load_policy_dir
+from moderation.storage.repositories import audit
+from moderation.storage.repositories import policies as policy_repo
+
+
+class UnknownPolicy(LookupError):
+    """No policy with this slug exists."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What ``sync_policies`` changed, per slug: the version and whether it was new/activated."""
+
+    slug: str
+    version: str
+    created: bool
+    activated: bool
+
+
+def sync_policies(session: Session, directory: Path) -> list[SyncResult]:
+    """Load ``directory/*.yaml`` as versions and activate them (a no-op when unchanged)."""
+    results = []
+    for policy in load_policy_dir(directory):
+        content = policy.model_dump(mode="json")
+        created = policy_repo.add_version(
+            session, policy.version, policy.slug, content, policy.content_sha256
+        )
+        activated = policy_repo.set_active(session, policy.slug, policy.version)
+        if created or activated:
+            audit.append(
+                session,
+                tenant_id=None,
+                subject_type="policy",
+                subject_id=policy.slug,
+                event="policy.synced",
+                actor="system:policies-sync",
+                data={"version": policy.version, "created": created, "activated": activated},
+            )
+        results.append(SyncResult(policy.slug, policy.version, created, activated))
+    return results
+
+
+def active_policy(session: Session, slug: str) -> tuple[str, Policy]:
+    """The active version id and content of a policy (UnknownPolicy when there is none)."""
+    row = policy_repo.active_version(session, slug)
+    if row is None:
+        raise UnknownPolicy(slug)
+    return row.version, Policy.model_validate(row.content)
+
+
+def policy_version(session: Session, version: str) -> Policy:
+    """The content of one immutable version."""
+    row = policy_repo.get_version(session, version)
+    if row is None:
+        raise UnknownPolicy(version)
+    return Policy.model_validate(row.content)

@@ -1,0 +1,48 @@
+"""The sweeper: nothing accepted is lost. Re-queues stuck submissions, relays the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from moderation.domain.dispatch import Publish, relay_outbox
+from moderation.domain.intake import enqueue_moderation
+from moderation.storage.db import session_scope
+from moderation.storage.repositories import audit, submissions
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """Counts of one sweep."""
+
+    requeued: int
+    failed: int
+    relayed: int
+
+
+def sweep_flow(
+    db_url: str, publish: Publish, *, stuck_after_s: int, max_attempts: int
+) -> SweepReport:
+    """Re-enqueue submissions stuck in queued/processing; fail those past the attempt cap."""
+    requeued = failed = 0
+    with session_scope(db_url) as session:
+        for sub in submissions.stuck(session, stuck_after_s):
+            tries = max(sub.attempts, sub.enqueue_count)
+            if tries >= max_attempts:
+                error = f"gave up after {tries} attempts; last error: {sub.error or 'none'}"
+                submissions.finish(session, sub, submissions.FAILED, error)
+                event, failed = "submission.failed", failed + 1
+            else:
+                submissions.requeue(session, sub)
+                enqueue_moderation(session, sub.id)
+                event, requeued = "submission.requeued", requeued + 1
+            audit.append(
+                session,
+                tenant_id=sub.tenant_id,
+                subject_type="submission",
+                subject_id=str(sub.id),
+                event=event,
+                actor="sweeper",
+                data={"attempts": sub.attempts, "enqueue_count": sub.enqueue_count},
+            )
+    relayed = relay_outbox(db_url, publish)
+    return SweepReport(requeued=requeued, failed=failed, relayed=relayed)

@@ -1,0 +1,102 @@
+"""``moderation standalone``: the whole service on one machine, stopped together by Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from types import FrameType
+
+from moderation.admin import create_tenant_key, migrate, sync_policy_files
+from moderation.config import Settings
+from moderation.embedded import ensure_services
+from moderation.inference.resolve import DEMO_WARNING, resolve_model
+
+log = logging.getLogger(__name__)
+DEV_TENANT = "dev"
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "moderation.cli", *args], env=env)
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _banner(url: str, key: str, model: str, demo: bool) -> str:
+    lines = [
+        "",
+        f"  Moderation API   {url}   (docs: {url}/docs)",
+        f"  API key (dev)    {key}",
+        f"  Model            {model}{'   [RANDOM-WEIGHT DEMO]' if demo else ''}",
+        "",
+        f"  curl -H 'Authorization: Bearer {key}' -F image=@photo.jpg {url}/v1/moderations",
+        "",
+        "  Ctrl-C stops everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_standalone(settings: Settings, host: str, port: int) -> int:
+    """Start services, prepare the database, run API + worker until interrupted; exit status."""
+    data_dir = settings.data_dir.resolve()
+    with ExitStack() as stack:
+        services = ensure_services(data_dir, settings.database_url, settings.broker_url, stack)
+        migrate(services.database_url)
+        for r in sync_policy_files(services.database_url, settings.policies_dir):
+            log.info("policy %s: %s", r.slug, r.version)
+        key = create_tenant_key(services.database_url, DEV_TENANT, existing_ok=True)
+        model, demo = resolve_model(settings)
+        env = {
+            **os.environ,
+            "MODERATION_DATABASE_URL": services.database_url,
+            "MODERATION_BROKER_URL": services.broker_url,
+            "MODERATION_DATA_DIR": str(data_dir),
+            "MODERATION_MODEL": model,
+            "MODERATION_POLICIES_DIR": str(settings.policies_dir.resolve()),
+        }
+        children = [
+            _spawn(["serve", "--host", host, "--port", str(port)], env),
+            _spawn(["worker", "--queues", "inference,maintenance", "--beat"], env),
+        ]
+        stack.callback(_stop, children)
+        if demo:
+            print(f"WARNING: {DEMO_WARNING}", file=sys.stderr)
+        print(_banner(f"http://{host}:{port}", key, model, demo), flush=True)
+        return _wait(children)
+    return 0
+
+
+def _wait(children: list[subprocess.Popen[bytes]]) -> int:
+    """Block until Ctrl-C/SIGTERM or until a child exits."""
+    stopping = False
+
+    def _on_signal(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    log.error("a service process exited with %s; stopping", child.returncode)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    return 0

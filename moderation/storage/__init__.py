@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, the session scope, repositories (all SQL) and the blob store."""

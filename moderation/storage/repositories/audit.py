@@ -1,0 +1,34 @@
+"""The audit trail: append-only events."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from moderation.storage.models import AuditEvent
+
+
+def append(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID | None,
+    subject_type: str,
+    subject_id: str,
+    event: str,
+    actor: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit event."""
+    session.add(
+        AuditEvent(
+            tenant_id=tenant_id,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            event=event,
+            actor=actor,
+            data=data or {},
+        )
+    )
+    session.flush()

@@ -1,0 +1,21 @@
+"""Decisions: one per submission, written idempotently."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from moderation.storage.models import Decision
+
+
+def add_once(session: Session, submission_id: uuid.UUID, **fields: Any) -> bool:
+    """Insert the decision of a submission unless one exists; True when this call wrote it."""
+    stmt = (
+        insert(Decision)
+        .values(id=uuid.uuid4(), submission_id=submission_id, **fields)
+        .on_conflict_do_nothing(index_elements=["submission_id"])
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,54 @@
+"""Policies and their immutable versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from moderation.storage.models import Policy, PolicyVersion
+
+
+def add_version(
+    session: Session, version: str, slug: str, content: dict[str, Any], sha256: str
+) -> bool:
+    """Insert a version unless it exists; True when it was new."""
+    stmt = (
+        insert(PolicyVersion)
+        .values(version=version, slug=slug, content=content, content_sha256=sha256)
+        .on_conflict_do_nothing(index_elements=["version"])
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def set_active(session: Session, slug: str, version: str) -> bool:
+    """Make ``version`` the active one of ``slug``; True when that changed anything."""
+    current = session.get(Policy, slug, with_for_update=True)
+    if current is None:
+        session.add(Policy(slug=slug, active_version=version))
+        session.flush()
+        return True
+    if current.active_version == version:
+        return False
+    current.active_version = version
+    current.updated_at = datetime.now(UTC)
+    session.flush()
+    return True
+
+
+def active_version(session: Session, slug: str) -> PolicyVersion | None:
+    """The active version of a policy, or None for an unknown slug."""
+    stmt = (
+        select(PolicyVersion)
+        .join(Policy, Policy.active_version == PolicyVersion.version)
+        .where(Policy.slug == slug)
+    )
+    return session.scalar(stmt)
+
+
+def get_version(session: Session, version: str) -> PolicyVersion | None:
+    """One policy version by id."""
+    return session.get(PolicyVersion, version)

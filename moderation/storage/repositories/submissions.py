@@ -1,0 +1,113 @@
+"""Images, submissions and their status transitions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from moderation.storage.models import Decision, Image, Submission
+
+QUEUED, PROCESSING, DECIDED, FAILED = "queued", "processing", "decided", "failed"
+FINAL = (DECIDED, FAILED)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def add_image(
+    session: Session, sha256: str, size_bytes: int, width: int, height: int, fmt: str
+) -> None:
+    """Record an image's metadata once per distinct content."""
+    stmt = (
+        insert(Image)
+        .values(sha256=sha256, size_bytes=size_bytes, width=width, height=height, format=fmt)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
+    session.execute(stmt)
+
+
+def add(
+    session: Session,
+    tenant_id: uuid.UUID,
+    image_sha256: str,
+    policy_version: str,
+    external_id: str | None,
+) -> Submission:
+    """Insert a queued submission."""
+    submission = Submission(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        image_sha256=image_sha256,
+        policy_version=policy_version,
+        external_id=external_id,
+        status=QUEUED,
+        attempts=0,
+        enqueue_count=1,
+    )
+    session.add(submission)
+    session.flush()
+    return submission
+
+
+def get_for_tenant(
+    session: Session, submission_id: uuid.UUID, tenant_id: uuid.UUID
+) -> tuple[Submission, Image, Decision | None] | None:
+    """A tenant's submission with its image and decision; None for unknown or foreign ids."""
+    stmt = (
+        select(Submission, Image, Decision)
+        .join(Image, Image.sha256 == Submission.image_sha256)
+        .outerjoin(Decision, Decision.submission_id == Submission.id)
+        .where(Submission.id == submission_id, Submission.tenant_id == tenant_id)
+    )
+    row = session.execute(stmt).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def lock(session: Session, submission_id: uuid.UUID) -> Submission | None:
+    """The submission, row-locked for the rest of the transaction."""
+    return session.get(Submission, submission_id, with_for_update=True)
+
+
+def start_attempt(session: Session, submission: Submission) -> None:
+    """Mark the submission as being processed and count the attempt."""
+    submission.status = PROCESSING
+    submission.attempts += 1
+    submission.updated_at = _now()
+    session.flush()
+
+
+def finish(session: Session, submission: Submission, status: str, error: str | None) -> None:
+    """Move a submission to a final status."""
+    submission.status = status
+    submission.error = error
+    submission.updated_at = _now()
+    session.flush()
+
+
+def stuck(session: Session, older_than_s: int, limit: int = 500) -> list[Submission]:
+    """Row-locked submissions left in queued/processing longer than ``older_than_s``."""
+    stmt = (
+        select(Submission)
+        .where(
+            Submission.status.in_((QUEUED, PROCESSING)),
+            Submission.updated_at < _now() - timedelta(seconds=older_than_s),
+        )
+        .order_by(Submission.updated_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(stmt))
+
+
+def requeue(session: Session, submission: Submission) -> None:
+    """Put a stuck submission back to queued and count the re-enqueue."""
+    session.execute(
+        update(Submission)
+        .where(Submission.id == submission.id)
+        .values(status=QUEUED, enqueue_count=Submission.enqueue_count + 1, updated_at=_now())
+    )

@@ -1,0 +1,1 @@
+"""Celery app and tasks: thin shells around moderation.domain flows."""

@@ -1,0 +1,50 @@
+"""The Celery app: JSON only, late acks, one queue per workload, no result backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from moderation.config import get_settings
+
+INFERENCE_QUEUE = "inference"
+MAINTENANCE_QUEUE = "maintenance"
+
+
+def create_celery() -> Celery:
+    """Build the Celery app from the settings (the broker URL must be set)."""
+    settings = get_settings()
+    app = Celery("moderation", broker=settings.broker_url, include=["workers.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,  # results live in Postgres
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=MAINTENANCE_QUEUE,
+        task_routes={
+            "inference.*": {"queue": INFERENCE_QUEUE},
+            "maintenance.*": {"queue": MAINTENANCE_QUEUE},
+        },
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_connection_timeout=3,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "sweep": {"task": "maintenance.sweep", "schedule": settings.sweep_interval_s},
+        },
+        timezone="UTC",
+    )
+    return app
+
+
+app = create_celery()
+
+
+def publish(task: str, queue: str, kwargs: dict[str, Any]) -> None:
+    """Send one task message now, without retrying (the outbox keeps it if this fails)."""
+    app.send_task(task, kwargs=kwargs, queue=queue, retry=False)

@@ -1,0 +1,5 @@
+"""Celery tasks, named ``area.verb``."""
+
+from workers.tasks import inference, maintenance
+
+__all__ = ["inference", "maintenance"]

@@ -1,0 +1,23 @@
+"""Task ``maintenance.sweep``: re-queue stuck submissions and relay the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from moderation.config import get_settings
+from moderation.domain.sweeper import sweep_flow
+from workers import runtime
+from workers.app import app, publish
+
+
+@app.task(name="maintenance.sweep")
+def sweep() -> dict[str, int]:
+    """One sweep over the submissions and the outbox."""
+    settings = get_settings()
+    report = sweep_flow(
+        runtime.database_url(),
+        publish,
+        stuck_after_s=settings.stuck_after_s,
+        max_attempts=settings.max_attempts,
+    )
+    return asdict(report)
