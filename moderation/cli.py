@@ -25,7 +25,9 @@ def _db_url() -> str:
 @click.option("--log-level", default="INFO", show_default=True)
 def main(log_level: str) -> None:
     """Self-hosted image moderation with LLaVA-family models."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @main.command()
@@ -70,6 +72,7 @@ def worker(queues: str, pool: str, concurrency: int, beat: bool) -> None:
 
     _db_url()
     settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     if "inference" in queues.split(","):
         model, _ = resolve_model(settings)  # builds the demo checkpoint once, warns if used
         os.environ["MODERATION_MODEL"] = model
@@ -137,7 +140,9 @@ def models() -> None:
 
 
 @models.command("build-tiny")
-@click.option("--arch", type=click.Choice(["llava", "llava_next", "llava_onevision"]), required=True)
+@click.option(
+    "--arch", type=click.Choice(["llava", "llava_next", "llava_onevision"]), required=True
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--size", type=click.Choice(["tiny", "small"]), default="tiny", show_default=True)
 def models_build_tiny(arch: str, out: Path, size: str) -> None:

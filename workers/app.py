@@ -7,15 +7,16 @@ from typing import Any
 from celery import Celery
 
 from moderation.config import get_settings
+from moderation.domain.dispatch import Publish
 
 INFERENCE_QUEUE = "inference"
 MAINTENANCE_QUEUE = "maintenance"
 
 
-def create_celery() -> Celery:
-    """Build the Celery app from the settings (the broker URL must be set)."""
+def create_celery(broker_url: str | None = None) -> Celery:
+    """Build the Celery app from the settings (``broker_url`` overrides the configured one)."""
     settings = get_settings()
-    app = Celery("moderation", broker=settings.broker_url, include=["workers.tasks"])
+    app = Celery("moderation", broker=broker_url or settings.broker_url, include=["workers.tasks"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -37,14 +38,20 @@ def create_celery() -> Celery:
         beat_schedule={
             "sweep": {"task": "maintenance.sweep", "schedule": settings.sweep_interval_s},
         },
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         timezone="UTC",
     )
     return app
 
 
+def publisher(celery: Celery) -> Publish:
+    """A ``Publish`` that sends one task message now, without retrying (the outbox keeps it)."""
+
+    def publish(task: str, queue: str, kwargs: dict[str, Any]) -> None:
+        celery.send_task(task, kwargs=kwargs, queue=queue, retry=False)
+
+    return publish
+
+
 app = create_celery()
-
-
-def publish(task: str, queue: str, kwargs: dict[str, Any]) -> None:
-    """Send one task message now, without retrying (the outbox keeps it if this fails)."""
-    app.send_task(task, kwargs=kwargs, queue=queue, retry=False)
+publish = publisher(app)

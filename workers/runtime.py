@@ -45,5 +45,11 @@ def engine() -> Engine:
         model, revision=settings.model_revision, device=settings.device, dtype=settings.dtype
     )
     loaded.warm_up()
-    log.info("model %s (%s) on %s/%s warmed up", loaded.model_id, loaded.revision, loaded.device, loaded.dtype)
+    log.info(
+        "model %s (%s) on %s/%s warmed up",
+        loaded.model_id,
+        loaded.revision,
+        loaded.device,
+        loaded.dtype,
+    )
     return loaded

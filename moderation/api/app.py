@@ -9,10 +9,11 @@ from moderation.api import health, moderations
 from moderation.api.body_limit import BodyLimitMiddleware
 from moderation.api.errors import install_error_handlers
 from moderation.config import Settings, get_settings
+from moderation.domain.dispatch import Publish
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API for these settings (the database URL must be set)."""
+def create_app(settings: Settings | None = None, publish: Publish | None = None) -> FastAPI:
+    """Build the API for these settings; ``publish`` defaults to the Celery app of ``workers``."""
     settings = settings or get_settings()
     if not settings.database_url:
         raise RuntimeError("MODERATION_DATABASE_URL is not set (or run `moderation standalone`)")
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Image content moderation with LLaVA-family models.",
     )
     app.state.settings = settings
+    app.state.publish = publish
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.max_image_bytes + settings.max_form_overhead_bytes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,7 +15,7 @@ class _BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    """413 for request bodies over ``limit`` bytes: by Content-Length at once, else while streaming."""
+    """413 for bodies over ``limit`` bytes: by Content-Length at once, else while streaming."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -49,10 +50,8 @@ class BodyLimitMiddleware:
                 replied = True
                 await self._reject(send)
 
-        try:
+        with contextlib.suppress(_BodyTooLarge):
             await self.app(scope, counting_receive, guarded_send)
-        except _BodyTooLarge:
-            pass
         if exceeded and not replied:
             await self._reject(send)
 

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from moderation.api.errors import ApiError
 from moderation.config import Settings
+from moderation.domain.dispatch import Publish
 from moderation.domain.keys import hash_key
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
@@ -40,6 +41,19 @@ def get_blobs(settings: SettingsDep) -> FileBlobStore:
 
 BlobsDep = Annotated[FileBlobStore, Depends(get_blobs)]
 
+
+def get_publish(request: Request) -> Publish:
+    """How this app sends task messages (the Celery app of ``workers`` unless injected)."""
+    publish: Publish | None = request.app.state.publish
+    if publish is None:
+        from workers.app import publish as celery_publish
+
+        publish = request.app.state.publish = celery_publish
+    return publish
+
+
+PublishDep = Annotated[Publish, Depends(get_publish)]
+
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
@@ -49,7 +63,10 @@ def current_tenant(request: Request, db_url: DbUrlDep) -> Tenant:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(
-            401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'", _UNAUTHORIZED
+            401,
+            "unauthorized",
+            "missing API key: send 'Authorization: Bearer <key>'",
+            _UNAUTHORIZED,
         )
     with session_scope(db_url) as session:
         tenant = tenants.tenant_for_key_hash(session, hash_key(key.strip()))

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from moderation.api.deps import BlobsDep, DbUrlDep, SettingsDep, TenantDep
+from moderation.api.deps import BlobsDep, DbUrlDep, PublishDep, SettingsDep, TenantDep
 from moderation.api.errors import ApiError
 from moderation.api.schemas import ErrorResponse, ModerationOut, moderation_out
-from moderation.domain.dispatch import relay_outbox
+from moderation.domain.dispatch import Publish, relay_outbox
 from moderation.domain.images import ImageRejected, inspect_image
 from moderation.domain.intake import accept_submission
 from moderation.domain.policy_catalog import UnknownPolicy
@@ -21,7 +21,11 @@ from moderation.storage.repositories import submissions
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/moderations", tags=["moderations"])
 
-_REJECTION_STATUS = {"too_large": (413, "payload_too_large"), "unsupported": (415, "unsupported_media_type"), "invalid": (422, "invalid_image")}
+_REJECTION_STATUS = {
+    "too_large": (413, "payload_too_large"),
+    "unsupported": (415, "unsupported_media_type"),
+    "invalid": (422, "invalid_image"),
+}
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -35,10 +39,8 @@ def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
     return data
 
 
-def _publish_after_commit(db_url: str, outbox_id: int) -> None:
+def _publish_after_commit(db_url: str, publish: Publish, outbox_id: int) -> None:
     """Send the committed enqueue intent now; if the broker is down the sweeper sends it later."""
-    from workers.app import publish  # the Celery app is configured from the same settings
-
     try:
         relay_outbox(db_url, publish, [outbox_id])
     except Exception:  # the submission is stored: never fail the request for the broker
@@ -57,6 +59,7 @@ def create_moderation(
     settings: SettingsDep,
     db_url: DbUrlDep,
     blobs: BlobsDep,
+    publish: PublishDep,
     image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, GIF (first frame) or BMP")],
     policy: Annotated[str, Form(min_length=1, max_length=63)] = "default",
     external_id: Annotated[str | None, Form(max_length=200)] = None,
@@ -84,7 +87,7 @@ def create_moderation(
             found = submissions.get_for_tenant(session, accepted.submission.id, tenant.id)
     except UnknownPolicy as exc:
         raise ApiError(422, "unknown_policy", f"unknown policy '{policy}'") from exc
-    _publish_after_commit(db_url, accepted.outbox_id)
+    _publish_after_commit(db_url, publish, accepted.outbox_id)
     assert found is not None
     return moderation_out(*found)
 

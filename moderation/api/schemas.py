@@ -82,7 +82,9 @@ def decision_out(decision: Decision) -> DecisionOut:
     )
 
 
-def moderation_out(submission: Submission, image: Image, decision: Decision | None) -> ModerationOut:
+def moderation_out(
+    submission: Submission, image: Image, decision: Decision | None
+) -> ModerationOut:
     """The public view of a submission with its image and decision."""
     return ModerationOut(
         id=submission.id,
@@ -91,7 +93,9 @@ def moderation_out(submission: Submission, image: Image, decision: Decision | No
         image=ImageOut(
             sha256=image.sha256, width=image.width, height=image.height, format=image.format
         ),
-        policy=PolicyRef(slug=_slug_of(submission.policy_version), version=submission.policy_version),
+        policy=PolicyRef(
+            slug=_slug_of(submission.policy_version), version=submission.policy_version
+        ),
         decision=None if decision is None else decision_out(decision),
         error=submission.error,
         created_at=submission.created_at,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from transformers import PreTrainedTokenizerFast
-
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 IMAGE, VIDEO = "<image>", "<video>"
@@ -19,8 +18,8 @@ VICUNA_TEMPLATE = (
     "{{ message['role'] | upper }}: {% endif -%}"
     "{%- if message['content'] is string -%}{{ message['content'] }}"
     "{%- else -%}{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'image' -%}<image>\n"
-    "{%- elif item['type'] == 'text' -%}{{ item['text'] }}\n"
+    "{%- if item['type'] == 'image' -%}{{ '<image>\\n' }}"
+    "{%- elif item['type'] == 'text' -%}{{ item['text'] + '\\n' }}"
     "{%- endif -%}{%- endfor -%}{%- endif -%}"
     "{%- if message['role'] == 'assistant' -%}{{ eos_token }}{%- endif -%}"
     "{%- endfor -%}"
@@ -30,15 +29,15 @@ VICUNA_TEMPLATE = (
 # ChatML turns, as in the Qwen2-based LLaVA-OneVision checkpoints.
 CHATML_TEMPLATE = (
     "{%- for message in messages -%}"
-    "<|im_start|>{{ message['role'] }}\n"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
     "{%- if message['content'] is string -%}{{ message['content'] }}"
     "{%- else -%}{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'image' -%}<image>\n"
-    "{%- elif item['type'] == 'text' -%}{{ item['text'] }}\n"
+    "{%- if item['type'] == 'image' -%}{{ '<image>\\n' }}"
+    "{%- elif item['type'] == 'text' -%}{{ item['text'] + '\\n' }}"
     "{%- endif -%}{%- endfor -%}{%- endif -%}"
-    "<|im_end|>\n"
+    "{{ '<|im_end|>\\n' }}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
 )
 
 # Our own training text: moderation vocabulary and compact JSON verdicts.

@@ -19,7 +19,9 @@ def add(session: Session, task: str, queue: str, kwargs: dict[str, Any]) -> Outb
     return message
 
 
-def pending(session: Session, ids: list[int] | None = None, limit: int = 500) -> list[OutboxMessage]:
+def pending(
+    session: Session, ids: list[int] | None = None, limit: int = 500
+) -> list[OutboxMessage]:
     """Unsent messages (optionally only these ids), row-locked, oldest first."""
     stmt = select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
     if ids is not None:

@@ -1,0 +1,22 @@
+"""Direct reads of the test database, to compare API answers with what is stored."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, text
+
+from moderation.storage.db import normalize_url
+
+
+def rows(db_url: str, sql: str, **params: object) -> list[dict[str, object]]:
+    """Run a query and return plain dicts."""
+    engine = create_engine(normalize_url(db_url))
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def count(db_url: str, table: str) -> int:
+    """Rows in a table."""
+    return int(rows(db_url, f"SELECT count(*) AS n FROM {table}")[0]["n"])  # type: ignore[call-overload]

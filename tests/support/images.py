@@ -1,0 +1,65 @@
+"""Real image files, good and hostile, made in memory."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from PIL import Image
+
+
+def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
+    """Encode a PIL image in a format."""
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def sample(width: int = 64, height: int = 48, seed: int = 0) -> Image.Image:
+    """A colourful deterministic RGB image."""
+    img = Image.new("RGB", (width, height))
+    img.putdata(
+        [
+            ((x * 7 + seed * 31) % 256, (y * 5 + seed * 17) % 256, (x * y + seed) % 256)
+            for y in range(height)
+            for x in range(width)
+        ]
+    )
+    return img
+
+
+def jpeg(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
+    """A real JPEG file."""
+    return encode(sample(width, height, seed), "JPEG", quality=90)
+
+
+def png(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
+    """A real PNG file."""
+    return encode(sample(width, height, seed), "PNG")
+
+
+def truncated_jpeg() -> bytes:
+    """A JPEG cut off in the middle of its scan data."""
+    data = jpeg(256, 256, seed=3)
+    return data[: len(data) // 2]
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    body = kind + payload
+    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
+    """A valid 1-bit PNG of width x height black pixels that compresses to a few tens of kB."""
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    comp = zlib.compressobj(9)
+    parts = [comp.compress(row) for _ in range(height)]
+    idat = b"".join(parts) + comp.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", idat)
+        + _chunk(b"IEND", b"")
+    )
