@@ -1,0 +1,64 @@
+"""The moderation prompt: a policy's rubric plus the image, through the checkpoint's chat template."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from moderation.domain.policies import Category, Policy
+from moderation.inference.grammar import RATINGS, category_values
+
+POLICY_FIRST_TAIL = "Answer in JSON."
+
+
+def _category_text(category: Category) -> str:
+    lines = [f"{category.id}: {category.name}", "Should not:"]
+    lines += [f"- {clause}" for clause in category.should_not]
+    lines.append("Can:")
+    lines += [f"- {clause}" for clause in category.can]
+    return "\n".join(lines)
+
+
+def _answer_format(policy: Policy) -> str:
+    ratings = " | ".join(f'"{r}"' for r in RATINGS)
+    categories = " | ".join(f'"{c}"' for c in category_values(policy))
+    return (
+        "Answer with one JSON object and nothing else:\n"
+        f'{{"rating": {ratings}, "category": {categories}, "rationale": "..."}}\n'
+        f"The rationale has at most {policy.rationale_max_chars} characters of plain ASCII, "
+        "without double quotes or backslashes."
+    )
+
+
+def rubric_text(policy: Policy) -> str:
+    """The policy rendered as text: instructions, categories, then the answer format."""
+    sections = [policy.instructions.strip(), "Policy categories:"]
+    sections += [_category_text(c) for c in policy.categories]
+    sections.append(_answer_format(policy))
+    return "\n\n".join(sections)
+
+
+def conversation(policy: Policy) -> list[dict[str, Any]]:
+    """One user turn holding the image and the rubric, in the policy's layout."""
+    image: dict[str, Any] = {"type": "image"}
+    rubric = {"type": "text", "text": rubric_text(policy)}
+    if policy.prompt_layout == "policy_first":
+        content = [rubric, image, {"type": "text", "text": POLICY_FIRST_TAIL}]
+    else:
+        content = [image, rubric]
+    return [{"role": "user", "content": content}]
+
+
+def render_prompt_text(processor: Any, policy: Policy) -> str:
+    """The exact text fed to the processor (chat template applied, image placeholder included)."""
+    text = processor.apply_chat_template(
+        conversation(policy), add_generation_prompt=True, tokenize=False
+    )
+    if not isinstance(text, str):
+        raise TypeError(f"chat template returned {type(text).__name__}, expected str")
+    return text
+
+
+def prompt_sha256(text: str) -> str:
+    """sha256 of a rendered prompt (provenance)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,62 @@
+"""The inference contract: what a worker hands an engine and what it gets back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from PIL import Image
+
+from moderation.domain.policies import Policy
+
+
+@dataclass(frozen=True)
+class ModerationRequest:
+    """One image to judge against one policy."""
+
+    image: Image.Image  # already RGB and EXIF-transposed by the caller
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Probabilities read from the model's own token distribution (see docs/scores.md)."""
+
+    unsafe: float  # P(rating == "unsafe")
+    categories: dict[str, float]  # every category id of the policy plus "none"; sums to 1
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The model's structured answer for one request, with what is needed to reproduce it."""
+
+    rating: str  # "safe" | "unsafe", as greedy-decoded
+    category: str | None  # a category id as decoded; None when the model wrote "none"
+    rationale: str
+    raw_text: str  # the exact generated text
+    scores: Scores
+    prompt_sha256: str  # sha256 of the exact prompt text fed to the processor
+    latency_ms: float  # this request's share of the batch wall time
+
+
+class Engine(Protocol):
+    """A loaded model that turns batches of requests into verdicts."""
+
+    model_id: str
+    revision: str
+    device: str
+    dtype: str
+    warmed_up: bool
+
+    def decoding_params(self, policy: Policy) -> dict[str, object]:
+        """How verdicts under ``policy`` are decoded (provenance)."""
+        ...
+
+    def warm_up(self) -> None:
+        """Run one small generation so that the first real batch is not the slow one."""
+        ...
+
+    def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
+        """Judge the requests together; verdicts come back in request order."""
+        ...

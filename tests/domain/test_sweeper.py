@@ -1,0 +1,116 @@
+"""Nothing accepted is lost: the outbox relay and the sweeper, against the real database."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from moderation.domain.dispatch import relay_outbox
+from moderation.domain.images import inspect_image
+from moderation.domain.intake import accept_submission
+from moderation.domain.sweeper import sweep_flow
+from moderation.storage.blobs import FileBlobStore
+from moderation.storage.db import session_scope
+from moderation.storage.repositories import tenants
+from tests.conftest import Env
+from tests.support import images
+from tests.support.db import rows
+
+
+class Recorder:
+    """A publish function that records messages (or fails like a dead broker)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.fail = fail
+
+    def __call__(self, task: str, queue: str, kwargs: dict[str, Any]) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.sent.append((task, queue, kwargs))
+
+
+def _submit(env: Env, db: str, seed: int) -> tuple[str, int]:
+    data = images.png(20, 20, seed=seed)
+    info = inspect_image(data, max_bytes=10**7, max_pixels=10**7)
+    with session_scope(db) as session:
+        tenant = tenants.get_by_name(session, "sweeper") or tenants.create(session, "sweeper")
+        accepted = accept_submission(
+            session,
+            FileBlobStore(env.data_dir / "blobs"),
+            tenant_id=tenant.id,
+            data=data,
+            image=info,
+            policy_slug="default",
+            external_id=None,
+        )
+    return str(accepted.submission.id), accepted.outbox_id
+
+
+def _age(db: str, sid: str, **values: object) -> None:
+    from sqlalchemy import create_engine, text
+
+    from moderation.storage.db import normalize_url
+
+    sets = ", ".join([f"{k} = :{k}" for k in values] + ["updated_at = now() - interval '1 hour'"])
+    engine = create_engine(normalize_url(db))
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE submissions SET {sets} WHERE id = :id"), {"id": sid, **values})
+    engine.dispose()
+
+
+def _sweep(db: str, publish: Recorder, max_attempts: int = 3):  # type: ignore[no-untyped-def]
+    return sweep_flow(db, publish, stuck_after_s=60, max_attempts=max_attempts)
+
+
+def test_relay_keeps_messages_while_the_broker_is_down(env: Env, db: str) -> None:
+    sid, outbox_id = _submit(env, db, seed=1)
+    assert relay_outbox(db, Recorder(fail=True), [outbox_id]) == 0
+    (row,) = rows(db, "SELECT sent_at, attempts FROM outbox WHERE id = :i", i=outbox_id)
+    assert row["sent_at"] is None and row["attempts"] == 1
+    recorder = Recorder()
+    assert relay_outbox(db, recorder, [outbox_id]) == 1
+    assert recorder.sent == [("inference.moderate", "inference", {"submission_id": sid})]
+    assert relay_outbox(db, recorder, [outbox_id]) == 0  # sent once
+
+
+def test_sweeper_requeues_stuck_submissions(env: Env, db: str) -> None:
+    sid, outbox_id = _submit(env, db, seed=2)
+    relay_outbox(db, Recorder(), [outbox_id])
+    _age(db, sid, status="processing", attempts=1)
+    recorder = Recorder()
+    report = _sweep(db, recorder)
+    assert report.requeued >= 1
+    assert ("inference.moderate", "inference", {"submission_id": sid}) in recorder.sent
+    (row,) = rows(db, "SELECT status, enqueue_count FROM submissions WHERE id = :id", id=sid)
+    assert row == {"status": "queued", "enqueue_count": 2}
+    events = rows(db, "SELECT event FROM audit_events WHERE subject_id = :id", id=sid)
+    assert {"event": "submission.requeued"} in events
+
+
+def test_sweeper_fails_submissions_past_the_attempt_cap(env: Env, db: str) -> None:
+    sid, _ = _submit(env, db, seed=3)
+    _age(db, sid, status="processing", attempts=3, error="RuntimeError: CUDA out of memory")
+    _sweep(db, Recorder())
+    (row,) = rows(db, "SELECT status, error FROM submissions WHERE id = :id", id=sid)
+    assert row["status"] == "failed"
+    assert "gave up after 3 attempts" in row["error"] and "CUDA out of memory" in row["error"]
+
+
+def test_sweeper_relays_what_the_api_could_not_send(env: Env, db: str) -> None:
+    sid, outbox_id = _submit(env, db, seed=4)  # never relayed: the broker was "down"
+    recorder = Recorder()
+    _sweep(db, recorder)
+    assert ("inference.moderate", "inference", {"submission_id": sid}) in recorder.sent
+    assert rows(db, "SELECT sent_at IS NOT NULL AS sent FROM outbox WHERE id = :i", i=outbox_id) == [
+        {"sent": True}
+    ]
+
+
+def test_fresh_submissions_are_left_alone(env: Env, db: str) -> None:
+    sid, _ = _submit(env, db, seed=5)
+    _sweep(db, Recorder())
+    assert rows(db, "SELECT enqueue_count FROM submissions WHERE id = :id", id=sid) == [
+        {"enqueue_count": 1}
+    ]
+    assert uuid.UUID(sid)
