@@ -1,4 +1,4 @@
-"""The verdict JSON schema of a policy, its xgrammar grammar, its length bound and its validation."""
+"""A policy's verdict JSON schema: its xgrammar grammar, its length bound, its validation."""
 
 from __future__ import annotations
 
@@ -63,8 +63,8 @@ def verdict_schema(policy: Policy) -> dict[str, Any]:
 
 
 def schema_json(policy: Policy) -> str:
-    """The schema as canonical JSON text (the grammar cache key)."""
-    return json.dumps(verdict_schema(policy), sort_keys=True, separators=_SEPARATORS)
+    """The schema as JSON text (the grammar cache key); key order matters: it fixes field order."""
+    return json.dumps(verdict_schema(policy), separators=_SEPARATORS)
 
 
 def schema_sha256(policy: Policy) -> str:

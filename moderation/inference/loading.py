@@ -69,9 +69,18 @@ def checkpoint_revision(model: str, revision: str | None = None) -> str:
     return "sha256:" + directory_fingerprint(path)[:16]
 
 
-def _marker(model: str) -> dict[str, Any]:
-    path = Path(model) / MARKER_FILE
-    if not path.is_file():
+def _marker(model: str, revision: str | None) -> dict[str, Any]:
+    """The demo-checkpoint marker (``random_weights``, ``model_id``), or {} for real checkpoints."""
+    path: Path | None = Path(model) / MARKER_FILE
+    if not Path(model).is_dir():
+        try:
+            found = cached_file(
+                model, MARKER_FILE, revision=revision, _raise_exceptions_for_missing_entries=False
+            )
+        except OSError:
+            found = None
+        path = Path(found) if found else None
+    if path is None or not path.is_file():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}
@@ -111,13 +120,13 @@ def load_model(model: str, revision: str | None, device: str, dtype: str) -> Any
 def load_checkpoint(
     model: str, *, revision: str | None = None, device: str = "auto", dtype: str = "auto"
 ) -> LoadedCheckpoint:
-    """Load model + processor from a hub id or local dir; one code path for real and demo weights."""
+    """Load model + processor from a hub id or local dir (one path for real and demo weights)."""
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
     resolved = checkpoint_revision(model, revision)
     # pin both loads to the same commit, so that a concurrent push cannot mix two versions
     load_revision = revision if resolved.startswith("sha256:") else resolved
-    marker = _marker(model)
+    marker = _marker(model, load_revision)
     return LoadedCheckpoint(
         model=load_model(model, load_revision, device, dtype),
         processor=load_processor(model, load_revision),

@@ -1,4 +1,4 @@
-"""The moderation prompt: a policy's rubric plus the image, through the checkpoint's chat template."""
+"""The moderation prompt: a policy's rubric and the image, through the chat template."""
 
 from __future__ import annotations
 

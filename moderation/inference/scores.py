@@ -49,7 +49,7 @@ def consistent_values(values: Sequence[str], text: str) -> list[str]:
 def value_probabilities(
     values: Sequence[str], steps: Sequence[Step], lead: int = 0
 ) -> dict[str, float]:
-    """P(value) for each value; ``lead`` = characters of the first step's tokens before the value."""
+    """P(value) for each value; ``lead``: characters of the first step's tokens before it."""
     probs = dict.fromkeys(values, 0.0)
     alive: list[str] = list(values)
     prefix = ""

@@ -1,4 +1,4 @@
-"""Random-weight LLaVA-family checkpoints of the real architectures, built offline for tests/demos."""
+"""Random-weight checkpoints of the real LLaVA architectures, built offline (tests, demos)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ ARCHITECTURES = ("llava", "llava_next", "llava_onevision")
 SIZES = ("tiny", "small")
 MARKER_FILE = "moderation_checkpoint.json"
 SEED = 1234
+RANDOM_WEIGHTS_LABEL = "(RANDOM WEIGHTS - verdicts are meaningless)"
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def build_tiny(arch: str, out_dir: Path, size: str = "tiny") -> Path:
     _look_like_hub_checkpoint(out_dir, arch, preset)
     marker = {
         "random_weights": True,
-        "model_id": f"moderation-demo/tiny-{arch}-{size} (RANDOM WEIGHTS - verdicts are meaningless)",
+        "model_id": f"moderation-demo/tiny-{arch}-{size} {RANDOM_WEIGHTS_LABEL}",
         "arch": arch,
         "size": size,
     }

@@ -17,5 +17,6 @@ def add_once(session: Session, submission_id: uuid.UUID, **fields: Any) -> bool:
         insert(Decision)
         .values(id=uuid.uuid4(), submission_id=submission_id, **fields)
         .on_conflict_do_nothing(index_elements=["submission_id"])
+        .returning(Decision.id)
     )
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    return session.execute(stmt).scalar_one_or_none() is not None

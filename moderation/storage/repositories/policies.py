@@ -20,8 +20,9 @@ def add_version(
         insert(PolicyVersion)
         .values(version=version, slug=slug, content=content, content_sha256=sha256)
         .on_conflict_do_nothing(index_elements=["version"])
+        .returning(PolicyVersion.version)
     )
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    return session.execute(stmt).scalar_one_or_none() is not None
 
 
 def set_active(session: Session, slug: str, version: str) -> bool:
