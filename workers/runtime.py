@@ -42,9 +42,12 @@ def engine() -> Engine:
     settings = get_settings()
     model, _ = resolve_model(settings)
     loaded = load_engine(
-        model, revision=settings.model_revision, device=settings.device, dtype=settings.dtype
+        model,
+        revision=settings.model_revision,
+        device=settings.device,
+        dtype=settings.dtype,
+        warm_up=True,
     )
-    loaded.warm_up()
     log.info(
         "model %s (%s) on %s/%s warmed up",
         loaded.model_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import Any
 
 import torch
@@ -15,7 +16,7 @@ from moderation.domain.policies import Category, Policy, Thresholds
 from moderation.inference import decoding, grammar
 from moderation.inference.loading import LoadedCheckpoint, load_checkpoint
 from moderation.inference.prompt import prompt_sha256, render_prompt_text
-from moderation.inference.types import ModerationRequest, Verdict
+from moderation.inference.types import ModerationRequest, Scores, Verdict
 
 # A small policy for warm-up only: its verdicts are thrown away.
 WARM_UP_POLICY = Policy(
@@ -46,21 +47,21 @@ class HFEngine:
         self.dtype = checkpoint.dtype
         self.random_weights = checkpoint.random_weights
         self.warmed_up = False
-        self._model = checkpoint.model
-        self._processor = checkpoint.processor
-        tokenizer = self._processor.tokenizer
-        self._stop_ids = _stop_token_ids(self._model, tokenizer)
+        self.model = checkpoint.model
+        self.processor = checkpoint.processor
+        tokenizer = self.processor.tokenizer
+        self._stop_ids = _stop_token_ids(self.model, tokenizer)
         pad = tokenizer.pad_token_id
         self._pad_id = int(pad) if pad is not None else self._stop_ids[0]
-        vocab_size = int(self._model.get_output_embeddings().weight.shape[0])
+        vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         info = grammar.tokenizer_info(tokenizer, vocab_size, self._stop_ids)
-        self._grammars = grammar.GrammarCache(info)
+        self.grammars = grammar.GrammarCache(info)
         self._vocab_bytes: list[bytes] = list(info.decoded_vocab)
         # one character per byte, so that text offsets match byte offsets
         self._vocab_texts = [b.decode("latin-1") for b in self._vocab_bytes]
         # our decoding is fully specified here; nothing from the checkpoint's generation_config
         # (repetition penalty, suppressed tokens, sampling...) may leak into it
-        self._model.generation_config = GenerationConfig(
+        self.model.generation_config = GenerationConfig(
             do_sample=False, eos_token_id=self._stop_ids, pad_token_id=self._pad_id
         )
 
@@ -74,6 +75,7 @@ class HFEngine:
             "prompt_layout": policy.prompt_layout,
             "dtype": self.dtype,
             "transformers": transformers.__version__,
+            "xgrammar": version("xgrammar"),
         }
 
     def warm_up(self) -> None:
@@ -87,7 +89,7 @@ class HFEngine:
             return []
         started = time.perf_counter()
         policies = [r.policy for r in requests]
-        prompts = [render_prompt_text(self._processor, p) for p in policies]
+        prompts = [render_prompt_text(self.processor, p) for p in policies]
         inputs = self._inputs([r.image for r in requests], prompts)
         recorder = decoding.StepRecorder(grammar.category_close_chars(policies))
         config = GenerationConfig(
@@ -96,8 +98,8 @@ class HFEngine:
             eos_token_id=self._stop_ids,
             pad_token_id=self._pad_id,
         )
-        processors = [self._grammars.logits_processor(policies), recorder]
-        new_tokens = decoding.generate(self._model, inputs, processors, config)
+        processors = [self.grammars.logits_processor(policies), recorder]
+        new_tokens = decoding.generate(self.model, inputs, processors, config)
         rows = [
             self._row(policies[i], new_tokens[i], recorder.row(i)) for i in range(len(requests))
         ]
@@ -116,7 +118,7 @@ class HFEngine:
         ]
 
     def _inputs(self, images: list[Image.Image], prompts: list[str]) -> dict[str, torch.Tensor]:
-        batch = self._processor(images=images, text=prompts, padding=True, return_tensors="pt")
+        batch = self.processor(images=images, text=prompts, padding=True, return_tensors="pt")
         dtype = getattr(torch, self.dtype)
         return {
             k: v.to(self.device, dtype) if v.is_floating_point() else v.to(self.device)
@@ -125,7 +127,7 @@ class HFEngine:
 
     def _row(
         self, policy: Policy, new_tokens: torch.Tensor, records: list[decoding.SparseDist]
-    ) -> tuple[str, grammar.ParsedVerdict, Any]:
+    ) -> tuple[str, grammar.ParsedVerdict, Scores]:
         tokens = decoding.row_tokens(new_tokens, set(self._stop_ids))
         raw_text, parsed = decoding.decode_row(policy, tokens, self._vocab_bytes)
         scores = decoding.verdict_scores(policy, parsed, tokens, records, self._vocab_texts)

@@ -99,8 +99,12 @@ def load_processor(model: str, revision: str | None = None) -> Any:
             raise
         log.info("loading the image-only LLaVA-OneVision processor (no torchvision)")
         processor = ImageOnlyOnevisionProcessor.from_pretrained(model, **kwargs)
+    tokenizer = processor.tokenizer
     # generation appends to the right end of every row, so pad on the left
-    processor.tokenizer.padding_side = "left"
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        # batching needs a pad token; padded positions are masked out, so EOS serves
+        tokenizer.pad_token = tokenizer.eos_token
     return processor
 
 

@@ -46,6 +46,18 @@ def consistent_values(values: Sequence[str], text: str) -> list[str]:
     ]
 
 
+def _on_greedy_path(step: Step, lead: int) -> Step:
+    """Keep the tokens that agree with the greedy token before the value starts.
+
+    A token that leaves the greedy path before the value (say a different rating, when the
+    token that starts the category value also holds the end of the rating) is about another
+    field: it is dropped, and the step renormalised over the rest.
+    """
+    head = step.candidates[step.chosen][0][:lead]
+    kept = [i for i, (text, _) in enumerate(step.candidates) if head.startswith(text[:lead])]
+    return Step([step.candidates[i] for i in kept], kept.index(step.chosen))
+
+
 def value_probabilities(
     values: Sequence[str], steps: Sequence[Step], lead: int = 0
 ) -> dict[str, float]:
@@ -54,8 +66,9 @@ def value_probabilities(
     alive: list[str] = list(values)
     prefix = ""
     mass = 1.0
-    for index, step in enumerate(steps):
+    for index, raw_step in enumerate(steps):
         skip = lead if index == 0 else 0
+        step = _on_greedy_path(raw_step, skip)
         total = sum(p for _, p in step.candidates)
         if total <= 0:
             raise ScoreError(f"step {index} has no probability mass")

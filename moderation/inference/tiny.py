@@ -171,8 +171,9 @@ def build_tiny(arch: str, out_dir: Path, size: str = "tiny") -> Path:
     vocab = -(-len(tokenizer) // 64) * 64
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (IMAGE, VIDEO)}
     config = _model_config(arch, preset, vocab, ids)
-    torch.manual_seed(SEED)
-    model = AutoModelForImageTextToText.from_config(config).to(preset.dtype).eval()
+    with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's RNG
+        torch.manual_seed(SEED)
+        model = AutoModelForImageTextToText.from_config(config).to(preset.dtype).eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.bos_token_id = tokenizer.bos_token_id

@@ -18,6 +18,8 @@ def test_upload_is_accepted_and_kept_when_the_broker_is_down(db: str, keys: Keys
         )
     assert response.status_code == 202, response.text
     sid = response.json()["id"]
-    (row,) = rows(db, "SELECT sent_at, attempts FROM outbox WHERE args->>'submission_id' = :s", s=sid)
+    (row,) = rows(
+        db, "SELECT sent_at, attempts FROM outbox WHERE args->>'submission_id' = :s", s=sid
+    )
     assert row["sent_at"] is None and row["attempts"] == 1
     assert rows(db, "SELECT status FROM submissions WHERE id = :s", s=sid) == [{"status": "queued"}]

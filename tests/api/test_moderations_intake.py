@@ -28,7 +28,9 @@ def _assert_error(response, status: int, code: str) -> None:  # type: ignore[no-
     assert body["error"]["message"]
 
 
-def test_accepts_a_jpeg_and_stores_submission_and_outbox(api: ApiServer, keys: Keys, db: str) -> None:
+def test_accepts_a_jpeg_and_stores_submission_and_outbox(
+    api: ApiServer, keys: Keys, db: str
+) -> None:
     data = images.jpeg(80, 60, seed=11)
     response = _post(api, keys.a, data, external_id="post-1")
     assert response.status_code == 202, response.text
@@ -43,10 +45,16 @@ def test_accepts_a_jpeg_and_stores_submission_and_outbox(api: ApiServer, keys: K
         "format": "JPEG",
     }
     assert body["external_id"] == "post-1" and body["decision"] is None
-    (row,) = rows(db, "SELECT status, policy_version FROM submissions WHERE id = :id", id=body["id"])
+    (row,) = rows(
+        db, "SELECT status, policy_version FROM submissions WHERE id = :id", id=body["id"]
+    )
     assert row == {"status": "queued", "policy_version": body["policy"]["version"]}
-    outbox = rows(db, "SELECT task, queue, args FROM outbox WHERE args->>'submission_id' = :id", id=body["id"])
-    assert outbox == [{"task": "inference.moderate", "queue": "inference", "args": {"submission_id": body["id"]}}]
+    outbox = rows(
+        db, "SELECT task, queue, args FROM outbox WHERE args->>'submission_id' = :id", id=body["id"]
+    )
+    assert outbox == [
+        {"task": "inference.moderate", "queue": "inference", "args": {"submission_id": body["id"]}}
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP", "GIF", "BMP"])
@@ -89,7 +97,9 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "data", "status", "code"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("name", "data", "status", "code"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
 def test_bad_images_are_refused_and_leave_no_row(
     api: ApiServer, keys: Keys, db: str, name: str, data: bytes, status: int, code: str
 ) -> None:
@@ -107,7 +117,7 @@ def test_too_many_bytes_is_413_before_buffering(api: ApiServer, keys: Keys, db: 
 
 def test_chunked_upload_over_the_limit_is_413(api: ApiServer, keys: Keys) -> None:
     def body():  # type: ignore[no-untyped-def]
-        yield b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n\r\n"
+        yield b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
         for _ in range(22):
             yield b"\x00" * (1024 * 1024)
 

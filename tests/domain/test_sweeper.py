@@ -102,9 +102,9 @@ def test_sweeper_relays_what_the_api_could_not_send(env: Env, db: str) -> None:
     recorder = Recorder()
     _sweep(db, recorder)
     assert ("inference.moderate", "inference", {"submission_id": sid}) in recorder.sent
-    assert rows(db, "SELECT sent_at IS NOT NULL AS sent FROM outbox WHERE id = :i", i=outbox_id) == [
-        {"sent": True}
-    ]
+    assert rows(
+        db, "SELECT sent_at IS NOT NULL AS sent FROM outbox WHERE id = :i", i=outbox_id
+    ) == [{"sent": True}]
 
 
 def test_fresh_submissions_are_left_alone(env: Env, db: str) -> None:

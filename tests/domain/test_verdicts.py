@@ -15,7 +15,7 @@ MARKET = load_policy_file(ROOT / "policies" / "marketplace.yaml")  # S1 -> revie
 
 
 def _cats(top: str, p: float = 0.6) -> dict[str, float]:
-    others = [c for c in DEFAULT.category_ids + ["none"] if c != top]
+    others = [c for c in [*DEFAULT.category_ids, "none"] if c != top]
     return {top: p, **{c: (1 - p) / len(others) for c in others}}
 
 

@@ -11,7 +11,10 @@ from tests.support.db import rows
 
 def test_upgrade_head_on_empty_database_and_no_drift(db: str) -> None:
     # ``db`` was created empty and brought to head by ``moderation.admin.migrate``
-    tables = {r["tablename"] for r in rows(db, "SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+    tables = {
+        r["tablename"]
+        for r in rows(db, "SELECT tablename FROM pg_tables WHERE schemaname='public'")
+    }
     assert {
         "tenants",
         "api_keys",

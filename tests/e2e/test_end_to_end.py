@@ -1,0 +1,51 @@
+"""Upload → Postgres → Celery → a real worker process with a tiny LLaVA → decision → Postgres."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Keys
+from tests.e2e.checks import assert_matches_database, assert_valid_decision
+from tests.support import images
+from tests.support.processes import ApiServer, WorkerProcess, start_worker, wait_for_status
+
+ARCHITECTURES = ("llava", "llava_next", "llava_onevision")
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def worker(
+    request: pytest.FixtureRequest,
+    checkpoints: dict[str, Path],
+    db: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[WorkerProcess]:
+    arch = request.param
+    log = tmp_path_factory.mktemp(f"worker-{arch}") / "worker.log"
+    with start_worker(log, checkpoints[arch]) as process:
+        yield process
+
+
+@pytest.mark.parametrize(
+    ("policy", "data"),
+    [("default", images.jpeg(96, 64, seed=21)), ("marketplace", images.png(40, 70, seed=22))],
+    ids=["default-jpeg", "marketplace-png"],
+)
+def test_uploaded_image_is_decided_and_stored(
+    worker: WorkerProcess, api: ApiServer, keys: Keys, db: str, policy: str, data: bytes
+) -> None:
+    with api.client(keys.a) as client:
+        created = client.post(
+            "/v1/moderations",
+            files={"image": ("upload.bin", data, "application/octet-stream")},
+            data={"policy": policy, "external_id": f"e2e-{policy}"},
+        )
+        assert created.status_code == 202, created.text
+        body = wait_for_status(client, created.json()["id"], ("decided", "failed"), timeout=60)
+    assert body["status"] == "decided", body
+    assert body["error"] is None and body["external_id"] == f"e2e-{policy}"
+    assert_valid_decision(body)
+    assert_matches_database(db, body)
+    assert worker.alive()

@@ -1,0 +1,144 @@
+"""Redelivery, duplicates, hostile messages and broken blobs never crash the worker or lose work."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Keys
+from tests.support import images
+from tests.support.db import rows
+from tests.support.processes import ApiServer, WorkerProcess, start_worker, wait_for_status
+
+SUCCEEDED = "inference.moderate["
+DONE = "] succeeded in"
+
+
+@pytest.fixture(scope="module")
+def worker(
+    checkpoints: dict[str, Path], db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    log = tmp_path_factory.mktemp("worker-robust") / "worker.log"
+    with start_worker(log, checkpoints["llava_onevision"]) as process:
+        yield process
+
+
+def _done(worker: WorkerProcess) -> int:
+    return sum(1 for line in worker.log().splitlines() if SUCCEEDED in line and DONE in line)
+
+
+def _publish(submission_id: str) -> None:
+    from workers.app import publish
+
+    publish("inference.moderate", "inference", {"submission_id": submission_id})
+
+
+def _submit(api: ApiServer, key: str, seed: int) -> str:
+    with api.client(key) as client:
+        response = client.post(
+            "/v1/moderations",
+            files={"image": ("a.png", images.png(30, 30, seed=seed), "image/png")},
+        )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def _decisions(db: str, sid: str) -> tuple[int, int]:
+    n = rows(db, "SELECT count(*) AS n FROM decisions WHERE submission_id = :s", s=sid)[0]["n"]
+    events = rows(
+        db,
+        "SELECT count(*) AS n FROM audit_events WHERE subject_id = :s AND event = 'decision.made'",
+        s=sid,
+    )[0]["n"]
+    return int(n), int(events)  # type: ignore[call-overload]
+
+
+def test_redelivered_and_duplicate_messages_decide_once(
+    worker: WorkerProcess, api: ApiServer, keys: Keys, db: str
+) -> None:
+    before = _done(worker)
+    sid = _submit(api, keys.a, seed=301)
+    _publish(sid)  # duplicates racing the original message
+    _publish(sid)
+    worker.wait_for_log(DONE, count=before + 3, timeout=60)
+    with api.client(keys.a) as client:
+        body = wait_for_status(client, sid, ("decided",))
+    _publish(sid)  # a redelivery long after the decision
+    worker.wait_for_log(DONE, count=before + 4, timeout=60)
+    assert _decisions(db, sid) == (1, 1)
+    with api.client(keys.a) as client:
+        assert client.get(f"/v1/moderations/{sid}").json()["decision"] == body["decision"]
+
+
+def test_hostile_messages_do_not_crash_the_worker(
+    worker: WorkerProcess, api: ApiServer, keys: Keys
+) -> None:
+    from workers.app import publish
+
+    publish("inference.moderate", "inference", {"submission_id": "'; DROP TABLE submissions; --"})
+    publish("inference.moderate", "inference", {"submission_id": str(uuid.uuid4())})
+    worker.wait_for_log("malformed submission id", timeout=30)
+    sid = _submit(api, keys.a, seed=302)
+    with api.client(keys.a) as client:
+        assert wait_for_status(client, sid, ("decided", "failed"))["status"] == "decided"
+    assert worker.alive()
+
+
+def test_missing_blob_fails_only_its_submission(
+    worker: WorkerProcess, api: ApiServer, keys: Keys, db: str, tmp_path: Path
+) -> None:
+    from moderation.domain.dispatch import relay_outbox
+    from moderation.domain.images import inspect_image
+    from moderation.domain.intake import accept_submission
+    from moderation.storage.blobs import FileBlobStore
+    from moderation.storage.db import session_scope
+    from moderation.storage.repositories import tenants
+    from workers.app import publish
+
+    data = images.png(31, 29, seed=303)
+    info = inspect_image(data, max_bytes=10**6, max_pixels=10**6)
+    with session_scope(db) as session:  # the blob lands in a store the worker cannot see
+        tenant = tenants.get_by_name(session, "robustness") or tenants.create(session, "robustness")
+        accepted = accept_submission(
+            session,
+            FileBlobStore(tmp_path),
+            tenant_id=tenant.id,
+            data=data,
+            image=info,
+            policy_slug="default",
+            external_id=None,
+        )
+    relay_outbox(db, publish, [accepted.outbox_id])
+    sid = str(accepted.submission.id)
+    deadline = 60
+    while deadline > 0:
+        (row,) = rows(db, "SELECT status, error FROM submissions WHERE id = :s", s=sid)
+        if row["status"] in ("decided", "failed"):
+            break
+        time.sleep(0.2)
+        deadline -= 0.2
+    assert row["status"] == "failed"
+    assert "image could not be loaded" in str(row["error"])
+    assert _decisions(db, sid) == (0, 0)
+    later = _submit(api, keys.a, seed=305)
+    with api.client(keys.a) as client:
+        assert wait_for_status(client, later, ("decided", "failed"))["status"] == "decided"
+    assert worker.alive()
+
+
+def test_refused_uploads_never_reach_the_worker(
+    worker: WorkerProcess, api: ApiServer, keys: Keys
+) -> None:
+    received = worker.log().count("Received task")
+    with api.client(keys.a) as client:
+        for bad in (b"", b"text", images.truncated_jpeg(), images.png_bomb()):
+            response = client.post("/v1/moderations", files={"image": ("x.jpg", bad, "image/jpeg")})
+            assert response.status_code in (413, 415, 422)
+        sid = _submit(api, keys.a, seed=304)
+        wait_for_status(client, sid, ("decided",))
+    assert worker.log().count("Received task") == received + 1
+    assert worker.alive()
