@@ -16,6 +16,7 @@ from tests.support.processes import ApiServer, WorkerProcess, start_worker, wait
 
 SUCCEEDED = "inference.moderate["
 DONE = "] succeeded in"
+RECEIVED = "] received"
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +134,12 @@ def test_missing_blob_fails_only_its_submission(
 def test_refused_uploads_never_reach_the_worker(
     worker: WorkerProcess, api: ApiServer, keys: Keys
 ) -> None:
-    received = worker.log().count("Received task")
+    received = worker.log().count(RECEIVED)
     with api.client(keys.a) as client:
         for bad in (b"", b"text", images.truncated_jpeg(), images.png_bomb()):
             response = client.post("/v1/moderations", files={"image": ("x.jpg", bad, "image/jpeg")})
             assert response.status_code in (413, 415, 422)
         sid = _submit(api, keys.a, seed=304)
         wait_for_status(client, sid, ("decided",))
-    assert worker.log().count("Received task") == received + 1
+    assert worker.log().count(RECEIVED) == received + 1
     assert worker.alive()
