@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Keys
+from tests.conftest import Env, Keys
 from tests.support import images
 from tests.support.db import rows
 from tests.support.processes import ApiServer, WorkerProcess, start_worker, wait_for_status
@@ -24,7 +24,9 @@ def worker(
     checkpoints: dict[str, Path], db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     log = tmp_path_factory.mktemp("worker-robust") / "worker.log"
-    with start_worker(log, checkpoints["llava_onevision"]) as process:
+    with start_worker(
+        log, checkpoints["llava_onevision"], queues="inference,maintenance"
+    ) as process:
         yield process
 
 
@@ -89,39 +91,59 @@ def test_hostile_messages_do_not_crash_the_worker(
     assert worker.alive()
 
 
-def test_missing_blob_fails_only_its_submission(
-    worker: WorkerProcess, api: ApiServer, keys: Keys, db: str, tmp_path: Path
-) -> None:
-    from moderation.domain.dispatch import relay_outbox
+def _accept_without_sending(db: str, blobs_dir: Path, seed: int) -> tuple[str, int]:
+    """A stored submission whose message never reached the broker (as if it was down)."""
     from moderation.domain.images import inspect_image
     from moderation.domain.intake import accept_submission
     from moderation.storage.blobs import FileBlobStore
     from moderation.storage.db import session_scope
     from moderation.storage.repositories import tenants
-    from workers.app import publish
 
-    data = images.png(31, 29, seed=303)
+    data = images.png(31, 29, seed=seed)
     info = inspect_image(data, max_bytes=10**6, max_pixels=10**6)
-    with session_scope(db) as session:  # the blob lands in a store the worker cannot see
+    with session_scope(db) as session:
         tenant = tenants.get_by_name(session, "robustness") or tenants.create(session, "robustness")
         accepted = accept_submission(
             session,
-            FileBlobStore(tmp_path),
+            FileBlobStore(blobs_dir),
             tenant_id=tenant.id,
             data=data,
             image=info,
             policy_slug="default",
             external_id=None,
         )
-    relay_outbox(db, publish, [accepted.outbox_id])
-    sid = str(accepted.submission.id)
-    deadline = 60
-    while deadline > 0:
+    return str(accepted.submission.id), accepted.outbox_id
+
+
+def _wait_final(db: str, sid: str, timeout: float = 60) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
         (row,) = rows(db, "SELECT status, error FROM submissions WHERE id = :s", s=sid)
-        if row["status"] in ("decided", "failed"):
-            break
+        if row["status"] in ("decided", "failed") or time.monotonic() > deadline:
+            return row
         time.sleep(0.2)
-        deadline -= 0.2
+
+
+def test_periodic_sweep_sends_what_the_api_could_not(
+    worker: WorkerProcess, db: str, env: Env
+) -> None:
+    from workers.app import app
+
+    sid, _ = _accept_without_sending(db, env.data_dir / "blobs", seed=306)
+    app.send_task("maintenance.sweep", queue="maintenance")
+    assert _wait_final(db, sid)["status"] == "decided"
+    assert _decisions(db, sid) == (1, 1)
+
+
+def test_missing_blob_fails_only_its_submission(
+    worker: WorkerProcess, api: ApiServer, keys: Keys, db: str, tmp_path: Path
+) -> None:
+    from moderation.domain.dispatch import relay_outbox
+    from workers.app import publish
+
+    sid, outbox_id = _accept_without_sending(db, tmp_path, seed=303)  # a store the worker can't see
+    relay_outbox(db, publish, [outbox_id])
+    row = _wait_final(db, sid)
     assert row["status"] == "failed"
     assert "image could not be loaded" in str(row["error"])
     assert _decisions(db, sid) == (0, 0)
