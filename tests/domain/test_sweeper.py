@@ -6,15 +6,10 @@ import uuid
 from typing import Any
 
 from moderation.domain.dispatch import relay_outbox
-from moderation.domain.images import inspect_image
-from moderation.domain.intake import accept_submission
 from moderation.domain.sweeper import sweep_flow
-from moderation.storage.blobs import FileBlobStore
-from moderation.storage.db import session_scope
-from moderation.storage.repositories import tenants
 from tests.conftest import Env
-from tests.support import images
 from tests.support.db import rows
+from tests.support.intake import accept_without_sending
 
 
 class Recorder:
@@ -31,20 +26,7 @@ class Recorder:
 
 
 def _submit(env: Env, db: str, seed: int) -> tuple[str, int]:
-    data = images.png(20, 20, seed=seed)
-    info = inspect_image(data, max_bytes=10**7, max_pixels=10**7)
-    with session_scope(db) as session:
-        tenant = tenants.get_by_name(session, "sweeper") or tenants.create(session, "sweeper")
-        accepted = accept_submission(
-            session,
-            FileBlobStore(env.data_dir / "blobs"),
-            tenant_id=tenant.id,
-            data=data,
-            image=info,
-            policy_slug="default",
-            external_id=None,
-        )
-    return str(accepted.submission.id), accepted.outbox_id
+    return accept_without_sending(db, env.data_dir / "blobs", seed=1000 + seed, tenant="sweeper")
 
 
 def _age(db: str, sid: str, **values: object) -> None:

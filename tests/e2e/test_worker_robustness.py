@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import Env, Keys
 from tests.support import images
 from tests.support.db import rows
+from tests.support.intake import accept_without_sending
 from tests.support.processes import ApiServer, WorkerProcess, start_worker, wait_for_status
 
 SUCCEEDED = "inference.moderate["
@@ -91,30 +92,6 @@ def test_hostile_messages_do_not_crash_the_worker(
     assert worker.alive()
 
 
-def _accept_without_sending(db: str, blobs_dir: Path, seed: int) -> tuple[str, int]:
-    """A stored submission whose message never reached the broker (as if it was down)."""
-    from moderation.domain.images import inspect_image
-    from moderation.domain.intake import accept_submission
-    from moderation.storage.blobs import FileBlobStore
-    from moderation.storage.db import session_scope
-    from moderation.storage.repositories import tenants
-
-    data = images.png(31, 29, seed=seed)
-    info = inspect_image(data, max_bytes=10**6, max_pixels=10**6)
-    with session_scope(db) as session:
-        tenant = tenants.get_by_name(session, "robustness") or tenants.create(session, "robustness")
-        accepted = accept_submission(
-            session,
-            FileBlobStore(blobs_dir),
-            tenant_id=tenant.id,
-            data=data,
-            image=info,
-            policy_slug="default",
-            external_id=None,
-        )
-    return str(accepted.submission.id), accepted.outbox_id
-
-
 def _wait_final(db: str, sid: str, timeout: float = 60) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while True:
@@ -129,7 +106,7 @@ def test_periodic_sweep_sends_what_the_api_could_not(
 ) -> None:
     from workers.app import app
 
-    sid, _ = _accept_without_sending(db, env.data_dir / "blobs", seed=306)
+    sid, _ = accept_without_sending(db, env.data_dir / "blobs", seed=306)
     app.send_task("maintenance.sweep", queue="maintenance")
     assert _wait_final(db, sid)["status"] == "decided"
     assert _decisions(db, sid) == (1, 1)
@@ -141,7 +118,7 @@ def test_missing_blob_fails_only_its_submission(
     from moderation.domain.dispatch import relay_outbox
     from workers.app import publish
 
-    sid, outbox_id = _accept_without_sending(db, tmp_path, seed=303)  # a store the worker can't see
+    sid, outbox_id = accept_without_sending(db, tmp_path, seed=303)  # a store the worker can't see
     relay_outbox(db, publish, [outbox_id])
     row = _wait_final(db, sid)
     assert row["status"] == "failed"
