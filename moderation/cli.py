@@ -79,7 +79,10 @@ def worker(queues: str, pool: str, concurrency: int, beat: bool) -> None:
         get_settings.cache_clear()
     from workers.app import app
 
+    # the batching task can only group what the worker prefetched
+    prefetch = settings.batch_size if "inference" in queues.split(",") else 1
     argv = ["worker", "-Q", queues, "--pool", pool, "-c", str(concurrency), "-l", "INFO"]
+    argv += ["--prefetch-multiplier", str(prefetch)]
     app.worker_main([*argv, "-B"] if beat else argv)
 
 

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
+    # dynamic batching in the inference worker
+    batch_size: int = Field(default=8, ge=1, le=256)
+    batch_wait_ms: int = Field(default=50, ge=1, le=60_000)
+
     # intake limits
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import time
 from functools import lru_cache
 
 from moderation.config import get_settings
 from moderation.domain.moderation_flow import FlowContext
 from moderation.inference.types import Engine
 from moderation.storage.blobs import FileBlobStore
+from moderation.storage.db import session_scope
+from moderation.storage.repositories import inference_workers
 
 log = logging.getLogger(__name__)
 
@@ -55,4 +60,38 @@ def engine() -> Engine:
         loaded.device,
         loaded.dtype,
     )
+    _register(loaded)
     return loaded
+
+
+def worker_name() -> str:
+    """This process in the workers' registry: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _register(engine: Engine) -> None:
+    with session_scope(database_url()) as session:
+        inference_workers.register(
+            session,
+            worker_name(),
+            model_id=engine.model_id,
+            model_revision=engine.revision,
+            device=engine.device,
+            dtype=engine.dtype,
+            warmed_up=engine.warmed_up,
+            batch_size=get_settings().batch_size,
+        )
+
+
+_last_heartbeat = 0.0
+
+
+def heartbeat(every_s: float = 10.0) -> None:
+    """Mark this worker alive in the registry (at most every ``every_s`` seconds)."""
+    global _last_heartbeat
+    now = time.monotonic()
+    if now - _last_heartbeat < every_s:
+        return
+    _last_heartbeat = now
+    with session_scope(database_url()) as session:
+        inference_workers.touch(session, worker_name())

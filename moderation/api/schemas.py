@@ -49,6 +49,10 @@ class DecisionOut(BaseModel):
     rationale: str
     scores: ScoresOut
     decided_by: Literal["model", "reviewer"]
+    source: Literal["model", "cache"] = Field(
+        description="'cache': the verdict was reused from an identical earlier request "
+        "(same image bytes, policy version, model revision and decoding)"
+    )
     model: ModelRef
     decided_at: datetime
 
@@ -77,6 +81,7 @@ def decision_out(decision: Decision) -> DecisionOut:
         rationale=decision.rationale,
         scores=ScoresOut.model_validate(decision.scores),
         decided_by=decision.decided_by,  # type: ignore[arg-type]
+        source=decision.source,  # type: ignore[arg-type]
         model=ModelRef(id=decision.model_id, revision=decision.model_revision),
         decided_at=decision.decided_at,
     )

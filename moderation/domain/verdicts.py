@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from moderation.domain.policies import NO_CATEGORY, Action, Policy
-from moderation.inference.types import Verdict
+from moderation.inference.types import Scores, Verdict
 from moderation.storage.models import Submission
 from moderation.storage.repositories import audit, decisions
 
@@ -46,10 +49,43 @@ def decide(policy: Policy, unsafe: float, categories: dict[str, float]) -> Outco
     return Outcome("allow", "safe", None)
 
 
+def verdict_key(image_sha256: str, policy_version: str, model: ModelInfo) -> str:
+    """What makes a verdict reproducible: image bytes, policy version, model, decoding."""
+    material = [image_sha256, policy_version, model.model_id, model.revision, model.decoding]
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def cached_verdict(session: Session, key: str) -> tuple[uuid.UUID, Verdict] | None:
+    """A verdict the model already gave for this key, with the decision that holds it."""
+    row = decisions.find_model_verdict(session, key)
+    if row is None:
+        return None
+    category = row.verdict["category"]
+    scores = Scores(unsafe=row.scores["unsafe"], categories=dict(row.scores["categories"]))
+    verdict = Verdict(
+        rating=row.verdict["rating"],
+        category=category,
+        rationale=row.rationale,
+        raw_text=row.raw_text,
+        scores=scores,
+        prompt_sha256=row.prompt_sha256,
+        latency_ms=0.0,
+    )
+    return row.id, verdict
+
+
 def record_verdict(
-    session: Session, submission: Submission, policy: Policy, verdict: Verdict, model: ModelInfo
+    session: Session,
+    submission: Submission,
+    policy: Policy,
+    verdict: Verdict,
+    model: ModelInfo,
+    cached_from: uuid.UUID | None = None,
 ) -> bool:
-    """Store the decision for a submission once; True when this call wrote it."""
+    """Store the decision for a submission once; True when this call wrote it.
+
+    ``cached_from`` names the decision whose verdict is reused (the verdict cache).
+    """
     outcome = decide(policy, verdict.scores.unsafe, verdict.scores.categories)
     written = decisions.add_once(
         session,
@@ -60,6 +96,9 @@ def record_verdict(
         rationale=verdict.rationale,
         scores={"unsafe": verdict.scores.unsafe, "categories": verdict.scores.categories},
         decided_by="model",
+        source="model" if cached_from is None else "cache",
+        verdict_key=verdict_key(submission.image_sha256, submission.policy_version, model),
+        cached_from=cached_from,
         verdict={"rating": verdict.rating, "category": verdict.category},
         raw_text=verdict.raw_text,
         model_id=model.model_id,
@@ -76,6 +115,10 @@ def record_verdict(
             subject_id=str(submission.id),
             event="decision.made",
             actor=f"model:{model.model_id}",
-            data={**asdict(outcome), "unsafe": verdict.scores.unsafe},
+            data={
+                **asdict(outcome),
+                "unsafe": verdict.scores.unsafe,
+                "cached_from": None if cached_from is None else str(cached_from),
+            },
         )
     return written

@@ -62,11 +62,20 @@ def generate(
     inputs: dict[str, torch.Tensor],
     processors: Sequence[LogitsProcessor],
     config: GenerationConfig,
+    cache: Any = None,
 ) -> torch.Tensor:
-    """Greedy ``model.generate`` with our logits processors; returns only the new tokens."""
+    """Greedy ``model.generate`` with our logits processors; returns only the new tokens.
+
+    ``cache`` holds keys and values of the first tokens of every row (a prompt prefix): only the
+    rest of ``inputs["input_ids"]`` is prefilled.
+    """
+    extra = {} if cache is None else {"cache": cache}
     with torch.inference_mode():
         sequences = model.generate(
-            **inputs, generation_config=config, logits_processor=LogitsProcessorList(processors)
+            **inputs,
+            **extra,
+            generation_config=config,
+            logits_processor=LogitsProcessorList(processors),
         )
     new_tokens: torch.Tensor = sequences[:, inputs["input_ids"].shape[1] :].cpu()
     return new_tokens

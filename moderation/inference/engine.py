@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
 import torch
 import transformers
 from PIL import Image
-from transformers import GenerationConfig
+from transformers import DynamicCache, GenerationConfig
 
 from moderation.domain.policies import Category, Policy, Thresholds
-from moderation.inference import decoding, grammar
+from moderation.inference import decoding, grammar, prefix
 from moderation.inference.loading import LoadedCheckpoint, load_checkpoint
 from moderation.inference.prompt import prompt_sha256, render_prompt_text
 from moderation.inference.types import ModerationRequest, Scores, Verdict
+
+log = logging.getLogger(__name__)
 
 # A small policy for warm-up only: its verdicts are thrown away.
 WARM_UP_POLICY = Policy(
@@ -37,10 +41,31 @@ def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
     return sorted({int(i) for i in ids if i is not None})
 
 
+@dataclass
+class EngineCounters:
+    """Work done so far, for benchmarks and tests."""
+
+    images: int = 0
+    generate_calls: int = 0
+    prefill_tokens: int = 0  # real tokens prefilled by generate (a reused prefix is not)
+    generated_tokens: int = 0  # per row, up to and including its stop token
+
+
+@dataclass(frozen=True)
+class _Row:
+    prompt: str
+    raw_text: str
+    parsed: grammar.ParsedVerdict
+    scores: Scores
+    new_tokens: int  # generated, up to and including the stop token
+
+
 class HFEngine:
     """An :class:`~moderation.inference.types.Engine` over a loaded transformers checkpoint."""
 
-    def __init__(self, checkpoint: LoadedCheckpoint) -> None:
+    def __init__(
+        self, checkpoint: LoadedCheckpoint, *, prefix_cache: bool = True, prefix_entries: int = 4
+    ) -> None:
         self.model_id = checkpoint.model_id
         self.revision = checkpoint.revision
         self.device = checkpoint.device
@@ -64,6 +89,19 @@ class HFEngine:
         self.model.generation_config = GenerationConfig(
             do_sample=False, eos_token_id=self._stop_ids, pad_token_id=self._pad_id
         )
+        self.prefix_cache_enabled = prefix_cache
+        self.prefixes = prefix.PrefixCache(self.model, prefix_entries)
+        self._prefix_refused: set[str] = set()
+        self._image_token_id = int(self.model.config.image_token_id)
+        self.counters = EngineCounters()
+
+    def uses_prefix_cache(self, policy: Policy) -> bool:
+        """Whether verdicts under ``policy`` reuse the KV cache of its rubric prefix."""
+        return (
+            self.prefix_cache_enabled
+            and policy.prompt_layout == "policy_first"
+            and policy.version not in self._prefix_refused
+        )
 
     def decoding_params(self, policy: Policy) -> dict[str, object]:
         """How verdicts under ``policy`` are decoded (stored as decision provenance)."""
@@ -73,6 +111,7 @@ class HFEngine:
             "constrained": "json_schema/xgrammar",
             "schema_sha256": grammar.schema_sha256(policy),
             "prompt_layout": policy.prompt_layout,
+            "prefix_cache": self.uses_prefix_cache(policy),
             "dtype": self.dtype,
             "transformers": transformers.__version__,
             "xgrammar": version("xgrammar"),
@@ -84,13 +123,36 @@ class HFEngine:
         self.warmed_up = True
 
     def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
-        """Judge the requests in one left-padded, grammar-constrained greedy generate call."""
+        """Judge the requests: one grammar-constrained greedy generate call per group.
+
+        ``policy_first`` requests are grouped by policy (each group reuses its prefix cache); all
+        other requests share one left-padded call. Verdicts come back in request order.
+        """
         if not requests:
             return []
         started = time.perf_counter()
+        rows: dict[int, _Row] = {}
+        for indices in self._groups(requests):
+            group = self._run_group([requests[i] for i in indices])
+            rows.update(zip(indices, group, strict=True))
+        share_ms = (time.perf_counter() - started) * 1000.0 / len(requests)
+        return [_verdict(rows[i], share_ms) for i in range(len(requests))]
+
+    def _groups(self, requests: Sequence[ModerationRequest]) -> list[list[int]]:
+        groups: dict[str | None, list[int]] = {}
+        for i, request in enumerate(requests):
+            policy = request.policy
+            key = policy.version if self.uses_prefix_cache(policy) else None
+            groups.setdefault(key, []).append(i)
+        return list(groups.values())
+
+    def _run_group(self, requests: Sequence[ModerationRequest]) -> list[_Row]:
         policies = [r.policy for r in requests]
         prompts = [render_prompt_text(self.processor, p) for p in policies]
         inputs = self._inputs([r.image for r in requests], prompts)
+        cache = None
+        if self.uses_prefix_cache(policies[0]):
+            inputs, cache = self._reuse_prefix(policies[0], inputs)
         recorder = decoding.StepRecorder(grammar.category_close_chars(policies))
         config = GenerationConfig(
             do_sample=False,
@@ -99,23 +161,28 @@ class HFEngine:
             pad_token_id=self._pad_id,
         )
         processors = [self.grammars.logits_processor(policies), recorder]
-        new_tokens = decoding.generate(self.model, inputs, processors, config)
+        cached = 0 if cache is None else cache.get_seq_length() * len(requests)
+        new_tokens = decoding.generate(self.model, inputs, processors, config, cache)
         rows = [
-            self._row(policies[i], new_tokens[i], recorder.row(i)) for i in range(len(requests))
+            self._row(policies[i], prompts[i], new_tokens[i], recorder.row(i))
+            for i in range(len(requests))
         ]
-        share_ms = (time.perf_counter() - started) * 1000.0 / len(requests)
-        return [
-            Verdict(
-                rating=parsed.rating,
-                category=decoding.public_category(parsed),
-                rationale=parsed.rationale,
-                raw_text=raw_text,
-                scores=scores,
-                prompt_sha256=prompt_sha256(prompt),
-                latency_ms=share_ms,
-            )
-            for (raw_text, parsed, scores), prompt in zip(rows, prompts, strict=True)
-        ]
+        self._count(int(inputs["attention_mask"].sum()) - cached, rows)
+        return rows
+
+    def _reuse_prefix(
+        self, policy: Policy, inputs: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], DynamicCache | None]:
+        """Inputs laid out after the policy's cached prefix, and a batch cache holding it."""
+        ids = prefix.shared_prefix(inputs, self._image_token_id)
+        entry = None if ids is None else self.prefixes.get(policy.version, ids)
+        if entry is None:
+            log.warning("policy %s: no prefix shared by every prompt; not cached", policy.version)
+            self._prefix_refused.add(policy.version)
+            return inputs, None
+        laid_out = prefix.suffix_inputs(inputs, len(entry.ids), self._pad_id)
+        batch = int(laid_out["input_ids"].shape[0])
+        return laid_out, prefix.batch_cache(entry, batch, self.model.config)
 
     def _inputs(self, images: list[Image.Image], prompts: list[str]) -> dict[str, torch.Tensor]:
         batch = self.processor(images=images, text=prompts, padding=True, return_tensors="pt")
@@ -126,12 +193,34 @@ class HFEngine:
         }
 
     def _row(
-        self, policy: Policy, new_tokens: torch.Tensor, records: list[decoding.SparseDist]
-    ) -> tuple[str, grammar.ParsedVerdict, Scores]:
+        self,
+        policy: Policy,
+        prompt: str,
+        new_tokens: torch.Tensor,
+        records: list[decoding.SparseDist],
+    ) -> _Row:
         tokens = decoding.row_tokens(new_tokens, set(self._stop_ids))
         raw_text, parsed = decoding.decode_row(policy, tokens, self._vocab_bytes)
         scores = decoding.verdict_scores(policy, parsed, tokens, records, self._vocab_texts)
-        return raw_text, parsed, scores
+        return _Row(prompt, raw_text, parsed, scores, len(tokens) + 1)
+
+    def _count(self, prefill_tokens: int, rows: list[_Row]) -> None:
+        self.counters.images += len(rows)
+        self.counters.generate_calls += 1
+        self.counters.prefill_tokens += prefill_tokens
+        self.counters.generated_tokens += sum(r.new_tokens for r in rows)
+
+
+def _verdict(row: _Row, share_ms: float) -> Verdict:
+    return Verdict(
+        rating=row.parsed.rating,
+        category=decoding.public_category(row.parsed),
+        rationale=row.parsed.rationale,
+        raw_text=row.raw_text,
+        scores=row.scores,
+        prompt_sha256=prompt_sha256(row.prompt),
+        latency_ms=share_ms,
+    )
 
 
 def load_engine(
@@ -141,9 +230,11 @@ def load_engine(
     device: str = "auto",
     dtype: str = "auto",
     warm_up: bool | None = None,
+    prefix_cache: bool = True,
 ) -> HFEngine:
     """Load a checkpoint (hub id or local dir) into an engine; warms up on CUDA unless told."""
-    engine = HFEngine(load_checkpoint(model, revision=revision, device=device, dtype=dtype))
+    checkpoint = load_checkpoint(model, revision=revision, device=device, dtype=dtype)
+    engine = HFEngine(checkpoint, prefix_cache=prefix_cache)
     if warm_up if warm_up is not None else engine.device.startswith("cuda"):
         engine.warm_up()
     return engine

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -112,6 +113,9 @@ class Decision(Base):
     rationale: Mapped[str] = mapped_column(Text)
     scores: Mapped[dict[str, Any]]
     decided_by: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16), server_default="model")
+    verdict_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    cached_from: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("decisions.id"))
     verdict: Mapped[dict[str, Any]]
     raw_text: Mapped[str] = mapped_column(Text)
     model_id: Mapped[str] = mapped_column(String(300))
@@ -120,6 +124,21 @@ class Decision(Base):
     decoding: Mapped[dict[str, Any]]
     latency_ms: Mapped[float] = mapped_column(Float)
     decided_at: Mapped[datetime] = _now()
+
+
+class InferenceWorker(Base):
+    """A worker process that loaded a model: what it runs and when it was last seen."""
+
+    __tablename__ = "inference_workers"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(300))
+    model_revision: Mapped[str] = mapped_column(String(100))
+    device: Mapped[str] = mapped_column(String(32))
+    dtype: Mapped[str] = mapped_column(String(16))
+    warmed_up: Mapped[bool] = mapped_column(Boolean)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = _now()
+    last_seen_at: Mapped[datetime] = _now()
 
 
 class AuditEvent(Base):

@@ -1,5 +1,6 @@
 """Celery tasks, named ``area.verb``."""
 
+from workers import signals
 from workers.tasks import inference, maintenance
 
-__all__ = ["inference", "maintenance"]
+__all__ = ["inference", "maintenance", "signals"]

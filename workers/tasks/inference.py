@@ -1,4 +1,10 @@
-"""Task ``inference.moderate``: decide one submission (idempotent; ids only in the message)."""
+"""Task ``inference.moderate``: decide submissions, batched dynamically (ids only in messages).
+
+celery-batches buffers the messages a worker prefetched and hands them over as one list when
+``MODERATION_BATCH_SIZE`` arrived or every ``MODERATION_BATCH_WAIT_MS``; with late acks the
+messages are acknowledged only after the whole batch is recorded, so a worker that dies
+mid-batch has every message of the batch redelivered.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,51 @@ import logging
 import uuid
 from typing import Any
 
-from celery import Task
+from celery_batches import Batches, SimpleRequest
 
+from moderation.config import get_settings
 from moderation.domain.moderation_flow import moderate_submissions_flow
 from workers import runtime
-from workers.app import app
+from workers.app import INFERENCE_QUEUE, app
 
 log = logging.getLogger(__name__)
+RETRY_DELAY_S = 5
+_settings = get_settings()
 
 
-@app.task(name="inference.moderate", bind=True, max_retries=None)
-def moderate(self: Task, submission_id: str) -> dict[str, Any]:
-    """Run the moderation flow for one submission; retry later if the model call failed."""
-    try:
-        sid = uuid.UUID(str(submission_id))
-    except ValueError:
-        log.error("inference.moderate got a malformed submission id %r; dropped", submission_id)
-        return {"error": "malformed submission id"}
-    report = moderate_submissions_flow(runtime.flow_context(), runtime.engine(), [sid])
-    if report.retry:
-        raise self.retry(countdown=min(60, 2 ** (self.request.retries + 1)))
-    return {"decided": len(report.decided), "failed": len(report.failed)}
+def _submission_ids(requests: list[SimpleRequest]) -> list[uuid.UUID]:
+    """The well-formed submission ids of a batch; malformed messages are logged and dropped."""
+    ids = []
+    for request in requests:
+        raw = (request.kwargs or {}).get("submission_id", (request.args or [None])[0])
+        try:
+            ids.append(uuid.UUID(str(raw)))
+        except ValueError:
+            log.error("inference.moderate got a malformed submission id %r; dropped", raw)
+    return list(dict.fromkeys(ids))  # duplicates in one batch are one job
+
+
+@app.task(
+    name="inference.moderate",
+    base=Batches,
+    flush_every=_settings.batch_size,
+    flush_interval=_settings.batch_wait_ms / 1000,
+)
+def moderate(requests: list[SimpleRequest]) -> dict[str, Any]:
+    """Run the moderation flow for a batch; re-send those whose model call failed, later."""
+    ids = _submission_ids(requests)
+    if not ids:
+        return {}
+    log.info("moderating a batch of %d submissions", len(ids))
+    report = moderate_submissions_flow(runtime.flow_context(), runtime.engine(), ids)
+    for sid in report.retry:
+        app.send_task(
+            "inference.moderate",
+            kwargs={"submission_id": str(sid)},
+            queue=INFERENCE_QUEUE,
+            countdown=RETRY_DELAY_S,
+        )
+    runtime.heartbeat()
+    summary = {k: len(v) for k, v in vars(report).items() if isinstance(v, list)}
+    log.info("batch done: %s, model calls %d", summary, report.model_calls)
+    return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -71,6 +72,12 @@ def get_for_tenant(
 def lock(session: Session, submission_id: uuid.UUID) -> Submission | None:
     """The submission, row-locked for the rest of the transaction."""
     return session.get(Submission, submission_id, with_for_update=True)
+
+
+def lock_many(session: Session, ids: Sequence[uuid.UUID]) -> list[Submission]:
+    """The submissions with these ids, row-locked, in a stable order (no deadlocks)."""
+    stmt = select(Submission).where(Submission.id.in_(ids)).order_by(Submission.id)
+    return list(session.scalars(stmt.with_for_update()))
 
 
 def start_attempt(session: Session, submission: Submission) -> None:

@@ -1,0 +1,46 @@
+"""Shared by the benchmarks: the machine description, synthetic images, a markdown table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Sequence
+
+import torch
+from PIL import Image, ImageDraw
+
+# (width, height): square, landscape, portrait, tiny and large, so that anyres tilings differ
+_SIZES = ((64, 64), (320, 200), (90, 160), (17, 17), (640, 480), (200, 300), (48, 120), (400, 100))
+
+
+def machine(device: str) -> str:
+    """One line on where the numbers come from."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {device}, "
+        f"load average {load}, {time.strftime('%Y-%m-%d %H:%M %Z')}"
+    )
+
+
+def synthetic_images(count: int) -> list[Image.Image]:
+    """``count`` deterministic RGB images of different sizes, colours and content."""
+    images = []
+    for i in range(count):
+        width, height = _SIZES[i % len(_SIZES)]
+        colour = ((53 * i) % 256, (101 * i + 80) % 256, (197 * i + 160) % 256)
+        image = Image.new("RGB", (width, height), colour)
+        draw = ImageDraw.Draw(image)
+        inverse = tuple(255 - c for c in colour)
+        draw.ellipse((width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=inverse)
+        draw.line((0, 0, width, height), fill=(i * 17 % 256, 0, 0), width=max(1, width // 20))
+        images.append(image)
+    return images
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

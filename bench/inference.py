@@ -1,0 +1,223 @@
+"""Images/s and % schema-valid: a model-card generate loop against our batched worker path.
+
+    python bench/inference.py [--arch llava_onevision] [--sizes tiny,small] [--images N]
+        [--batches 1,4,8,16] [--layouts image_first,policy_first] [--device auto]
+
+Every row comes from this one run, on the same checkpoints and machine (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from transformers import AutoModelForImageTextToText
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import machine, markdown_table, synthetic_images
+from moderation.domain.policies import Policy, load_policy_file
+from moderation.inference import HFEngine, ModerationRequest, build_tiny, load_engine
+from moderation.inference.grammar import verdict_schema
+from moderation.inference.loading import load_processor, resolve_device
+from moderation.inference.prompt import conversation
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = (
+    "size",
+    "path",
+    "layout",
+    "batch",
+    "images/s",
+    "speed-up vs naive",
+    "% valid",
+    "mean new tokens",
+    "prefill tokens/image",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured configuration."""
+
+    size: str
+    path: str
+    layout: str
+    batch: int
+    images_per_s: float
+    valid: float  # fraction of schema-valid outputs
+    new_tokens: float  # per image, stop token included
+    prefill_tokens: float  # per image, prompt tokens run through the model
+
+
+def conforms(text: str, policy: Policy) -> bool:
+    """json.loads + the verdict JSON schema (keys, enums, rationale pattern); any whitespace."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    schema = verdict_schema(policy)
+    if not isinstance(data, dict) or set(data) != set(schema["required"]):
+        return False
+    for key, rule in schema["properties"].items():
+        value = data[key]
+        if not isinstance(value, str):
+            return False
+        if "enum" in rule and value not in rule["enum"]:
+            return False
+        if "pattern" in rule and not re.search(rule["pattern"], value):
+            return False
+    return True
+
+
+def run_engine(engine: HFEngine, policy: Policy, images: Sequence[Image.Image], batch: int) -> Row:
+    """Our worker path: ``moderate_batch`` over the images in batches of ``batch``."""
+    before = (engine.counters.prefill_tokens, engine.counters.generated_tokens)
+    valid = 0
+    started = time.perf_counter()
+    for i in range(0, len(images), batch):
+        chunk = [ModerationRequest(image, policy) for image in images[i : i + batch]]
+        valid += sum(conforms(v.raw_text, policy) for v in engine.moderate_batch(chunk))
+    seconds = time.perf_counter() - started
+    n = len(images)
+    return Row(
+        size="",
+        path="ours",
+        layout=policy.prompt_layout,
+        batch=batch,
+        images_per_s=n / seconds,
+        valid=valid / n,
+        new_tokens=(engine.counters.generated_tokens - before[1]) / n,
+        prefill_tokens=(engine.counters.prefill_tokens - before[0]) / n,
+    )
+
+
+def naive_generate(model: Any, processor: Any, policy: Policy, image: Image.Image, k: int) -> str:
+    """What a LLaVA model card shows: chat template, processor, one ``generate``, decode."""
+    text = processor.apply_chat_template(conversation(policy), add_generation_prompt=True)
+    inputs = processor(images=image, text=text, return_tensors="pt").to(model.device, model.dtype)
+    with torch.inference_mode():
+        output = model.generate(**inputs, max_new_tokens=k, min_new_tokens=k, do_sample=False)
+    new = output[0, inputs["input_ids"].shape[1] :]
+    assert len(new) == k, f"naive loop generated {len(new)} tokens, expected {k}"
+    return str(processor.decode(new, skip_special_tokens=True))
+
+
+def run_naive(
+    model: Any, processor: Any, policy: Policy, images: Sequence[Image.Image], k: int
+) -> Row:
+    """The naive loop: one unconstrained ``generate`` of exactly ``k`` tokens per image."""
+    prefill = valid = 0
+    started = time.perf_counter()
+    for image in images:
+        valid += conforms(naive_generate(model, processor, policy, image, k).strip(), policy)
+    seconds = time.perf_counter() - started
+    for image in images:  # prompt lengths, outside the timed loop
+        text = processor.apply_chat_template(conversation(policy), add_generation_prompt=True)
+        prefill += processor(images=image, text=text, return_tensors="pt")["input_ids"].shape[1]
+    n = len(images)
+    return Row("", "naive", policy.prompt_layout, 1, n / seconds, valid / n, k, prefill / n)
+
+
+def bench_size(
+    size: str, args: argparse.Namespace, base: Policy, images: Sequence[Image.Image]
+) -> list[Row]:
+    """Every row for one checkpoint size: ours per layout and batch, then the naive loops."""
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(build_tiny(args.arch, Path(tmp) / size, size=size))
+        engine = load_engine(path, device=args.device)
+        for layout in args.layouts:
+            policy = base.model_copy(update={"prompt_layout": layout})
+            run_engine(engine, policy, images[:2], 2)  # warm-up: grammar, prefix cache
+            rows += [run_engine(engine, policy, images, b) for b in args.batches]
+        model = load_naive_model(path, engine)
+        processor = load_processor(path)
+        for layout in args.layouts:
+            policy = base.model_copy(update={"prompt_layout": layout})
+            ours = [r for r in rows if r.layout == layout]
+            k = round(sum(r.new_tokens for r in ours) / len(ours))
+            naive_generate(model, processor, policy, images[0], 4)  # warm-up
+            rows.append(run_naive(model, processor, policy, images, k))
+        params = sum(p.numel() for p in engine.model.parameters())
+    print(f"{size}: {params / 1e6:.1f}M parameters", file=sys.stderr)
+    return [Row(size, *_fields(r)[1:]) for r in rows]
+
+
+def load_naive_model(path: str, engine: HFEngine) -> Any:
+    """The model as a model card loads it (same dtype and device as the engine, for fairness)."""
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, engine.dtype))
+    return model.to(engine.device).eval()
+
+
+def _fields(row: Row) -> list[Any]:
+    return [getattr(row, name) for name in Row.__dataclass_fields__]
+
+
+def table(rows: Sequence[Row]) -> str:
+    """The markdown table; speed-up against the naive loop of the same size and layout."""
+    naive = {(r.size, r.layout): r.images_per_s for r in rows if r.path == "naive"}
+    order = sorted(rows, key=lambda r: (r.size != "tiny", r.layout, r.path != "naive", r.batch))
+    cells = [
+        (
+            r.size,
+            r.path,
+            r.layout,
+            r.batch,
+            f"{r.images_per_s:.2f}",
+            f"{r.images_per_s / naive[(r.size, r.layout)]:.2f}x",
+            f"{100 * r.valid:.0f}%",
+            f"{r.new_tokens:.1f}",
+            f"{r.prefill_tokens:.0f}",
+        )
+        for r in order
+    ]
+    return markdown_table(HEADER, cells)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="llava_onevision")
+    parser.add_argument("--sizes", default="tiny,small", type=lambda s: s.split(","))
+    parser.add_argument("--images", default=16, type=int)
+    parser.add_argument("--batches", default="1,4,8,16", type=_ints)
+    parser.add_argument(
+        "--layouts", default="image_first,policy_first", type=lambda s: s.split(",")
+    )
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--policy", default=str(ROOT / "policies" / "default.yaml"))
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run every configuration and print one table."""
+    args = parse_args(argv)
+    base = load_policy_file(Path(args.policy))
+    images = synthetic_images(args.images)
+    started = time.perf_counter()
+    rows = [row for size in args.sizes for row in bench_size(size, args, base, images)]
+    print(f"Machine: {machine(resolve_device(args.device))}")
+    print(f"Checkpoint: {args.arch}, random weights; policy {base.version}; {len(images)} images")
+    print()
+    print(table(rows))
+    print(f"\nTotal wall time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

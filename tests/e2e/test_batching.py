@@ -1,0 +1,86 @@
+"""Dynamic batching in a real worker: messages are grouped, and a worker killed mid-batch loses
+nothing: every submission of the batch is redelivered and decided exactly once."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+from tests.conftest import Env
+from tests.support.db import rows
+from tests.support.intake import accept_without_sending
+from tests.support.processes import WorkerProcess, start_worker
+
+BATCH = re.compile(r"moderating a batch of (\d+) submissions")
+
+
+def _queue(db: str, env: Env, seeds: range) -> list[str]:
+    """Store submissions first, then send all their messages at once (a burst of uploads)."""
+    from moderation.domain.dispatch import relay_outbox
+    from workers.app import publish
+
+    made = [
+        accept_without_sending(db, env.data_dir / "blobs", seed=s, tenant="batching") for s in seeds
+    ]
+    relay_outbox(db, publish, [outbox_id for _, outbox_id in made])
+    return [sid for sid, _ in made]
+
+
+def _states(db: str, ids: list[str]) -> list[dict[str, object]]:
+    return rows(
+        db,
+        "SELECT s.id, s.status, s.attempts, (SELECT count(*) FROM decisions d "
+        "WHERE d.submission_id = s.id) AS decisions FROM submissions s WHERE s.id = ANY(:ids)",
+        ids=ids,
+    )
+
+
+def _wait_decided(db: str, ids: list[str], timeout: float = 90) -> list[dict[str, object]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        states = _states(db, ids)
+        if all(s["status"] == "decided" for s in states) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.2)
+
+
+def test_burst_of_submissions_is_decided_in_batches(
+    checkpoints: dict[str, Path], db: str, env: Env, tmp_path: Path
+) -> None:
+    with start_worker(
+        tmp_path / "w.log", checkpoints["llava"], MODERATION_BATCH_SIZE="8"
+    ) as worker:
+        ids = _queue(db, env, range(500, 508))
+        states = _wait_decided(db, ids)
+        sizes = [int(n) for n in BATCH.findall(worker.log())]
+    assert all(s["status"] == "decided" and s["decisions"] == 1 for s in states), states
+    assert sum(sizes) == 8 and max(sizes) > 1, sizes
+
+
+def _kill_mid_batch(worker: WorkerProcess) -> int:
+    """SIGKILL the worker as soon as it starts a batch; returns that batch's size."""
+    deadline = time.monotonic() + 60
+    while not (found := BATCH.findall(worker.log())):
+        assert time.monotonic() < deadline, worker.log()[-3000:]
+        time.sleep(0.02)
+    os.killpg(worker.proc.pid, signal.SIGKILL)
+    worker.proc.wait()
+    return int(found[0])
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_decides_once(
+    checkpoints: dict[str, Path], db: str, env: Env, tmp_path: Path
+) -> None:
+    short_visibility = {"MODERATION_VISIBILITY_TIMEOUT_S": "2", "MODERATION_BATCH_SIZE": "8"}
+    model = checkpoints["llava_onevision"]
+    with start_worker(tmp_path / "a.log", model, **short_visibility) as first:
+        ids = _queue(db, env, range(600, 608))
+        killed_batch = _kill_mid_batch(first)
+    assert killed_batch > 1
+    assert all(s["decisions"] == 0 for s in _states(db, ids)), "the kill came after the batch"
+    with start_worker(tmp_path / "b.log", model, **short_visibility):
+        states = _wait_decided(db, ids, timeout=120)
+    assert all(s["status"] == "decided" and s["decisions"] == 1 for s in states), states

@@ -1,0 +1,32 @@
+"""Load the model when an inference worker starts, in the process that will run the tasks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.concurrency.solo import TaskPool as SoloPool
+from celery.signals import worker_process_init, worker_ready
+
+from workers import runtime
+from workers.app import INFERENCE_QUEUE, app
+
+log = logging.getLogger(__name__)
+
+
+def _consumes_inference() -> bool:
+    return INFERENCE_QUEUE in app.amqp.queues.consume_from
+
+
+@worker_process_init.connect
+def _load_in_child(**_: Any) -> None:
+    """Prefork: each child loads its own model (the parent never touches CUDA)."""
+    if _consumes_inference():
+        runtime.engine()
+
+
+@worker_ready.connect
+def _load_in_solo_worker(sender: Any = None, **_: Any) -> None:
+    """Solo pool: tasks run in this very process, so load here before the first batch."""
+    if isinstance(getattr(sender, "pool", None), SoloPool) and _consumes_inference():
+        runtime.engine()
