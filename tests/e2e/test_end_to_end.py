@@ -49,3 +49,35 @@ def test_uploaded_image_is_decided_and_stored(
     assert_valid_decision(body)
     assert_matches_database(db, body)
     assert worker.alive()
+
+
+def test_reupload_is_decided_from_the_verdict_cache(
+    worker: WorkerProcess, api: ApiServer, keys: Keys
+) -> None:
+    data = images.jpeg(50, 50, seed=23)
+    decisions = []
+    with api.client(keys.a) as client:
+        for _ in range(2):
+            created = client.post(
+                "/v1/moderations", files={"image": ("again.jpg", data, "image/jpeg")}
+            )
+            decisions.append(
+                wait_for_status(client, created.json()["id"], ("decided",))["decision"]
+            )
+    first, second = decisions
+    assert (first["source"], second["source"]) == ("model", "cache")
+    assert {k: v for k, v in first.items() if k not in ("source", "decided_at")} == {
+        k: v for k, v in second.items() if k not in ("source", "decided_at")
+    }
+
+
+def test_health_reports_the_worker_model_and_device(worker: WorkerProcess, api: ApiServer) -> None:
+    with api.client() as client:
+        health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["database"] == "ok"
+    mine = [w for w in health["workers"] if w["name"].endswith(f":{worker.proc.pid}")]
+    assert len(mine) == 1, health["workers"]
+    (entry,) = mine
+    assert "RANDOM WEIGHTS" in entry["model"]["id"] and entry["model"]["revision"]
+    assert (entry["device"], entry["dtype"], entry["warmed_up"]) == ("cpu", "float32", True)
+    assert entry["batch_size"] == 8

@@ -13,10 +13,15 @@ from tests.support import images
 
 
 def accept_without_sending(
-    db: str, blobs_dir: Path, seed: int, tenant: str = "direct", policy: str = "default"
+    db: str,
+    blobs_dir: Path,
+    seed: int,
+    tenant: str = "direct",
+    policy: str = "default",
+    size: tuple[int, int] = (31, 29),
 ) -> tuple[str, int]:
     """A stored submission whose message never reached the broker; (submission id, outbox id)."""
-    data = images.png(31, 29, seed=seed)
+    data = images.png(*size, seed=seed)
     info = inspect_image(data, max_bytes=10**6, max_pixels=10**6)
     with session_scope(db) as session:
         owner = tenants.get_by_name(session, tenant) or tenants.create(session, tenant)

@@ -1,0 +1,121 @@
+"""The worker's flow in-process, on the real database and a real tiny checkpoint:
+the verdict cache saves model calls, failures are isolated, redelivery is harmless."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moderation.domain.moderation_flow import FlowContext, moderate_submissions_flow
+from moderation.domain.policies import Policy
+from moderation.inference.types import ModerationRequest, Verdict
+from moderation.storage.blobs import FileBlobStore
+from tests.conftest import Env
+from tests.support.db import rows
+from tests.support.intake import accept_without_sending
+
+
+class CountingEngine:
+    """A real engine that counts model calls (and can be told to fail on some images)."""
+
+    def __init__(self, engine: Any, fail_on_width: int | None = None) -> None:
+        self.engine, self.fail_on_width = engine, fail_on_width
+        self.calls: list[int] = []
+        self.model_id, self.revision = engine.model_id, engine.revision
+        self.device, self.dtype, self.warmed_up = engine.device, engine.dtype, True
+
+    def decoding_params(self, policy: Policy) -> dict[str, object]:
+        return dict(self.engine.decoding_params(policy))
+
+    def warm_up(self) -> None:
+        """Nothing to do: the wrapped engine is ready."""
+
+    def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
+        self.calls.append(len(requests))
+        if any(r.image.width == self.fail_on_width for r in requests):
+            raise RuntimeError("this image breaks the model")
+        return list(self.engine.moderate_batch(requests))
+
+
+@pytest.fixture(scope="module")
+def engine(checkpoints: dict[str, Path]) -> Any:
+    from moderation.inference import load_engine
+
+    return load_engine(str(checkpoints["llava"]), warm_up=False)
+
+
+def _ctx(env: Env, db: str) -> FlowContext:
+    blobs = FileBlobStore(env.data_dir / "blobs")
+    return FlowContext(db_url=db, blobs=blobs, max_pixels=10**7, max_attempts=3)
+
+
+def _submit(env: Env, db: str, seed: int, policy: str = "default") -> uuid.UUID:
+    sid, _ = accept_without_sending(db, env.data_dir / "blobs", seed=seed, policy=policy)
+    return uuid.UUID(sid)
+
+
+def test_reupload_of_a_decided_image_is_decided_from_the_cache(
+    env: Env, db: str, engine: Any
+) -> None:
+    counting = CountingEngine(engine)
+    first = _submit(env, db, seed=700)
+    report = moderate_submissions_flow(_ctx(env, db), counting, [first])
+    assert report.decided == [first] and counting.calls == [1]
+
+    again = _submit(env, db, seed=700)  # same bytes, same policy version, same model
+    report = moderate_submissions_flow(_ctx(env, db), counting, [again])
+    assert report.cached == [again] and counting.calls == [1]  # no model call
+
+    (original,) = rows(db, "SELECT * FROM decisions WHERE submission_id = :s", s=str(first))
+    (reused,) = rows(db, "SELECT * FROM decisions WHERE submission_id = :s", s=str(again))
+    assert (original["source"], reused["source"]) == ("model", "cache")
+    assert reused["cached_from"] == original["id"]
+    assert reused["verdict_key"] == original["verdict_key"]
+    for field in (
+        "action",
+        "rating",
+        "category",
+        "rationale",
+        "scores",
+        "raw_text",
+        "prompt_sha256",
+    ):
+        assert reused[field] == original[field], field
+
+
+def test_other_policy_version_is_not_served_from_the_cache(env: Env, db: str, engine: Any) -> None:
+    counting = CountingEngine(engine)
+    moderate_submissions_flow(_ctx(env, db), counting, [_submit(env, db, seed=701)])
+    other = _submit(env, db, seed=701, policy="marketplace")
+    report = moderate_submissions_flow(_ctx(env, db), counting, [other])
+    assert report.decided == [other] and counting.calls == [1, 1]
+
+
+def test_one_bad_image_fails_alone_and_the_rest_of_the_batch_is_decided(
+    env: Env, db: str, engine: Any
+) -> None:
+    counting = CountingEngine(engine, fail_on_width=17)
+    good = [_submit(env, db, seed=s) for s in (702, 703)]
+    bad_id, _ = accept_without_sending(db, env.data_dir / "blobs", seed=704, size=(17, 40))
+    bad = uuid.UUID(bad_id)
+    report = moderate_submissions_flow(_ctx(env, db), counting, [*good, bad])
+    assert sorted(report.decided) == sorted(good)
+    assert report.retry == [bad]
+    assert counting.calls[0] == 3 and sorted(counting.calls[1:]) == [1, 1, 1]
+    (row,) = rows(db, "SELECT status, error, attempts FROM submissions WHERE id = :s", s=str(bad))
+    assert row["status"] == "queued" and "breaks the model" in row["error"]
+
+
+def test_running_the_flow_twice_decides_once(env: Env, db: str, engine: Any) -> None:
+    sid = _submit(env, db, seed=705)
+    counting = CountingEngine(engine)
+    moderate_submissions_flow(_ctx(env, db), counting, [sid, sid])
+    report = moderate_submissions_flow(_ctx(env, db), counting, [sid, uuid.uuid4()])
+    assert len(report.skipped) == 2 and counting.calls == [1]
+    assert rows(db, "SELECT count(*) AS n FROM decisions WHERE submission_id = :s", s=str(sid)) == [
+        {"n": 1}
+    ]
