@@ -4,6 +4,7 @@ batch, record decisions. Safe to run again for the same ids (redelivery)."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,11 +16,18 @@ from sqlalchemy.orm import Session
 from moderation.domain.images import ImageRejected, decode_for_model
 from moderation.domain.policies import Policy
 from moderation.domain.policy_catalog import policy_version
-from moderation.domain.verdicts import ModelInfo, cached_verdict, record_verdict, verdict_key
+from moderation.domain.verdicts import (
+    ModelInfo,
+    VerdictToRecord,
+    cached_verdicts,
+    record_verdicts,
+    verdict_key,
+)
 from moderation.inference.types import Engine, ModerationRequest, Verdict
 from moderation.storage.blobs import BlobNotFound, FileBlobStore
 from moderation.storage.db import session_scope
 from moderation.storage.repositories import audit, submissions
+from moderation.storage.repositories.submissions import SubmissionRef
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +52,15 @@ class FlowReport:
     skipped: list[uuid.UUID] = field(default_factory=list)
     retry: list[uuid.UUID] = field(default_factory=list)
     model_calls: int = 0
+    model_ms: float = 0.0  # time inside the engine
+    flow_ms: float = 0.0  # the whole flow: model_ms plus rows, blobs, images, decisions
 
 
 @dataclass
 class _Claim:
-    submission_id: uuid.UUID
-    image_sha256: str
+    submission: SubmissionRef  # attempts include this one
     policy: Policy
     model: ModelInfo
-    attempts: int
     cached: tuple[uuid.UUID, Verdict] | None = None
     image: Image | None = None
 
@@ -86,28 +94,39 @@ def _fail(session: Session, submission_id: uuid.UUID, error: str) -> None:
     )
 
 
+def _classify_unclaimed(
+    ctx: FlowContext, session: Session, ids: set[uuid.UUID], report: FlowReport
+) -> None:
+    """Ids not claimed: already final or unknown (skipped), or past the attempt cap (failed)."""
+    found = {sub.id: sub for sub in submissions.get_many(session, list(ids))}
+    for sid in ids:
+        sub = found.get(sid)
+        if sub is None or sub.status in submissions.FINAL:
+            report.skipped.append(sid)
+        else:
+            _fail(session, sid, f"gave up after {sub.attempts} attempts: {sub.error}")
+            report.failed.append(sid)
+
+
 def claim(
     ctx: FlowContext, engine: Engine, ids: Sequence[uuid.UUID], report: FlowReport
 ) -> list[_Claim]:
     """Mark open submissions as processing, find cached verdicts, fail those past the cap."""
+    models: dict[str, ModelInfo] = {}  # per policy version: decoding params are not free
     claims = []
     with session_scope(ctx.db_url) as session:
-        found = submissions.lock_many(session, ids)
-        report.skipped.extend(set(ids) - {sub.id for sub in found})  # unknown ids
-        for sub in found:
-            if sub.status in submissions.FINAL:
-                report.skipped.append(sub.id)
-                continue
-            if sub.attempts >= ctx.max_attempts:
-                _fail(session, sub.id, f"gave up after {sub.attempts} attempts: {sub.error}")
-                report.failed.append(sub.id)
-                continue
-            submissions.start_attempt(session, sub)
-            policy = _policy(ctx.db_url, sub.policy_version)
-            model = model_info(engine, policy)
-            key = verdict_key(sub.image_sha256, sub.policy_version, model)
-            cached = cached_verdict(session, key)
-            claims.append(_Claim(sub.id, sub.image_sha256, policy, model, sub.attempts, cached))
+        for ref in submissions.start_attempts(session, ids, ctx.max_attempts):
+            policy = _policy(ctx.db_url, ref.policy_version)
+            if ref.policy_version not in models:
+                models[ref.policy_version] = model_info(engine, policy)
+            claims.append(_Claim(ref, policy, models[ref.policy_version]))
+        unclaimed = set(ids) - {c.submission.id for c in claims}
+        if unclaimed:
+            _classify_unclaimed(ctx, session, unclaimed, report)
+        keys = [verdict_key(c.submission, c.model) for c in claims]
+        cached = cached_verdicts(session, keys)
+        for c, key in zip(claims, keys, strict=True):
+            c.cached = cached.get(key)
     return claims
 
 
@@ -116,9 +135,11 @@ def _load_images(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> 
     loaded, broken = [], []
     for c in claims:
         try:
-            c.image = decode_for_model(ctx.blobs.get(c.image_sha256), max_pixels=ctx.max_pixels)
+            c.image = decode_for_model(
+                ctx.blobs.get(c.submission.image_sha256), max_pixels=ctx.max_pixels
+            )
         except (BlobNotFound, ImageRejected) as exc:
-            broken.append((c.submission_id, f"image could not be loaded: {exc}"))
+            broken.append((c.submission.id, f"image could not be loaded: {exc}"))
             continue
         loaded.append(c)
     if broken:
@@ -135,6 +156,7 @@ def _infer(engine: Engine, claims: list[_Claim], report: FlowReport) -> list[Ver
     for c in claims:
         assert c.image is not None, "images are loaded before inference"
         requests.append(ModerationRequest(image=c.image, policy=c.policy))
+    started = time.perf_counter()
     try:
         report.model_calls += 1
         return list(engine.moderate_batch(requests))
@@ -142,38 +164,54 @@ def _infer(engine: Engine, claims: list[_Claim], report: FlowReport) -> list[Ver
         log.exception("model call failed for a batch of %d", len(requests))
         if len(requests) == 1:
             return [f"{type(exc).__name__}: {exc}"]
+    finally:
+        report.model_ms += (time.perf_counter() - started) * 1000
     results: list[Verdict | str] = []
     for c in claims:
         results.extend(_infer(engine, [c], report))
     return results
 
 
+def _release_or_fail(
+    ctx: FlowContext, session: Session, c: _Claim, error: str, report: FlowReport
+) -> None:
+    """After a model failure: back to queued for a retry, or failed at the attempt cap."""
+    sid = c.submission.id
+    if c.submission.attempts >= ctx.max_attempts:
+        _fail(session, sid, f"model failed {c.submission.attempts} times; last: {error}")
+        report.failed.append(sid)
+        return
+    sub = submissions.lock(session, sid)
+    if sub is not None and sub.status not in submissions.FINAL:
+        submissions.finish(session, sub, submissions.QUEUED, error)
+        report.retry.append(sid)
+
+
 def _record(
     ctx: FlowContext, results: list[tuple[_Claim, Verdict | str]], report: FlowReport
 ) -> None:
-    """Write each decision (or the retry/failure) and close its submission, in one transaction."""
+    """Write the decisions (or retries/failures) and close the submissions, in one transaction."""
+    verdicts = {c.submission.id: (c, r) for c, r in results if not isinstance(r, str)}
     with session_scope(ctx.db_url) as session:
         for c, result in results:
-            sub = submissions.lock(session, c.submission_id)
-            if sub is None or sub.status in submissions.FINAL:
-                report.skipped.append(c.submission_id)
-            elif isinstance(result, str) and c.attempts >= ctx.max_attempts:
-                _fail(session, c.submission_id, f"model failed {c.attempts} times; last: {result}")
-                report.failed.append(c.submission_id)
-            elif isinstance(result, str):
-                submissions.finish(session, sub, submissions.QUEUED, result)
-                report.retry.append(c.submission_id)
-            else:
-                cached_from = c.cached[0] if c.cached else None
-                record_verdict(session, sub, c.policy, result, c.model, cached_from)
-                submissions.finish(session, sub, submissions.DECIDED, None)
-                (report.cached if cached_from else report.decided).append(c.submission_id)
+            if isinstance(result, str):
+                _release_or_fail(ctx, session, c, result, report)
+        to_record = []
+        for ref in submissions.close_decided(session, list(verdicts)):
+            c, verdict = verdicts.pop(ref.id)
+            cached_from = c.cached[0] if c.cached else None
+            to_record.append(VerdictToRecord(ref, c.policy, verdict, c.model, cached_from))
+        record_verdicts(session, to_record)
+    report.skipped.extend(verdicts)  # closed meanwhile by another delivery or the sweeper
+    for item in to_record:
+        (report.cached if item.cached_from else report.decided).append(item.submission.id)
 
 
 def moderate_submissions_flow(
     ctx: FlowContext, engine: Engine, ids: Sequence[uuid.UUID]
 ) -> FlowReport:
     """Decide a batch of submissions: cached verdicts first, the rest in one model call."""
+    started = time.perf_counter()
     report = FlowReport()
     claims = claim(ctx, engine, ids, report)
     results: list[tuple[_Claim, Verdict | str]] = [(c, c.cached[1]) for c in claims if c.cached]
@@ -182,4 +220,5 @@ def moderate_submissions_flow(
         results.extend(zip(to_model, _infer(engine, to_model, report), strict=True))
     if results:
         _record(ctx, results, report)
+    report.flow_ms = (time.perf_counter() - started) * 1000
     return report

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from moderation.domain.policies import NO_CATEGORY, Action, Policy
 from moderation.inference.types import Scores, Verdict
-from moderation.storage.models import Submission
+from moderation.storage.models import Decision
 from moderation.storage.repositories import audit, decisions
+from moderation.storage.repositories.submissions import SubmissionRef
 
 
 @dataclass(frozen=True)
@@ -49,76 +50,103 @@ def decide(policy: Policy, unsafe: float, categories: dict[str, float]) -> Outco
     return Outcome("allow", "safe", None)
 
 
-def verdict_key(image_sha256: str, policy_version: str, model: ModelInfo) -> str:
+def verdict_key(submission: SubmissionRef, model: ModelInfo) -> str:
     """What makes a verdict reproducible: image bytes, policy version, model, decoding."""
-    material = [image_sha256, policy_version, model.model_id, model.revision, model.decoding]
+    material = [
+        submission.image_sha256,
+        submission.policy_version,
+        model.model_id,
+        model.revision,
+        model.decoding,
+    ]
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
-def cached_verdict(session: Session, key: str) -> tuple[uuid.UUID, Verdict] | None:
-    """A verdict the model already gave for this key, with the decision that holds it."""
-    row = decisions.find_model_verdict(session, key)
-    if row is None:
-        return None
-    category = row.verdict["category"]
+def _verdict_of(row: Decision) -> Verdict:
     scores = Scores(unsafe=row.scores["unsafe"], categories=dict(row.scores["categories"]))
-    verdict = Verdict(
+    return Verdict(
         rating=row.verdict["rating"],
-        category=category,
+        category=row.verdict["category"],
         rationale=row.rationale,
         raw_text=row.raw_text,
         scores=scores,
         prompt_sha256=row.prompt_sha256,
         latency_ms=0.0,
     )
-    return row.id, verdict
 
 
-def record_verdict(
-    session: Session,
-    submission: Submission,
-    policy: Policy,
-    verdict: Verdict,
-    model: ModelInfo,
-    cached_from: uuid.UUID | None = None,
-) -> bool:
-    """Store the decision for a submission once; True when this call wrote it.
+def cached_verdicts(session: Session, keys: list[str]) -> dict[str, tuple[uuid.UUID, Verdict]]:
+    """Verdicts the model already gave for these keys, with the decisions that hold them."""
+    return {
+        key: (row.id, _verdict_of(row))
+        for key, row in decisions.model_verdicts(session, keys).items()
+    }
 
-    ``cached_from`` names the decision whose verdict is reused (the verdict cache).
-    """
-    outcome = decide(policy, verdict.scores.unsafe, verdict.scores.categories)
-    written = decisions.add_once(
-        session,
-        submission.id,
-        action=outcome.action,
-        rating=outcome.rating,
-        category=outcome.category,
-        rationale=verdict.rationale,
-        scores={"unsafe": verdict.scores.unsafe, "categories": verdict.scores.categories},
-        decided_by="model",
-        source="model" if cached_from is None else "cache",
-        verdict_key=verdict_key(submission.image_sha256, submission.policy_version, model),
-        cached_from=cached_from,
-        verdict={"rating": verdict.rating, "category": verdict.category},
-        raw_text=verdict.raw_text,
-        model_id=model.model_id,
-        model_revision=model.revision,
-        prompt_sha256=verdict.prompt_sha256,
-        decoding=model.decoding,
-        latency_ms=verdict.latency_ms,
+
+@dataclass(frozen=True)
+class VerdictToRecord:
+    """A verdict for a submission, with its provenance (``cached_from``: the verdict cache)."""
+
+    submission: SubmissionRef
+    policy: Policy
+    verdict: Verdict
+    model: ModelInfo
+    cached_from: uuid.UUID | None = None
+
+
+def _decision_row(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
+    sub, verdict, model = item.submission, item.verdict, item.model
+    return {
+        "id": uuid.uuid4(),
+        "submission_id": sub.id,
+        "action": outcome.action,
+        "rating": outcome.rating,
+        "category": outcome.category,
+        "rationale": verdict.rationale,
+        "scores": {"unsafe": verdict.scores.unsafe, "categories": verdict.scores.categories},
+        "decided_by": "model",
+        "source": "model" if item.cached_from is None else "cache",
+        "verdict_key": verdict_key(sub, model),
+        "cached_from": item.cached_from,
+        "verdict": {"rating": verdict.rating, "category": verdict.category},
+        "raw_text": verdict.raw_text,
+        "model_id": model.model_id,
+        "model_revision": model.revision,
+        "prompt_sha256": verdict.prompt_sha256,
+        "decoding": model.decoding,
+        "latency_ms": verdict.latency_ms,
+    }
+
+
+def _decided_event(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "tenant_id": item.submission.tenant_id,
+        "subject_type": "submission",
+        "subject_id": str(item.submission.id),
+        "event": "decision.made",
+        "actor": f"model:{item.model.model_id}",
+        "data": {
+            **asdict(outcome),
+            "unsafe": item.verdict.scores.unsafe,
+            "cached_from": None if item.cached_from is None else str(item.cached_from),
+        },
+    }
+
+
+def record_verdicts(session: Session, items: list[VerdictToRecord]) -> set[uuid.UUID]:
+    """Store each submission's decision once (set-based); returns the submissions written now."""
+    outcomes = [
+        decide(i.policy, i.verdict.scores.unsafe, i.verdict.scores.categories) for i in items
+    ]
+    written = decisions.add_many_once(
+        session, [_decision_row(i, o) for i, o in zip(items, outcomes, strict=True)]
     )
-    if written:
-        audit.append(
-            session,
-            tenant_id=submission.tenant_id,
-            subject_type="submission",
-            subject_id=str(submission.id),
-            event="decision.made",
-            actor=f"model:{model.model_id}",
-            data={
-                **asdict(outcome),
-                "unsafe": verdict.scores.unsafe,
-                "cached_from": None if cached_from is None else str(cached_from),
-            },
-        )
+    audit.append_many(
+        session,
+        [
+            _decided_event(i, o)
+            for i, o in zip(items, outcomes, strict=True)
+            if i.submission.id in written
+        ],
+    )
     return written

@@ -9,12 +9,24 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Env
 from tests.support.db import rows
 from tests.support.intake import accept_without_sending
 from tests.support.processes import WorkerProcess, start_worker
 
 BATCH = re.compile(r"moderating a batch of (\d+) submissions")
+
+
+@pytest.fixture(autouse=True)
+def empty_inference_queue(env: Env) -> None:
+    """Earlier tests leave messages for submissions nobody waits for; drop them so the batch
+    sizes counted here are this test's own (their rows stay for the sweeper)."""
+    from workers.app import INFERENCE_QUEUE, app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(INFERENCE_QUEUE)
 
 
 def _queue(db: str, env: Env, seeds: range) -> list[str]:

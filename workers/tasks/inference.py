@@ -58,5 +58,11 @@ def moderate(requests: list[SimpleRequest]) -> dict[str, Any]:
         )
     runtime.heartbeat()
     summary = {k: len(v) for k, v in vars(report).items() if isinstance(v, list)}
-    log.info("batch done: %s, model calls %d", summary, report.model_calls)
+    log.info(
+        "batch done: %s, model calls %d, flow_ms %.2f, model_ms %.2f",
+        summary,
+        report.model_calls,
+        report.flow_ms,
+        report.model_ms,
+    )
     return summary

@@ -1,34 +1,40 @@
-"""Decisions: one per submission, written idempotently."""
+"""Decisions: one per submission, written idempotently and set-based."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from moderation.storage.models import Decision
 
+_TABLE = cast(Table, Decision.__table__)
 
-def add_once(session: Session, submission_id: uuid.UUID, **fields: Any) -> bool:
-    """Insert the decision of a submission unless one exists; True when this call wrote it."""
+
+def add_many_once(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert decisions, skipping submissions that already have one; returns those written."""
+    if not rows:
+        return set()
+    table = _TABLE
     stmt = (
-        insert(Decision)
-        .values(id=uuid.uuid4(), submission_id=submission_id, **fields)
+        insert(table)
         .on_conflict_do_nothing(index_elements=["submission_id"])
-        .returning(Decision.id)
+        .returning(table.c.submission_id)
     )
-    return session.execute(stmt).scalar_one_or_none() is not None
+    # executemany: one cached statement, sent as a single multi-row INSERT ("insertmanyvalues")
+    return set(session.execute(stmt, rows).scalars())
 
 
-def find_model_verdict(session: Session, verdict_key: str) -> Decision | None:
-    """A decision whose verdict the model produced for exactly this verdict key."""
+def model_verdicts(session: Session, verdict_keys: list[str]) -> dict[str, Decision]:
+    """For each key, the earliest decision whose verdict the model produced for it."""
+    if not verdict_keys:
+        return {}
     stmt = (
         select(Decision)
-        .where(Decision.verdict_key == verdict_key, Decision.source == "model")
-        .order_by(Decision.decided_at)
-        .limit(1)
+        .where(Decision.verdict_key.in_(set(verdict_keys)), Decision.source == "model")
+        .order_by(Decision.decided_at.desc())
     )
-    return session.scalar(stmt)
+    return {d.verdict_key: d for d in session.scalars(stmt) if d.verdict_key}

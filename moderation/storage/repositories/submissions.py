@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -74,18 +75,62 @@ def lock(session: Session, submission_id: uuid.UUID) -> Submission | None:
     return session.get(Submission, submission_id, with_for_update=True)
 
 
-def lock_many(session: Session, ids: Sequence[uuid.UUID]) -> list[Submission]:
-    """The submissions with these ids, row-locked, in a stable order (no deadlocks)."""
-    stmt = select(Submission).where(Submission.id.in_(ids)).order_by(Submission.id)
-    return list(session.scalars(stmt.with_for_update()))
+class SubmissionRef(NamedTuple):
+    """The columns the worker needs of a submission it holds."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    image_sha256: str
+    policy_version: str
+    attempts: int
 
 
-def start_attempt(session: Session, submission: Submission) -> None:
-    """Mark the submission as being processed and count the attempt."""
-    submission.status = PROCESSING
-    submission.attempts += 1
-    submission.updated_at = _now()
-    session.flush()
+_REF = (
+    Submission.id,
+    Submission.tenant_id,
+    Submission.image_sha256,
+    Submission.policy_version,
+    Submission.attempts,
+)
+_NO_SYNC = {"synchronize_session": False}
+
+
+def start_attempts(
+    session: Session, ids: Sequence[uuid.UUID], max_attempts: int
+) -> list[SubmissionRef]:
+    """Claim the open submissions under the attempt cap: processing, attempt counted (one
+    statement; the row locks hold until commit)."""
+    if not ids:
+        return []
+    stmt = (
+        update(Submission)
+        .where(
+            Submission.id.in_(ids),
+            Submission.status.in_((QUEUED, PROCESSING)),
+            Submission.attempts < max_attempts,
+        )
+        .values(status=PROCESSING, attempts=Submission.attempts + 1, updated_at=_now())
+        .returning(*_REF)
+    )
+    return [SubmissionRef(*row) for row in session.execute(stmt, execution_options=_NO_SYNC)]
+
+
+def close_decided(session: Session, ids: Sequence[uuid.UUID]) -> list[SubmissionRef]:
+    """Mark the still-open ones of these submissions decided; returns those (one statement)."""
+    if not ids:
+        return []
+    stmt = (
+        update(Submission)
+        .where(Submission.id.in_(ids), Submission.status.not_in(FINAL))
+        .values(status=DECIDED, error=None, updated_at=_now())
+        .returning(*_REF)
+    )
+    return [SubmissionRef(*row) for row in session.execute(stmt, execution_options=_NO_SYNC)]
+
+
+def get_many(session: Session, ids: Sequence[uuid.UUID]) -> list[Submission]:
+    """Submissions by id (no lock)."""
+    return list(session.scalars(select(Submission).where(Submission.id.in_(ids))))
 
 
 def finish(session: Session, submission: Submission, status: str, error: str | None) -> None:

@@ -1,0 +1,238 @@
+"""Orchestration overhead of the real pipeline (API → Postgres → Redis → worker → Postgres).
+
+(a) The inference worker's time per submission outside the model call (rows, blobs, image
+    decoding, decisions), amortised over batches of 8: read from the worker's own per-batch
+    log lines (flow time minus model time), and the wall time per image of draining the queue
+    minus model time (adds Celery's message handling and batch waits).
+(b) The API's ingest rate next to a bare FastAPI endpoint that parses the same multipart upload.
+
+    python bench/pipeline.py [--n 96] [--requests 300] [--concurrency 4]
+
+Uses MODERATION_DATABASE_URL / MODERATION_BROKER_URL when set, else embedded servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from moderation.admin import create_tenant_key, migrate, sync_policy_files  # noqa: E402
+from moderation.embedded import ensure_services  # noqa: E402
+from moderation.inference.tiny import build_tiny  # noqa: E402
+from moderation.storage.db import normalize_url  # noqa: E402
+from tests.support.images import jpeg  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
+
+BATCH_LINE = re.compile(
+    r"batch done: \{'decided': (\d+), 'cached': (\d+).*flow_ms ([\d.]+), model_ms ([\d.]+)"
+)
+
+
+def _fresh_database(server_url: str) -> str:
+    name = f"moderation_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(normalize_url(server_url)).set(database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def _serve(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode})")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def _post_many(url: str, key: str, n: int, concurrency: int, distinct: bool) -> float:
+    """POST ``n`` uploads with ``concurrency`` clients; returns requests per second."""
+    bodies = [jpeg(64, 64, seed=i if distinct else 0) for i in range(n)]
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def one(i: int, client: httpx.Client) -> None:
+        files = {"image": ("p.jpg", bodies[i], "image/jpeg")}
+        response = client.post("/v1/moderations", files=files, data={"policy": "default"})
+        assert response.status_code == 202, response.text
+
+    clients = [httpx.Client(base_url=url, headers=headers, timeout=60) for _ in range(concurrency)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda i: one(i, clients[i % concurrency]), range(n)))
+    elapsed = time.perf_counter() - started
+    for c in clients:
+        c.close()
+    return n / elapsed
+
+
+def _drain(db: str, total: int, timeout: float = 600) -> float:
+    engine = create_engine(normalize_url(db))
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        while time.perf_counter() - started < timeout:
+            q = "SELECT count(*) FROM submissions WHERE status IN ('decided', 'failed')"
+            if conn.execute(text(q)).scalar_one() >= total:
+                break
+            time.sleep(0.05)
+            conn.rollback()
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def measure_worker(env: dict[str, str], url: str, key: str, db: str, n: int, tmp: Path) -> str:
+    """Queue ``n`` distinct uploads with no worker running, then let one worker drain them."""
+    _post_many(url, key, n, concurrency=4, distinct=True)
+    worker = _serve(
+        [sys.executable, "-m", "moderation.cli", "worker", "--queues", "inference"],
+        env,
+        tmp / "worker.log",
+    )
+    try:
+        while " ready." not in (tmp / "worker.log").read_text(errors="replace"):
+            time.sleep(0.1)
+        wall = _drain(db, n)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    batches = [tuple(map(float, m)) for m in BATCH_LINE.findall((tmp / "worker.log").read_text())]
+    full = [b for b in batches if b[0] + b[1] == 8]
+    per_image = [(flow - model) / 8 for _, _, flow, model in full]
+    model_total = sum(b[3] for b in batches)
+    sizes = [int(b[0] + b[1]) for b in batches]
+    return "\n".join(
+        [
+            "| worker (tiny llava_onevision, batch 8) | value |",
+            "|---|---|",
+            f"| submissions / batches / full batches of 8 | {n} / {len(batches)} / {len(full)} |",
+            f"| batch sizes | {sorted(sizes)} |",
+            f"| flow time outside the model, per image (mean of full batches) | "
+            f"{statistics.mean(per_image):.3f} ms |",
+            f"| same, median / max | {statistics.median(per_image):.3f} / {max(per_image):.3f} ms |",
+            f"| drain wall time per image minus model time | {(wall * 1000 - model_total) / n:.3f} ms |",
+            f"| model time per image | {model_total / n:.2f} ms |",
+        ]
+    )
+
+
+def measure_ingest(
+    env: dict[str, str], key: str, requests: int, concurrency: int, tmp: Path
+) -> str:
+    """Our API and the bare multipart endpoint, one after the other, same client and image."""
+    rates = {}
+    for name, app in (("bare FastAPI multipart", "bench.bare_app:app"), ("moderation API", None)):
+        port = free_port()
+        if app:
+            args = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                app,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ]
+        else:
+            args = [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)]
+        server = _serve(args, env, tmp / f"{name.split()[0]}.log")
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_http(f"{url}/docs", server)
+            _post_many(url, key, 30, concurrency, distinct=False)  # warm-up
+            rates[name] = _post_many(url, key, requests, concurrency, distinct=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    bare, ours = rates["bare FastAPI multipart"], rates["moderation API"]
+    return "\n".join(
+        [
+            f"| API ingest ({requests} uploads of a 64x64 JPEG, {concurrency} clients) | uploads/s |",
+            "|---|---|",
+            f"| bare FastAPI endpoint parsing the same multipart upload | {bare:.0f} |",
+            f"| POST /v1/moderations (validate, store blob + rows, enqueue) | {ours:.0f} |",
+            f"| ratio | {ours / bare:.0%} |",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=96, help="submissions through the worker")
+    parser.add_argument("--requests", type=int, default=300, help="uploads per ingest run")
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        services = ensure_services(
+            tmp / "svc",
+            os.environ.get("MODERATION_DATABASE_URL"),
+            os.environ.get("MODERATION_BROKER_URL"),
+            stack,
+        )
+        db = _fresh_database(services.database_url)
+        migrate(db)
+        sync_policy_files(db, ROOT / "policies")
+        key = create_tenant_key(db, "bench")
+        model = build_tiny("llava_onevision", tmp / "model")
+        env = {
+            **os.environ,
+            "MODERATION_DATABASE_URL": db,
+            "MODERATION_BROKER_URL": services.broker_url,
+            "MODERATION_DATA_DIR": str(tmp / "data"),
+            "MODERATION_MODEL": str(model),
+            "MODERATION_BATCH_SIZE": "8",
+            "PYTHONPATH": str(ROOT),
+        }
+        port = free_port()
+        api = _serve(
+            [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)],
+            env,
+            tmp / "api.log",
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_http(f"{url}/docs", api)
+            worker_table = measure_worker(env, url, key, db, args.n, tmp)
+        finally:
+            api.terminate()
+            api.wait(timeout=30)
+        ingest_table = measure_ingest(env, key, args.requests, args.concurrency, tmp)
+    print(
+        f"# bench/pipeline.py — {platform.node()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n"
+    )
+    print(worker_table)
+    print()
+    print(ingest_table)
+
+
+if __name__ == "__main__":
+    main()
