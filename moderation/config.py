@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     sweep_interval_s: float = 15.0
     visibility_timeout_s: int = 600
 
+    relay_in_api: bool = Field(
+        default=True, description="run the outbox relay thread in each API process"
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,14 +72,26 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         yield Env(database_url, services.broker_url, data_dir)
 
 
+def _prepare(url: str) -> str:
+    from moderation.admin import migrate, sync_policy_files
+
+    migrate(url)
+    sync_policy_files(url, ROOT / "policies")
+    return url
+
+
 @pytest.fixture(scope="session")
 def db(env: Env) -> str:
     """The migrated test database with the shipped policies synced; returns its URL."""
-    from moderation.admin import migrate, sync_policy_files
+    return _prepare(env.database_url)
 
-    migrate(env.database_url)
-    sync_policy_files(env.database_url, ROOT / "policies")
-    return env.database_url
+
+@pytest.fixture(scope="session")
+def make_db(env: Env) -> Iterator[Callable[[], str]]:
+    """Make another migrated, synced database on the same server (for tests that must not
+    share the outbox with the suite's API relay)."""
+    with ExitStack() as stack:
+        yield lambda: _prepare(_create_database(env.database_url, stack))
 
 
 @dataclass(frozen=True)

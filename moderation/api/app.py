@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from moderation import __version__
 from moderation.api import health, moderations
 from moderation.api.body_limit import BodyLimitMiddleware
+from moderation.api.deps import resolve_publish
 from moderation.api.errors import install_error_handlers
 from moderation.config import Settings, get_settings
 from moderation.domain.dispatch import Publish
+from moderation.relay import OutboxRelay
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the outbox relay beside the API (unless disabled)."""
+    settings: Settings = app.state.settings
+    relay = None
+    if settings.relay_in_api:
+        assert settings.database_url
+        relay = OutboxRelay(settings.database_url, resolve_publish(app))
+        relay.start()
+    try:
+        yield
+    finally:
+        if relay is not None:
+            relay.stop()
 
 
 def create_app(settings: Settings | None = None, publish: Publish | None = None) -> FastAPI:
@@ -18,6 +39,7 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
     if not settings.database_url:
         raise RuntimeError("MODERATION_DATABASE_URL is not set (or run `moderation standalone`)")
     app = FastAPI(
+        lifespan=_lifespan,
         title="Moderation API",
         version=__version__,
         description="Image content moderation with LLaVA-family models.",

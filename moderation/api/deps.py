@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 
 from moderation.api.errors import ApiError
 from moderation.config import Settings
@@ -42,17 +42,15 @@ def get_blobs(settings: SettingsDep) -> FileBlobStore:
 BlobsDep = Annotated[FileBlobStore, Depends(get_blobs)]
 
 
-def get_publish(request: Request) -> Publish:
+def resolve_publish(app: FastAPI) -> Publish:
     """How this app sends task messages (the Celery app of ``workers`` unless injected)."""
-    publish: Publish | None = request.app.state.publish
+    publish: Publish | None = app.state.publish
     if publish is None:
         from workers.app import publish as celery_publish
 
-        publish = request.app.state.publish = celery_publish
+        publish = app.state.publish = celery_publish
     return publish
 
-
-PublishDep = Annotated[Publish, Depends(get_publish)]
 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 

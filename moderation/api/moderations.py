@@ -8,10 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from moderation.api.deps import BlobsDep, DbUrlDep, PublishDep, SettingsDep, TenantDep
+from moderation.api.deps import BlobsDep, DbUrlDep, SettingsDep, TenantDep
 from moderation.api.errors import ApiError
-from moderation.api.schemas import ErrorResponse, ModerationOut, moderation_out
-from moderation.domain.dispatch import Publish, relay_outbox
+from moderation.api.schemas import ErrorResponse, ModerationOut, moderation_out, received_out
 from moderation.domain.images import ImageRejected, inspect_image
 from moderation.domain.intake import accept_submission
 from moderation.domain.policy_catalog import UnknownPolicy
@@ -39,14 +38,6 @@ def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
     return data
 
 
-def _publish_after_commit(db_url: str, publish: Publish, outbox_id: int) -> None:
-    """Send the committed enqueue intent now; if the broker is down the sweeper sends it later."""
-    try:
-        relay_outbox(db_url, publish, [outbox_id])
-    except Exception:  # the submission is stored: never fail the request for the broker
-        log.exception("outbox relay failed for message %s", outbox_id)
-
-
 @router.post(
     "",
     status_code=202,
@@ -59,7 +50,6 @@ def create_moderation(
     settings: SettingsDep,
     db_url: DbUrlDep,
     blobs: BlobsDep,
-    publish: PublishDep,
     image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, GIF (first frame) or BMP")],
     policy: Annotated[str, Form(min_length=1, max_length=63)] = "default",
     external_id: Annotated[str | None, Form(max_length=200)] = None,
@@ -75,7 +65,7 @@ def create_moderation(
         raise ApiError(status, code, exc.message) from exc
     try:
         with session_scope(db_url) as session:
-            accepted = accept_submission(
+            received = accept_submission(
                 session,
                 blobs,
                 tenant_id=tenant.id,
@@ -84,12 +74,10 @@ def create_moderation(
                 policy_slug=policy,
                 external_id=external_id,
             )
-            found = submissions.get_for_tenant(session, accepted.submission.id, tenant.id)
     except UnknownPolicy as exc:
         raise ApiError(422, "unknown_policy", f"unknown policy '{policy}'") from exc
-    _publish_after_commit(db_url, publish, accepted.outbox_id)
-    assert found is not None
-    return moderation_out(*found)
+    # the outbox relay sends the message as soon as this commit is visible (NOTIFY)
+    return received_out(received, info, external_id)
 
 
 @router.get(

@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from moderation.domain.images import ImageInfo
 from moderation.storage.models import Decision, Image, Submission
+from moderation.storage.repositories.submissions import Received
 
 
 class ErrorDetail(BaseModel):
@@ -104,4 +106,20 @@ def moderation_out(
         decision=None if decision is None else decision_out(decision),
         error=submission.error,
         created_at=submission.created_at,
+    )
+
+
+def received_out(received: Received, image: ImageInfo, external_id: str | None) -> ModerationOut:
+    """The public view of a submission just accepted (status queued, no decision yet)."""
+    return ModerationOut(
+        id=received.id,
+        status="queued",
+        external_id=external_id,
+        image=ImageOut(
+            sha256=image.sha256, width=image.width, height=image.height, format=image.format
+        ),
+        policy=PolicyRef(slug=_slug_of(received.policy_version), version=received.policy_version),
+        decision=None,
+        error=None,
+        created_at=received.created_at,
     )

@@ -15,22 +15,24 @@ Publish = Callable[[str, str, dict[str, Any]], None]
 """``publish(task_name, queue, kwargs)``: sends one task message or raises."""
 
 
-def relay_outbox(db_url: str, publish: Publish, ids: list[int] | None = None) -> int:
+def relay_outbox(
+    db_url: str, publish: Publish, ids: list[int] | None = None, limit: int = 500
+) -> int:
     """Send pending outbox messages (only ``ids`` if given); returns how many were sent.
 
     A message is marked sent only after the broker took it; a crash in between sends it twice,
     which the idempotent tasks absorb. When the broker is down the rest stay pending for the
-    periodic sweep.
+    next wake-up or the periodic sweep.
     """
-    sent = 0
+    sent: list[int] = []
     with session_scope(db_url) as session:
-        for message in outbox.pending(session, ids):
+        for message in outbox.pending(session, ids, limit):
             try:
                 publish(message.task, message.queue, dict(message.args))
             except Exception as exc:  # broker down: keep it pending
-                log.warning("outbox %s not sent (%s); the sweeper will retry", message.id, exc)
+                log.warning("outbox %s not sent (%s); will retry", message.id, exc)
                 outbox.mark_failed_attempt(session, message.id)
                 break
-            outbox.mark_sent(session, message)
-            sent += 1
-    return sent
+            sent.append(message.id)
+        outbox.mark_sent(session, sent)
+    return len(sent)

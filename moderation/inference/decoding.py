@@ -1,13 +1,11 @@
-"""Constrained greedy generation for a batch, and the verdict of each row (text, parse, scores)."""
+"""A row's verdict from its generated tokens: exact text, validated fields, scores."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from moderation.domain.policies import NO_CATEGORY, Policy
 from moderation.inference.grammar import (
@@ -31,64 +29,18 @@ class SparseDist:
     probs: list[float]
 
 
-class StepRecorder(LogitsProcessor):  # type: ignore[misc]
-    """Records each row's distribution over the first ``steps`` steps; leaves scores unchanged.
+def sparse_distributions(masked_logits: torch.Tensor) -> list[SparseDist]:
+    """Each row's softmax over the tokens its grammar allows (the others' logits are -inf).
 
-    It runs after the xgrammar processor, which sets disallowed logits to -inf in place, so a
-    softmax here is exactly the distribution renormalised over the tokens the grammar allows.
+    xgrammar sets disallowed logits to -inf in place, so this is exactly the model's
+    distribution renormalised over the allowed tokens; only tokens with mass are kept.
     """
-
-    def __init__(self, steps: int) -> None:
-        self.steps = steps
-        self.records: list[list[SparseDist]] = []  # [step][row]
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if len(self.records) < self.steps:
-            probs = torch.nan_to_num(torch.softmax(scores.float(), dim=-1), nan=0.0)
-            step = []
-            for row in probs:
-                ids = torch.nonzero(row > 0).squeeze(-1)
-                step.append(SparseDist(ids.tolist(), row[ids].tolist()))
-            self.records.append(step)
-        return scores
-
-    def row(self, index: int) -> list[SparseDist]:
-        """The recorded steps of one batch row."""
-        return [step[index] for step in self.records]
-
-
-def generate(
-    model: Any,
-    inputs: dict[str, torch.Tensor],
-    processors: Sequence[LogitsProcessor],
-    config: GenerationConfig,
-    cache: Any = None,
-) -> torch.Tensor:
-    """Greedy ``model.generate`` with our logits processors; returns only the new tokens.
-
-    ``cache`` holds keys and values of the first tokens of every row (a prompt prefix): only the
-    rest of ``inputs["input_ids"]`` is prefilled.
-    """
-    extra = {} if cache is None else {"cache": cache}
-    with torch.inference_mode():
-        sequences = model.generate(
-            **inputs,
-            **extra,
-            generation_config=config,
-            logits_processor=LogitsProcessorList(processors),
-        )
-    new_tokens: torch.Tensor = sequences[:, inputs["input_ids"].shape[1] :].cpu()
-    return new_tokens
-
-
-def row_tokens(new_tokens: torch.Tensor, stop_ids: set[int]) -> list[int]:
-    """A row's generated tokens up to (not including) its first stop token."""
-    tokens: list[int] = []
-    for token in new_tokens.tolist():
-        if token in stop_ids:
-            return tokens
-        tokens.append(token)
-    raise VerdictFormatError(f"generation ended without a stop token after {len(tokens)} tokens")
+    probs = torch.nan_to_num(torch.softmax(masked_logits.float(), dim=-1), nan=0.0).cpu()
+    dists = []
+    for row in probs:
+        ids = torch.nonzero(row > 0).squeeze(-1)
+        dists.append(SparseDist(ids.tolist(), row[ids].tolist()))
+    return dists
 
 
 def _field_steps(

@@ -17,6 +17,7 @@ from transformers import DynamicCache, GenerationConfig
 from moderation.domain.policies import Category, Policy, Thresholds
 from moderation.inference import decoding, grammar, prefix
 from moderation.inference.loading import LoadedCheckpoint, load_checkpoint
+from moderation.inference.loop import DecodedRow, greedy_decode
 from moderation.inference.prompt import prompt_sha256, render_prompt_text
 from moderation.inference.types import ModerationRequest, Scores, Verdict
 
@@ -46,8 +47,8 @@ class EngineCounters:
     """Work done so far, for benchmarks and tests."""
 
     images: int = 0
-    generate_calls: int = 0
-    prefill_tokens: int = 0  # real tokens prefilled by generate (a reused prefix is not)
+    decode_calls: int = 0
+    prefill_tokens: int = 0  # real prompt tokens run through the model (a reused prefix is not)
     generated_tokens: int = 0  # per row, up to and including its stop token
 
 
@@ -123,7 +124,7 @@ class HFEngine:
         self.warmed_up = True
 
     def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
-        """Judge the requests: one grammar-constrained greedy generate call per group.
+        """Judge the requests: one grammar-constrained greedy decoding per group.
 
         ``policy_first`` requests are grouped by policy (each group reuses its prefix cache); all
         other requests share one left-padded call. Verdicts come back in request order.
@@ -153,19 +154,18 @@ class HFEngine:
         cache = None
         if self.uses_prefix_cache(policies[0]):
             inputs, cache = self._reuse_prefix(policies[0], inputs)
-        recorder = decoding.StepRecorder(grammar.category_close_chars(policies))
-        config = GenerationConfig(
-            do_sample=False,
-            max_new_tokens=max(grammar.max_new_tokens(p) for p in policies),
-            eos_token_id=self._stop_ids,
-            pad_token_id=self._pad_id,
-        )
-        processors = [self.grammars.logits_processor(policies), recorder]
         cached = 0 if cache is None else cache.get_seq_length() * len(requests)
-        new_tokens = decoding.generate(self.model, inputs, processors, config, cache)
+        decoded = greedy_decode(
+            self.model,
+            inputs,
+            [self.grammars.grammar(p) for p in policies],
+            self._stop_ids,
+            max_new_tokens=max(grammar.max_new_tokens(p) for p in policies),
+            record_steps=grammar.category_close_chars(policies),
+            cache=cache,
+        )
         rows = [
-            self._row(policies[i], prompts[i], new_tokens[i], recorder.row(i))
-            for i in range(len(requests))
+            self._row(p, text, d) for p, text, d in zip(policies, prompts, decoded, strict=True)
         ]
         self._count(int(inputs["attention_mask"].sum()) - cached, rows)
         return rows
@@ -192,21 +192,19 @@ class HFEngine:
             for k, v in batch.items()
         }
 
-    def _row(
-        self,
-        policy: Policy,
-        prompt: str,
-        new_tokens: torch.Tensor,
-        records: list[decoding.SparseDist],
-    ) -> _Row:
-        tokens = decoding.row_tokens(new_tokens, set(self._stop_ids))
+    def _row(self, policy: Policy, prompt: str, decoded: DecodedRow) -> _Row:
+        if not decoded.stopped:
+            raise grammar.VerdictFormatError(
+                f"generation ended without a stop token after {len(decoded.tokens)} tokens"
+            )
+        tokens, records = decoded.tokens, decoded.records
         raw_text, parsed = decoding.decode_row(policy, tokens, self._vocab_bytes)
         scores = decoding.verdict_scores(policy, parsed, tokens, records, self._vocab_texts)
         return _Row(prompt, raw_text, parsed, scores, len(tokens) + 1)
 
     def _count(self, prefill_tokens: int, rows: list[_Row]) -> None:
         self.counters.images += len(rows)
-        self.counters.generate_calls += 1
+        self.counters.decode_calls += 1
         self.counters.prefill_tokens += prefill_tokens
         self.counters.generated_tokens += sum(r.new_tokens for r in rows)
 

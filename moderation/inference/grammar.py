@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import xgrammar as xgr
-from xgrammar.contrib.hf import LogitsProcessor as XgrammarLogitsProcessor
 
 from moderation.domain.policies import NO_CATEGORY, Policy
 
@@ -182,7 +181,3 @@ class GrammarCache:
             if len(self._compiled) > self._max_entries:
                 self._compiled.popitem(last=False)
             return compiled
-
-    def logits_processor(self, policies: Sequence[Policy]) -> XgrammarLogitsProcessor:
-        """A fresh xgrammar logits processor (one grammar per batch row) for one generate call."""
-        return XgrammarLogitsProcessor([self.grammar(p) for p in policies])

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from moderation.domain.dispatch import relay_outbox
 from moderation.domain.sweeper import sweep_flow
 from tests.conftest import Env
 from tests.support.db import rows
 from tests.support.intake import accept_without_sending
+
+
+@pytest.fixture(scope="module")
+def db(make_db: Callable[[], str]) -> str:
+    """A database of this module's own: the suite's API relay must not send these messages."""
+    return make_db()
 
 
 class Recorder:

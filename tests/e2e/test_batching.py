@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import Env
 from tests.support.db import rows
-from tests.support.intake import accept_without_sending
-from tests.support.processes import WorkerProcess, start_worker
+from tests.support.intake import accept_many
+from tests.support.processes import ApiServer, WorkerProcess, start_worker
 
 BATCH = re.compile(r"moderating a batch of (\d+) submissions")
 
@@ -30,15 +30,8 @@ def empty_inference_queue(env: Env) -> None:
 
 
 def _queue(db: str, env: Env, seeds: range) -> list[str]:
-    """Store submissions first, then send all their messages at once (a burst of uploads)."""
-    from moderation.domain.dispatch import relay_outbox
-    from workers.app import publish
-
-    made = [
-        accept_without_sending(db, env.data_dir / "blobs", seed=s, tenant="batching") for s in seeds
-    ]
-    relay_outbox(db, publish, [outbox_id for _, outbox_id in made])
-    return [sid for sid, _ in made]
+    """A burst of uploads: stored in one commit, so the API's relay sends them together."""
+    return [sid for sid, _ in accept_many(db, env.data_dir / "blobs", seeds, tenant="batching")]
 
 
 def _states(db: str, ids: list[str]) -> list[dict[str, object]]:
@@ -60,7 +53,7 @@ def _wait_decided(db: str, ids: list[str], timeout: float = 90) -> list[dict[str
 
 
 def test_burst_of_submissions_is_decided_in_batches(
-    checkpoints: dict[str, Path], db: str, env: Env, tmp_path: Path
+    checkpoints: dict[str, Path], db: str, env: Env, api: ApiServer, tmp_path: Path
 ) -> None:
     with start_worker(
         tmp_path / "w.log", checkpoints["llava"], MODERATION_BATCH_SIZE="8"
@@ -84,7 +77,7 @@ def _kill_mid_batch(worker: WorkerProcess) -> int:
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_decides_once(
-    checkpoints: dict[str, Path], db: str, env: Env, tmp_path: Path
+    checkpoints: dict[str, Path], db: str, env: Env, api: ApiServer, tmp_path: Path
 ) -> None:
     short_visibility = {"MODERATION_VISIBILITY_TIMEOUT_S": "2", "MODERATION_BATCH_SIZE": "8"}
     model = checkpoints["llava_onevision"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Env, Keys
+from tests.conftest import Keys
 from tests.support import images
 from tests.support.db import rows
 from tests.support.intake import accept_without_sending
@@ -108,25 +108,48 @@ def _wait_final(db: str, sid: str, timeout: float = 60) -> dict[str, object]:
         time.sleep(0.2)
 
 
-def test_periodic_sweep_sends_what_the_api_could_not(
-    worker: WorkerProcess, db: str, env: Env
+def _stuck_copy(db: str, sid: str) -> str:
+    """A second submission of the same image, left 'processing' an hour ago with its message
+    lost (as when a worker died and the broker lost the message)."""
+    stuck = str(uuid.uuid4())
+    from sqlalchemy import create_engine, text
+
+    from moderation.storage.db import normalize_url
+
+    engine = create_engine(normalize_url(db))
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO submissions (id, tenant_id, image_sha256, policy_version, status, "
+                "attempts, enqueue_count, created_at, updated_at) SELECT :new, tenant_id, "
+                "image_sha256, policy_version, 'processing', 1, 1, now() - interval '1 hour', "
+                "now() - interval '1 hour' FROM submissions WHERE id = :old"
+            ),
+            {"new": stuck, "old": sid},
+        )
+    engine.dispose()
+    return stuck
+
+
+def test_periodic_sweep_requeues_stuck_submissions(
+    worker: WorkerProcess, api: ApiServer, keys: Keys, db: str
 ) -> None:
     from workers.app import app
 
-    sid, _ = accept_without_sending(db, env.data_dir / "blobs", seed=306)
+    sid = _submit(api, keys.a, seed=306)
+    stuck = _stuck_copy(db, sid)
     app.send_task("maintenance.sweep", queue="maintenance")
-    assert _wait_final(db, sid)["status"] == "decided"
-    assert _decisions(db, sid) == (1, 1)
+    assert _wait_final(db, stuck)["status"] == "decided"
+    assert _decisions(db, stuck) == (1, 1)
+    events = rows(db, "SELECT event FROM audit_events WHERE subject_id = :s", s=stuck)
+    assert {"event": "submission.requeued"} in events
 
 
 def test_missing_blob_fails_only_its_submission(
     worker: WorkerProcess, api: ApiServer, keys: Keys, db: str, tmp_path: Path
 ) -> None:
-    from moderation.domain.dispatch import relay_outbox
-    from workers.app import publish
 
-    sid, outbox_id = accept_without_sending(db, tmp_path, seed=303)  # a store the worker can't see
-    relay_outbox(db, publish, [outbox_id])
+    sid, _ = accept_without_sending(db, tmp_path, seed=303)  # a store the worker can't see
     row = _wait_final(db, sid)
     assert row["status"] == "failed"
     assert "image could not be loaded" in str(row["error"])

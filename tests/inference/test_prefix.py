@@ -99,10 +99,10 @@ def test_mixed_layouts_and_policies_keep_request_order(
     ]
     requests = [ModerationRequest(images[i % len(images)], p) for i, p in enumerate(policies)]
     engine = engines["llava_onevision"]
-    calls = engine.counters.generate_calls
+    calls = engine.counters.decode_calls
     cached = engine.moderate_batch(requests)
     # one call per policy_first policy, one for the image_first rows
-    assert engine.counters.generate_calls == calls + 3
+    assert engine.counters.decode_calls == calls + 3
     _assert_same(cached, uncached_engines["llava_onevision"].moderate_batch(requests))
 
 

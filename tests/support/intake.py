@@ -1,8 +1,12 @@
-"""Submissions stored straight through the domain, bypassing the API and the broker."""
+"""Submissions stored straight through the domain, bypassing the API: no message is published
+here (an outbox relay listening on the database, like the suite's API, still sends them)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+
+from sqlalchemy import text
 
 from moderation.domain.images import inspect_image
 from moderation.domain.intake import accept_submission
@@ -10,6 +14,38 @@ from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
 from moderation.storage.repositories import tenants
 from tests.support import images
+
+
+def accept_many(
+    db: str,
+    blobs_dir: Path,
+    seeds: Sequence[int],
+    tenant: str = "direct",
+    policy: str = "default",
+    size: tuple[int, int] = (31, 29),
+) -> list[tuple[str, int]]:
+    """Store one PNG submission per seed in ONE transaction; [(submission id, outbox id)]."""
+    made = []
+    with session_scope(db) as session:
+        owner = tenants.get_by_name(session, tenant) or tenants.create(session, tenant)
+        for seed in seeds:
+            data = images.png(*size, seed=seed)
+            info = inspect_image(data, max_bytes=10**6, max_pixels=10**6)
+            received = accept_submission(
+                session,
+                FileBlobStore(blobs_dir),
+                tenant_id=owner.id,
+                data=data,
+                image=info,
+                policy_slug=policy,
+                external_id=None,
+            )
+            outbox_id = session.execute(
+                text("SELECT id FROM outbox WHERE args->>'submission_id' = :s"),
+                {"s": str(received.id)},
+            ).scalar_one()
+            made.append((str(received.id), int(outbox_id)))
+    return made
 
 
 def accept_without_sending(
@@ -20,18 +56,6 @@ def accept_without_sending(
     policy: str = "default",
     size: tuple[int, int] = (31, 29),
 ) -> tuple[str, int]:
-    """A stored submission whose message never reached the broker; (submission id, outbox id)."""
-    data = images.png(*size, seed=seed)
-    info = inspect_image(data, max_bytes=10**6, max_pixels=10**6)
-    with session_scope(db) as session:
-        owner = tenants.get_by_name(session, tenant) or tenants.create(session, tenant)
-        accepted = accept_submission(
-            session,
-            FileBlobStore(blobs_dir),
-            tenant_id=owner.id,
-            data=data,
-            image=info,
-            policy_slug=policy,
-            external_id=None,
-        )
-    return str(accepted.submission.id), accepted.outbox_id
+    """One stored submission; (submission id, outbox id)."""
+    (made,) = accept_many(db, blobs_dir, [seed], tenant, policy, size)
+    return made

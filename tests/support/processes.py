@@ -41,15 +41,14 @@ class ApiServer:
 
 
 @contextmanager
-def start_api(**app_kwargs: Any) -> Iterator[ApiServer]:
+def start_api(settings: Any = None, **app_kwargs: Any) -> Iterator[ApiServer]:
     """uvicorn serving ``create_app()`` (settings from the environment) in a thread."""
     from moderation.api.app import create_app
     from moderation.config import Settings
 
     port = free_port()
-    config = uvicorn.Config(
-        create_app(Settings(), **app_kwargs), host="127.0.0.1", port=port, log_level="warning"
-    )
+    app = create_app(settings or Settings(), **app_kwargs)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -24,17 +24,19 @@ def append(
     data: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit event."""
-    session.add(
-        AuditEvent(
-            tenant_id=tenant_id,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            event=event,
-            actor=actor,
-            data=data or {},
-        )
+    append_many(
+        session,
+        [
+            {
+                "tenant_id": tenant_id,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "event": event,
+                "actor": actor,
+                "data": data or {},
+            }
+        ],
     )
-    session.flush()
 
 
 def append_many(session: Session, events: list[dict[str, Any]]) -> None:

@@ -3,44 +3,57 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from moderation.storage.models import OutboxMessage
 
-
-def add(session: Session, task: str, queue: str, kwargs: dict[str, Any]) -> OutboxMessage:
-    """Record the intent to send a task, in the caller's transaction."""
-    message = OutboxMessage(task=task, queue=queue, args=kwargs, attempts=0)
-    session.add(message)
-    session.flush()
-    return message
+CHANNEL = "moderation_outbox"
+_TABLE = cast(Table, OutboxMessage.__table__)
 
 
-def pending(
-    session: Session, ids: list[int] | None = None, limit: int = 500
-) -> list[OutboxMessage]:
+class Message(NamedTuple):
+    """One pending message."""
+
+    id: int
+    task: str
+    queue: str
+    args: dict[str, Any]
+
+
+def add(session: Session, task: str, queue: str, kwargs: dict[str, Any]) -> int:
+    """Record the intent to send a task, in the caller's transaction, and wake the relay at
+    commit (a NOTIFY is delivered only if the transaction commits); returns the message id."""
+    stmt = insert(_TABLE).values(task=task, queue=queue, args=kwargs, attempts=0)
+    message_id = int(session.execute(stmt.returning(_TABLE.c.id)).scalar_one())
+    session.execute(text(f"NOTIFY {CHANNEL}"))
+    return message_id
+
+
+def pending(session: Session, ids: list[int] | None = None, limit: int = 500) -> list[Message]:
     """Unsent messages (optionally only these ids), row-locked, oldest first."""
-    stmt = select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+    c = _TABLE.c
+    stmt = select(c.id, c.task, c.queue, c.args).where(c.sent_at.is_(None))
     if ids is not None:
-        stmt = stmt.where(OutboxMessage.id.in_(ids))
-    stmt = stmt.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
-    return list(session.scalars(stmt))
+        stmt = stmt.where(c.id.in_(ids))
+    stmt = stmt.order_by(c.id).limit(limit).with_for_update(skip_locked=True)
+    return [Message(*row) for row in session.execute(stmt)]
 
 
-def mark_sent(session: Session, message: OutboxMessage) -> None:
-    """Record a successful publish."""
-    message.sent_at = datetime.now(UTC)
-    message.attempts += 1
-    session.flush()
+def mark_sent(session: Session, ids: list[int]) -> None:
+    """Record successful publishes."""
+    if ids:
+        session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id.in_(ids))
+            .values(sent_at=datetime.now(UTC), attempts=_TABLE.c.attempts + 1)
+        )
 
 
 def mark_failed_attempt(session: Session, message_id: int) -> None:
     """Count a failed publish (the message stays pending)."""
     session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(attempts=OutboxMessage.attempts + 1)
+        update(_TABLE).where(_TABLE.c.id == message_id).values(attempts=_TABLE.c.attempts + 1)
     )

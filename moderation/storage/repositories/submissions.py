@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, String, Uuid, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from moderation.storage.models import Decision, Image, Submission
+from moderation.storage.models import Decision, Image, Policy, Submission
 
 QUEUED, PROCESSING, DECIDED, FAILED = "queued", "processing", "decided", "failed"
 FINAL = (DECIDED, FAILED)
@@ -33,27 +33,41 @@ def add_image(
     session.execute(stmt)
 
 
-def add(
+class Received(NamedTuple):
+    """A stored submission, as the intake reports it."""
+
+    id: uuid.UUID
+    policy_version: str
+    created_at: datetime
+
+
+def add_under_active_policy(
     session: Session,
     tenant_id: uuid.UUID,
     image_sha256: str,
-    policy_version: str,
+    policy_slug: str,
     external_id: str | None,
-) -> Submission:
-    """Insert a queued submission."""
-    submission = Submission(
-        id=uuid.uuid4(),
-        tenant_id=tenant_id,
-        image_sha256=image_sha256,
-        policy_version=policy_version,
-        external_id=external_id,
-        status=QUEUED,
-        attempts=0,
-        enqueue_count=1,
+) -> Received | None:
+    """Insert a queued submission under the active version of ``policy_slug`` (one statement);
+    None when no such policy exists."""
+    values: dict[str, Any] = {
+        "id": literal(uuid.uuid4(), Uuid()),
+        "tenant_id": literal(tenant_id, Uuid()),
+        "external_id": literal(external_id, String()),
+        "image_sha256": literal(image_sha256, String()),
+        "policy_version": Policy.active_version,
+        "status": literal(QUEUED, String()),
+        "attempts": literal(0, Integer()),
+        "enqueue_count": literal(1, Integer()),
+    }
+    source = select(*values.values()).where(Policy.slug == policy_slug)
+    stmt = (
+        insert(Submission)
+        .from_select(list(values), source)
+        .returning(Submission.id, Submission.policy_version, Submission.created_at)
     )
-    session.add(submission)
-    session.flush()
-    return submission
+    row = session.execute(stmt).one_or_none()
+    return None if row is None else Received(*row)
 
 
 def get_for_tenant(

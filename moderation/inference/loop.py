@@ -1,0 +1,154 @@
+"""Greedy grammar-constrained decoding of a batch, in our own loop over the model's forward.
+
+``model.generate`` keeps every row in the batch until the longest one ends, and with random or
+real weights verdict lengths differ a lot (a 300-character rationale against an empty one). Here
+a row leaves the batch, and its keys and values the cache, as soon as it writes its stop token, so
+the remaining steps cost what the remaining rows cost. The steps are otherwise those of
+``generate``: position ids from the attention mask's running sum, the mask dropped when it is all
+ones, float32 logits of the last position, xgrammar's mask applied in place, argmax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import xgrammar as xgr
+from transformers import DynamicCache
+
+from moderation.inference.decoding import SparseDist, sparse_distributions
+
+
+@dataclass
+class DecodedRow:
+    """What one row wrote (stop token excluded) and its recorded distributions."""
+
+    tokens: list[int] = field(default_factory=list)
+    records: list[SparseDist] = field(default_factory=list)
+    stopped: bool = False  # False: cut by the token budget
+
+
+@dataclass
+class _Active:
+    """The rows still decoding: their original indices, matchers, mask and last positions."""
+
+    rows: list[int]
+    matchers: list[xgr.GrammarMatcher]
+    mask: torch.Tensor
+    last_position: torch.Tensor
+
+    def keep(self, kept: list[int], cache: DynamicCache) -> None:
+        """Drop every other row, here and in the cache."""
+        index = torch.tensor(kept, device=self.mask.device)
+        cache.batch_select_indices(index)
+        self.rows = [self.rows[k] for k in kept]
+        self.matchers = [self.matchers[k] for k in kept]
+        self.mask, self.last_position = self.mask[index], self.last_position[index]
+
+
+def positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that skip padding (wherever it sits): the mask's running sum, minus one."""
+    return (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+
+
+def _forward(
+    model: Any, inputs: dict[str, Any], mask: torch.Tensor, cache: DynamicCache
+) -> torch.Tensor:
+    """Logits (float32) of the last position of each row."""
+    out = model(
+        **inputs,
+        attention_mask=None if bool(mask.all()) else mask,
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    logits: torch.Tensor = out.logits[:, -1, :].float()
+    return logits
+
+
+def _prefill(model: Any, inputs: dict[str, torch.Tensor], cache: DynamicCache) -> torch.Tensor:
+    """Run the prompt tokens the cache does not hold yet; returns the next-token logits."""
+    past = cache.get_seq_length()
+    mask = inputs["attention_mask"]
+    rest = {k: v for k, v in inputs.items() if k != "attention_mask"}
+    rest["input_ids"] = inputs["input_ids"][:, past:]
+    rest["position_ids"] = positions(mask)[:, past:]
+    return _forward(model, rest, mask, cache)
+
+
+def greedy_decode(
+    model: Any,
+    inputs: dict[str, torch.Tensor],
+    grammars: Sequence[xgr.CompiledGrammar],
+    stop_ids: Sequence[int],
+    max_new_tokens: int,
+    record_steps: int,
+    cache: DynamicCache | None = None,
+) -> list[DecodedRow]:
+    """Decode each row under its grammar; ``cache`` may already hold a prefix of every row."""
+    if cache is None:
+        cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+    mask = inputs["attention_mask"]
+    active = _Active(
+        list(range(len(grammars))),
+        [xgr.GrammarMatcher(g) for g in grammars],
+        mask,
+        positions(mask)[:, -1],
+    )
+    bitmask = xgr.allocate_token_bitmask(len(grammars), grammars[0].tokenizer_info.vocab_size)
+    decoded = [DecodedRow() for _ in grammars]
+    stops = set(stop_ids)
+    with torch.inference_mode():
+        logits = _prefill(model, inputs, cache)
+        for step in range(max_new_tokens):
+            chosen = _choose(logits, active, bitmask, decoded, step < record_steps)
+            kept = [k for k, token in enumerate(chosen) if token not in stops]
+            for k, token in enumerate(chosen):
+                row = decoded[active.rows[k]]
+                row.stopped = token in stops
+                if not row.stopped:
+                    row.tokens.append(token)
+            if not kept:
+                break
+            if len(kept) < len(chosen):
+                active.keep(kept, cache)
+            logits = _next(model, active, [chosen[k] for k in kept], cache)
+    return decoded
+
+
+def _choose(
+    logits: torch.Tensor,
+    active: _Active,
+    bitmask: torch.Tensor,
+    decoded: list[DecodedRow],
+    record: bool,
+) -> list[int]:
+    """Mask each row's logits with its grammar, record if asked, take the argmax, advance."""
+    matchers = active.matchers
+    for k, matcher in enumerate(matchers):
+        matcher.fill_next_token_bitmask(bitmask, k)
+    mask = bitmask[: len(matchers)].to(logits.device)
+    xgr.apply_token_bitmask_inplace(logits, mask)
+    if record:
+        for k, dist in enumerate(sparse_distributions(logits)):
+            decoded[active.rows[k]].records.append(dist)
+    chosen: list[int] = logits.argmax(dim=-1).tolist()
+    for matcher, token in zip(matchers, chosen, strict=True):
+        if not matcher.accept_token(token):
+            raise RuntimeError(f"the grammar refused its own greedy token {token}")
+    return chosen
+
+
+def _next(model: Any, active: _Active, tokens: list[int], cache: DynamicCache) -> torch.Tensor:
+    """One decoding step for the active rows."""
+    device = active.mask.device
+    ones = torch.ones((len(tokens), 1), dtype=active.mask.dtype, device=device)
+    active.mask = torch.cat([active.mask, ones], dim=-1)
+    active.last_position = active.last_position + 1
+    step = {
+        "input_ids": torch.tensor(tokens, device=device)[:, None],
+        "position_ids": active.last_position[:, None],
+    }
+    return _forward(model, step, active.mask, cache)

@@ -1,0 +1,66 @@
+"""The outbox relay thread: sends committed enqueue intents as soon as they commit.
+
+Intake writes an outbox row and a NOTIFY in its transaction; this thread LISTENs, and on each
+wake-up (or every ``poll_s`` as a fallback) publishes everything pending in one transaction.
+Several API processes may each run one: rows are claimed with SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from moderation.domain.dispatch import Publish, relay_outbox
+from moderation.storage.db import normalize_url
+from moderation.storage.repositories.outbox import CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+def libpq_url(db_url: str) -> str:
+    """The SQLAlchemy URL as a plain libpq connection URI."""
+    url = make_url(normalize_url(db_url)).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+class OutboxRelay:
+    """A daemon thread that relays the outbox on NOTIFY."""
+
+    def __init__(self, db_url: str, publish: Publish, poll_s: float = 2.0) -> None:
+        self.db_url, self.publish, self.poll_s = db_url, publish, poll_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+
+    def start(self) -> None:
+        """Start relaying."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the current round."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._listen()
+            except Exception as exc:  # database restarting: retry, the sweeper covers the gap
+                log.warning("outbox relay: %s; reconnecting", exc)
+                self._stop.wait(self.poll_s)
+
+    def _listen(self) -> None:
+        with psycopg.connect(libpq_url(self.db_url), autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            while not self._stop.is_set():
+                self._drain()
+                # wake on the first NOTIFY (or after poll_s); notifies that arrive meanwhile
+                # cost one more, mostly empty, round
+                for _ in conn.notifies(timeout=self.poll_s, stop_after=1):
+                    pass
+
+    def _drain(self) -> None:
+        while not self._stop.is_set() and relay_outbox(self.db_url, self.publish) >= 500:
+            pass
