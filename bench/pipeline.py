@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -23,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -74,9 +74,11 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise TimeoutError(url)
 
 
-def _post_many(url: str, key: str, n: int, concurrency: int, distinct: bool) -> float:
+def _post_many(
+    url: str, key: str, n: int, concurrency: int, distinct: bool, size: tuple[int, int] = (64, 64)
+) -> float:
     """POST ``n`` uploads with ``concurrency`` clients; returns requests per second."""
-    bodies = [jpeg(64, 64, seed=i if distinct else 0) for i in range(n)]
+    bodies = [jpeg(*size, seed=i if distinct else 0) for i in range(n)]
     headers = {"Authorization": f"Bearer {key}"}
 
     def one(i: int, client: httpx.Client) -> None:
@@ -136,52 +138,66 @@ def measure_worker(env: dict[str, str], url: str, key: str, db: str, n: int, tmp
             f"| batch sizes | {sorted(sizes)} |",
             f"| flow time outside the model, per image (mean of full batches) | "
             f"{statistics.mean(per_image):.3f} ms |",
-            f"| same, median / max | {statistics.median(per_image):.3f} / {max(per_image):.3f} ms |",
-            f"| drain wall time per image minus model time | {(wall * 1000 - model_total) / n:.3f} ms |",
+            f"| same, median / max | {statistics.median(per_image):.3f} / "
+            f"{max(per_image):.3f} ms |",
+            f"| drain wall time per image minus model time | "
+            f"{(wall * 1000 - model_total) / n:.3f} ms |",
             f"| model time per image | {model_total / n:.2f} ms |",
         ]
     )
 
 
+def _ingest_rate(
+    args: list[str],
+    env: dict[str, str],
+    key: str,
+    load: tuple[int, int, tuple[int, int]],
+    log: Path,
+) -> float:
+    """Start one server, warm it up, measure uploads per second."""
+    requests, concurrency, size = load
+    server = _serve(args, env, log)
+    try:
+        url = f"http://127.0.0.1:{args[args.index('--port') + 1]}"
+        _wait_http(f"{url}/docs", server)
+        _post_many(url, key, 30, concurrency, distinct=False, size=size)  # warm-up
+        return _post_many(url, key, requests, concurrency, distinct=True, size=size)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def measure_ingest(
     env: dict[str, str], key: str, requests: int, concurrency: int, tmp: Path
 ) -> str:
-    """Our API and the bare multipart endpoint, one after the other, same client and image."""
-    rates = {}
-    for name, app in (("bare FastAPI multipart", "bench.bare_app:app"), ("moderation API", None)):
-        port = free_port()
-        if app:
-            args = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                app,
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ]
-        else:
-            args = [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)]
-        server = _serve(args, env, tmp / f"{name.split()[0]}.log")
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_http(f"{url}/docs", server)
-            _post_many(url, key, 30, concurrency, distinct=False)  # warm-up
-            rates[name] = _post_many(url, key, requests, concurrency, distinct=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-    bare, ours = rates["bare FastAPI multipart"], rates["moderation API"]
-    return "\n".join(
-        [
-            f"| API ingest ({requests} uploads of a 64x64 JPEG, {concurrency} clients) | uploads/s |",
-            "|---|---|",
-            f"| bare FastAPI endpoint parsing the same multipart upload | {bare:.0f} |",
-            f"| POST /v1/moderations (validate, store blob + rows, enqueue) | {ours:.0f} |",
-            f"| ratio | {ours / bare:.0%} |",
-        ]
-    )
+    """Our API and the bare multipart endpoint, one after the other, same client and images."""
+    lines = [
+        f"| API ingest ({requests} uploads, {concurrency} clients) | image | bare FastAPI "
+        "multipart, uploads/s | POST /v1/moderations, uploads/s | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    bare_app = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--log-level", "warning"]
+    ours = [sys.executable, "-m", "moderation.cli", "serve"]
+    for size in ((64, 64), (1024, 768)):
+        load = (requests, concurrency, size)
+        bare = _ingest_rate([*bare_app, "--port", str(free_port())], env, key, load, tmp / "b.log")
+        mine = _ingest_rate([*ours, "--port", str(free_port())], env, key, load, tmp / "a.log")
+        label = f"{size[0]}x{size[1]} JPEG, {len(jpeg(*size)) // 1024} KiB"
+        lines.append(f"| | {label} | {bare:.0f} | {mine:.0f} | {mine / bare:.0%} |")
+    return "\n".join(lines)
+
+
+def _with_api(env: dict[str, str], tmp: Path, measure: Callable[[str], str]) -> str:
+    port = free_port()
+    args = [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)]
+    api = _serve(args, env, tmp / "api.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/docs", api)
+        return measure(url)
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
 
 
 def main() -> None:
@@ -189,7 +205,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=96, help="submissions through the worker")
     parser.add_argument("--requests", type=int, default=300, help="uploads per ingest run")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--parts", default="worker,ingest", help="worker,ingest")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         services = ensure_services(
@@ -212,26 +230,14 @@ def main() -> None:
             "MODERATION_BATCH_SIZE": "8",
             "PYTHONPATH": str(ROOT),
         }
-        port = free_port()
-        api = _serve(
-            [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)],
-            env,
-            tmp / "api.log",
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_http(f"{url}/docs", api)
-            worker_table = measure_worker(env, url, key, db, args.n, tmp)
-        finally:
-            api.terminate()
-            api.wait(timeout=30)
-        ingest_table = measure_ingest(env, key, args.requests, args.concurrency, tmp)
-    print(
-        f"# bench/pipeline.py — {platform.node()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n"
-    )
-    print(worker_table)
-    print()
-    print(ingest_table)
+        tables = []
+        if "worker" in parts:
+            measure = lambda url: measure_worker(env, url, key, db, args.n, tmp)  # noqa: E731
+            tables.append(_with_api(env, tmp, measure))
+        if "ingest" in parts:
+            tables.append(measure_ingest(env, key, args.requests, args.concurrency, tmp))
+    print(f"# bench/pipeline.py: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n")
+    print("\n\n".join(tables))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from moderation.config import Settings
 from moderation.domain.dispatch import Publish
 from moderation.domain.keys import hash_key
 from moderation.storage.blobs import FileBlobStore
-from moderation.storage.db import session_scope
+from moderation.storage.db import read_scope
 from moderation.storage.models import Tenant
 from moderation.storage.repositories import tenants
 
@@ -66,7 +66,7 @@ def current_tenant(request: Request, db_url: DbUrlDep) -> Tenant:
             "missing API key: send 'Authorization: Bearer <key>'",
             _UNAUTHORIZED,
         )
-    with session_scope(db_url) as session:
+    with read_scope(db_url) as session:
         tenant = tenants.tenant_for_key_hash(session, hash_key(key.strip()))
     if tenant is None:
         raise ApiError(401, "unauthorized", "invalid or revoked API key", _UNAUTHORIZED)

@@ -12,10 +12,10 @@ from typing import Any
 import torch
 import transformers
 from PIL import Image
-from transformers import DynamicCache, GenerationConfig
+from transformers import GenerationConfig
 
 from moderation.domain.policies import Category, Policy, Thresholds
-from moderation.inference import decoding, grammar, prefix
+from moderation.inference import attention, decoding, grammar, prefix
 from moderation.inference.loading import LoadedCheckpoint, load_checkpoint
 from moderation.inference.loop import DecodedRow, greedy_decode
 from moderation.inference.prompt import prompt_sha256, render_prompt_text
@@ -90,7 +90,8 @@ class HFEngine:
         self.model.generation_config = GenerationConfig(
             do_sample=False, eos_token_id=self._stop_ids, pad_token_id=self._pad_id
         )
-        self.prefix_cache_enabled = prefix_cache
+        # the reused prefix reaches the model through our attention function
+        self.prefix_cache_enabled = prefix_cache and attention.install(self.model)
         self.prefixes = prefix.PrefixCache(self.model, prefix_entries)
         self._prefix_refused: set[str] = set()
         self._image_token_id = int(self.model.config.image_token_id)
@@ -151,10 +152,9 @@ class HFEngine:
         policies = [r.policy for r in requests]
         prompts = [render_prompt_text(self.processor, p) for p in policies]
         inputs = self._inputs([r.image for r in requests], prompts)
-        cache = None
+        entry = None
         if self.uses_prefix_cache(policies[0]):
-            inputs, cache = self._reuse_prefix(policies[0], inputs)
-        cached = 0 if cache is None else cache.get_seq_length() * len(requests)
+            inputs, entry = self._reuse_prefix(policies[0], inputs)
         decoded = greedy_decode(
             self.model,
             inputs,
@@ -162,27 +162,24 @@ class HFEngine:
             self._stop_ids,
             max_new_tokens=max(grammar.max_new_tokens(p) for p in policies),
             record_steps=grammar.category_close_chars(policies),
-            cache=cache,
+            prefix=entry,
         )
-        rows = [
-            self._row(p, text, d) for p, text, d in zip(policies, prompts, decoded, strict=True)
-        ]
-        self._count(int(inputs["attention_mask"].sum()) - cached, rows)
+        rows = [self._row(*row) for row in zip(policies, prompts, decoded, strict=True)]
+        reused = 0 if entry is None else len(entry.ids) * len(requests)
+        self._count(int(inputs["attention_mask"].sum()) - reused, rows)
         return rows
 
     def _reuse_prefix(
         self, policy: Policy, inputs: dict[str, torch.Tensor]
-    ) -> tuple[dict[str, torch.Tensor], DynamicCache | None]:
-        """Inputs laid out after the policy's cached prefix, and a batch cache holding it."""
+    ) -> tuple[dict[str, torch.Tensor], prefix.PrefixEntry | None]:
+        """Inputs laid out after the policy's cached prefix, and that prefix (None: not shared)."""
         ids = prefix.shared_prefix(inputs, self._image_token_id)
         entry = None if ids is None else self.prefixes.get(policy.version, ids)
         if entry is None:
             log.warning("policy %s: no prefix shared by every prompt; not cached", policy.version)
             self._prefix_refused.add(policy.version)
             return inputs, None
-        laid_out = prefix.suffix_inputs(inputs, len(entry.ids), self._pad_id)
-        batch = int(laid_out["input_ids"].shape[0])
-        return laid_out, prefix.batch_cache(entry, batch, self.model.config)
+        return prefix.suffix_inputs(inputs, len(entry.ids), self._pad_id), entry
 
     def _inputs(self, images: list[Image.Image], prompts: list[str]) -> dict[str, torch.Tensor]:
         batch = self.processor(images=images, text=prompts, padding=True, return_tensors="pt")

@@ -6,6 +6,10 @@ a row leaves the batch, and its keys and values the cache, as soon as it writes 
 the remaining steps cost what the remaining rows cost. The steps are otherwise those of
 ``generate``: position ids from the attention mask's running sum, the mask dropped when it is all
 ones, float32 logits of the last position, xgrammar's mask applied in place, argmax.
+
+With a shared prefix (prefix.py) the rows arrive as ``prefix | pads | suffix``: the model sees only
+what follows the prefix, at the positions it has after it, and the prefix's keys and values come
+in through the attention (attention.py).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import torch
 import xgrammar as xgr
 from transformers import DynamicCache
 
+from moderation.inference.attention import KWARG
 from moderation.inference.decoding import SparseDist, sparse_distributions
+from moderation.inference.prefix import PrefixEntry
 
 
 @dataclass
@@ -54,11 +60,16 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _forward(
-    model: Any, inputs: dict[str, Any], mask: torch.Tensor, cache: DynamicCache
+    model: Any,
+    inputs: dict[str, Any],
+    mask: torch.Tensor,
+    cache: DynamicCache,
+    shared: dict[str, Any],
 ) -> torch.Tensor:
     """Logits (float32) of the last position of each row."""
     out = model(
         **inputs,
+        **shared,
         attention_mask=None if bool(mask.all()) else mask,
         cache=cache,
         use_cache=True,
@@ -68,16 +79,6 @@ def _forward(
     return logits
 
 
-def _prefill(model: Any, inputs: dict[str, torch.Tensor], cache: DynamicCache) -> torch.Tensor:
-    """Run the prompt tokens the cache does not hold yet; returns the next-token logits."""
-    past = cache.get_seq_length()
-    mask = inputs["attention_mask"]
-    rest = {k: v for k, v in inputs.items() if k != "attention_mask"}
-    rest["input_ids"] = inputs["input_ids"][:, past:]
-    rest["position_ids"] = positions(mask)[:, past:]
-    return _forward(model, rest, mask, cache)
-
-
 def greedy_decode(
     model: Any,
     inputs: dict[str, torch.Tensor],
@@ -85,23 +86,23 @@ def greedy_decode(
     stop_ids: Sequence[int],
     max_new_tokens: int,
     record_steps: int,
-    cache: DynamicCache | None = None,
+    prefix: PrefixEntry | None = None,
 ) -> list[DecodedRow]:
-    """Decode each row under its grammar; ``cache`` may already hold a prefix of every row."""
-    if cache is None:
-        cache = DynamicCache(config=model.config.get_text_config(decoder=True))
-    mask = inputs["attention_mask"]
-    active = _Active(
-        list(range(len(grammars))),
-        [xgr.GrammarMatcher(g) for g in grammars],
-        mask,
-        positions(mask)[:, -1],
-    )
+    """Decode each row under its grammar; ``prefix``: the shared first tokens of every row."""
+    skip = 0 if prefix is None else len(prefix.ids)
+    shared = {} if prefix is None else {KWARG: prefix.layers}
+    cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+    full_mask = inputs["attention_mask"]
+    mask, position = full_mask[:, skip:], positions(full_mask)
+    matchers = [xgr.GrammarMatcher(g) for g in grammars]
+    active = _Active(list(range(len(grammars))), matchers, mask, position[:, -1])
     bitmask = xgr.allocate_token_bitmask(len(grammars), grammars[0].tokenizer_info.vocab_size)
     decoded = [DecodedRow() for _ in grammars]
     stops = set(stop_ids)
+    prompt = {k: v for k, v in inputs.items() if k != "attention_mask"}
+    prompt.update(input_ids=inputs["input_ids"][:, skip:], position_ids=position[:, skip:])
     with torch.inference_mode():
-        logits = _prefill(model, inputs, cache)
+        logits = _forward(model, prompt, mask, cache, shared)
         for step in range(max_new_tokens):
             chosen = _choose(logits, active, bitmask, decoded, step < record_steps)
             kept = [k for k, token in enumerate(chosen) if token not in stops]
@@ -114,7 +115,7 @@ def greedy_decode(
                 break
             if len(kept) < len(chosen):
                 active.keep(kept, cache)
-            logits = _next(model, active, [chosen[k] for k in kept], cache)
+            logits = _next(model, active, [chosen[k] for k in kept], cache, shared)
     return decoded
 
 
@@ -141,7 +142,9 @@ def _choose(
     return chosen
 
 
-def _next(model: Any, active: _Active, tokens: list[int], cache: DynamicCache) -> torch.Tensor:
+def _next(
+    model: Any, active: _Active, tokens: list[int], cache: DynamicCache, shared: dict[str, Any]
+) -> torch.Tensor:
     """One decoding step for the active rows."""
     device = active.mask.device
     ones = torch.ones((len(tokens), 1), dtype=active.mask.dtype, device=device)
@@ -151,4 +154,4 @@ def _next(model: Any, active: _Active, tokens: list[int], cache: DynamicCache) -
         "input_ids": torch.tensor(tokens, device=device)[:, None],
         "position_ids": active.last_position[:, None],
     }
-    return _forward(model, step, active.mask, cache)
+    return _forward(model, step, active.mask, cache, shared)

@@ -4,14 +4,15 @@ With ``policy_first`` every prompt under one policy starts with the same tokens 
 the whole rubric) up to the first image token. Their keys and values do not depend on the image,
 so one text-only forward pass per policy version gives them for every later image.
 
-A batch reuses them like this: each row's real tokens are ``prefix + suffix`` (suffix = image
-tokens and what follows), suffixes differ in length (anyres tiles). Rows are laid out as
-``prefix | pads | suffix``: the prefix is where the cache put it, the padding sits between prefix
-and suffix and is masked out, and ``generate`` derives position ids from the attention mask's
-running sum. So every real token sees the same keys at the same positions as in the uncached
-left-padded run, and only the suffixes (plus the padding) are prefilled. Grouping rows by suffix
-length would avoid the padding too, but anyres gives almost every image size its own length, so
-batches would fall apart into rows of one.
+A batch reuses them like this. Each row's real tokens are ``prefix + suffix`` (suffix: the image
+tokens and what follows); suffixes differ in length (anyres tiles), so rows are laid out as
+``prefix | pads | suffix``, the padding masked out. Only what follows the prefix goes through the
+model, at the positions it has after the prefix (the running sum of the attention mask), and the
+attention (attention.py) puts the prefix's keys and values, shared by all rows, in front of each
+row's own. Every real token thus sees the same keys at the same positions as in the uncached
+left-padded run: the same function, computed in another order (equal up to float rounding). The
+per-row cache holds no copy of the prefix. Grouping rows by suffix length instead would avoid
+the padding, but anyres gives almost every image size its own length: batches would fall apart.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import DynamicCache
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,6 @@ def suffix_inputs(
     return {**inputs, "input_ids": new_ids, "attention_mask": new_mask}
 
 
-def batch_cache(entry: PrefixEntry, batch: int, config: Any) -> DynamicCache:
-    """A fresh cache for ``batch`` rows holding the prefix (generate grows it; the entry stays)."""
-    layers = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in entry.layers]
-    # DynamicLayer copies what it is given (it concatenates onto an empty tensor)
-    return DynamicCache(ddp_cache_data=layers, config=config.get_text_config(decoder=True))
-
-
 class PrefixCache:
     """An LRU of prefix KV caches for one model, keyed by policy version."""
 
@@ -95,6 +88,11 @@ class PrefixCache:
                     self._entries.popitem(last=False)
             self._entries.move_to_end(key)
         return entry if torch.equal(entry.ids, ids) else None
+
+    def peek(self, key: str) -> PrefixEntry | None:
+        """The entry held for ``key``, if any (does not compute or reorder)."""
+        with self._lock:
+            return self._entries.get(key)
 
     def _compute(self, ids: torch.Tensor) -> PrefixEntry:
         with torch.inference_mode():

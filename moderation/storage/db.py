@@ -41,3 +41,14 @@ def session_scope(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_scope(url: str) -> Iterator[Session]:
+    """A session for one-shot reads in autocommit mode: no BEGIN/COMMIT round trips."""
+    conn = get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with Session(bind=conn) as session:
+            yield session
+    finally:
+        conn.close()

@@ -65,7 +65,8 @@ def test_cached_verdicts_equal_uncached(
     saved = (plain.counters.prefill_tokens - plain_before) - (
         engine.counters.prefill_tokens - before
     )
-    assert saved == size * len(engine.prefixes._entries[policy.version].ids)
+    entry = engine.prefixes.peek(policy.version)
+    assert entry is not None and saved == size * len(entry.ids)
 
 
 def test_prefix_is_computed_once_per_policy_version(
