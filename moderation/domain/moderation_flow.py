@@ -94,9 +94,7 @@ def _fail(session: Session, submission_id: uuid.UUID, error: str) -> None:
     )
 
 
-def _classify_unclaimed(
-    ctx: FlowContext, session: Session, ids: set[uuid.UUID], report: FlowReport
-) -> None:
+def _classify_unclaimed(session: Session, ids: set[uuid.UUID], report: FlowReport) -> None:
     """Ids not claimed: already final or unknown (skipped), or past the attempt cap (failed)."""
     found = {sub.id: sub for sub in submissions.get_many(session, list(ids))}
     for sid in ids:
@@ -122,7 +120,7 @@ def claim(
             claims.append(_Claim(ref, policy, models[ref.policy_version]))
         unclaimed = set(ids) - {c.submission.id for c in claims}
         if unclaimed:
-            _classify_unclaimed(ctx, session, unclaimed, report)
+            _classify_unclaimed(session, unclaimed, report)
         keys = [verdict_key(c.submission, c.model) for c in claims]
         cached = cached_verdicts(session, keys)
         for c, key in zip(claims, keys, strict=True):
