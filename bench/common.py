@@ -20,7 +20,7 @@ def machine(device: str) -> str:
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {device}, "
-        f"load average {load}, {time.strftime('%Y-%m-%d %H:%M %Z')}"
+        f"load average {load} at the end, {time.strftime('%Y-%m-%d %H:%M %Z')}"
     )
 
 

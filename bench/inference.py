@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -132,7 +133,7 @@ def run_naive(
 
 def bench_size(
     size: str, args: argparse.Namespace, base: Policy, images: Sequence[Image.Image]
-) -> list[Row]:
+) -> tuple[list[Row], int]:
     """Every row for one checkpoint size: ours per layout and batch, then the naive loops."""
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,8 +152,7 @@ def bench_size(
             naive_generate(model, processor, policy, images[0], 4)  # warm-up
             rows.append(run_naive(model, processor, policy, images, k))
         params = sum(p.numel() for p in engine.model.parameters())
-    print(f"{size}: {params / 1e6:.1f}M parameters", file=sys.stderr)
-    return [Row(size, *_fields(r)[1:]) for r in rows]
+    return [Row(size, *_fields(r)[1:]) for r in rows], params
 
 
 def load_naive_model(path: str, engine: HFEngine) -> Any:
@@ -210,13 +210,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     base = load_policy_file(Path(args.policy))
     images = synthetic_images(args.images)
-    started = time.perf_counter()
-    rows = [row for size in args.sizes for row in bench_size(size, args, base, images)]
-    print(f"Machine: {machine(resolve_device(args.device))}")
-    print(f"Checkpoint: {args.arch}, random weights; policy {base.version}; {len(images)} images")
-    print()
+    started, load = time.perf_counter(), os.getloadavg()[0]
+    rows, sizes = [], []
+    for size in args.sizes:
+        size_rows, params = bench_size(size, args, base, images)
+        rows += size_rows
+        sizes.append(f"{size} {params / 1e6:.1f}M parameters")
+    print(f"Machine: {machine(resolve_device(args.device))} (1-minute load at start {load:.2f})")
+    print(f"Checkpoints: {args.arch}, random weights, {', '.join(sizes)}")
+    print(f"Policy {base.version}; {len(images)} synthetic images; wall time ", end="")
+    print(f"{time.perf_counter() - started:.0f} s\n")
     print(table(rows))
-    print(f"\nTotal wall time {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

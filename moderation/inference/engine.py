@@ -12,7 +12,6 @@ from typing import Any
 import torch
 import transformers
 from PIL import Image
-from transformers import GenerationConfig
 
 from moderation.domain.policies import Category, Policy, Thresholds
 from moderation.inference import attention, decoding, grammar, prefix
@@ -85,11 +84,6 @@ class HFEngine:
         self._vocab_bytes: list[bytes] = list(info.decoded_vocab)
         # one character per byte, so that text offsets match byte offsets
         self._vocab_texts = [b.decode("latin-1") for b in self._vocab_bytes]
-        # our decoding is fully specified here; nothing from the checkpoint's generation_config
-        # (repetition penalty, suppressed tokens, sampling...) may leak into it
-        self.model.generation_config = GenerationConfig(
-            do_sample=False, eos_token_id=self._stop_ids, pad_token_id=self._pad_id
-        )
         # the reused prefix reaches the model through our attention function
         self.prefix_cache_enabled = prefix_cache and attention.install(self.model)
         self.prefixes = prefix.PrefixCache(self.model, prefix_entries)
@@ -125,10 +119,10 @@ class HFEngine:
         self.warmed_up = True
 
     def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
-        """Judge the requests: one grammar-constrained greedy decoding per group.
+        """Judge the requests: one batched grammar-constrained greedy decoding per group.
 
         ``policy_first`` requests are grouped by policy (each group reuses its prefix cache); all
-        other requests share one left-padded call. Verdicts come back in request order.
+        other requests share one group. Verdicts come back in request order.
         """
         if not requests:
             return []
@@ -226,10 +220,15 @@ def load_engine(
     dtype: str = "auto",
     warm_up: bool | None = None,
     prefix_cache: bool = True,
+    prefix_entries: int = 4,
 ) -> HFEngine:
-    """Load a checkpoint (hub id or local dir) into an engine; warms up on CUDA unless told."""
+    """Load a checkpoint (hub id or local dir) into an engine; warms up on CUDA unless told.
+
+    ``prefix_cache``: reuse the rubric prefix of ``policy_first`` policies, keeping the keys and
+    values of up to ``prefix_entries`` policy versions (see prefix.py).
+    """
     checkpoint = load_checkpoint(model, revision=revision, device=device, dtype=dtype)
-    engine = HFEngine(checkpoint, prefix_cache=prefix_cache)
+    engine = HFEngine(checkpoint, prefix_cache=prefix_cache, prefix_entries=prefix_entries)
     if warm_up if warm_up is not None else engine.device.startswith("cuda"):
         engine.warm_up()
     return engine

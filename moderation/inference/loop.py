@@ -3,7 +3,8 @@
 ``model.generate`` keeps every row in the batch until the longest one ends, and with random or
 real weights verdict lengths differ a lot (a 300-character rationale against an empty one). Here
 a row leaves the batch, and its keys and values the cache, as soon as it writes its stop token, so
-the remaining steps cost what the remaining rows cost. The steps are otherwise those of
+the remaining steps cost what the remaining rows cost; and each row's prompt is prefilled alone
+(see ``_prefill``), only the decoding steps run batched. The steps are otherwise those of
 ``generate``: position ids from the attention mask's running sum, the mask dropped when it is all
 ones, float32 logits of the last position, xgrammar's mask applied in place, argmax.
 
@@ -20,6 +21,7 @@ from typing import Any
 
 import torch
 import xgrammar as xgr
+from torch import nn
 from transformers import DynamicCache
 
 from moderation.inference.attention import KWARG
@@ -79,6 +81,44 @@ def _forward(
     return logits
 
 
+def _new_cache(model: Any) -> DynamicCache:
+    return DynamicCache(config=model.config.get_text_config(decoder=True))
+
+
+def _stacked(model: Any, rows: list[DynamicCache], width: int) -> DynamicCache:
+    """One cache holding every row's keys and values, left-padded with zeros to ``width``."""
+
+    def padded(t: torch.Tensor) -> torch.Tensor:
+        return nn.functional.pad(t, (0, 0, width - t.shape[2], 0))
+
+    per_row = [list(cache) for cache in rows]  # [row][layer] -> (keys, values, ...)
+    layers = [
+        tuple(torch.cat([padded(row[layer][j]) for row in per_row]) for j in (0, 1))
+        for layer in range(len(per_row[0]))
+    ]
+    return DynamicCache(ddp_cache_data=layers, config=model.config.get_text_config(decoder=True))
+
+
+def _prefill(
+    model: Any, prompt: dict[str, torch.Tensor], mask: torch.Tensor, shared: dict[str, Any]
+) -> tuple[torch.Tensor, DynamicCache]:
+    """Run each row's prompt alone, then stack the rows' caches, left-padded to one width.
+
+    Prefill is compute-bound: batching it gains nothing on a CPU, while padding costs the padded
+    tokens and an explicit mask (which keeps SDPA off its fast causal path; on CPU it doubled
+    the attention time). The padded cache entries are masked out as padded tokens are.
+    """
+    logits, caches = [], []
+    for i in range(mask.shape[0]):
+        real = mask[i].bool()
+        row = {k: v[i : i + 1] for k, v in prompt.items()}
+        row["input_ids"] = row["input_ids"][:, real]
+        row["position_ids"] = row["position_ids"][:, real]
+        caches.append(_new_cache(model))
+        logits.append(_forward(model, row, mask[i : i + 1, real], caches[-1], shared))
+    return torch.cat(logits), _stacked(model, caches, mask.shape[1])
+
+
 def greedy_decode(
     model: Any,
     inputs: dict[str, torch.Tensor],
@@ -91,7 +131,6 @@ def greedy_decode(
     """Decode each row under its grammar; ``prefix``: the shared first tokens of every row."""
     skip = 0 if prefix is None else len(prefix.ids)
     shared = {} if prefix is None else {KWARG: prefix.layers}
-    cache = DynamicCache(config=model.config.get_text_config(decoder=True))
     full_mask = inputs["attention_mask"]
     mask, position = full_mask[:, skip:], positions(full_mask)
     matchers = [xgr.GrammarMatcher(g) for g in grammars]
@@ -102,7 +141,7 @@ def greedy_decode(
     prompt = {k: v for k, v in inputs.items() if k != "attention_mask"}
     prompt.update(input_ids=inputs["input_ids"][:, skip:], position_ids=position[:, skip:])
     with torch.inference_mode():
-        logits = _forward(model, prompt, mask, cache, shared)
+        logits, cache = _prefill(model, prompt, mask, shared)
         for step in range(max_new_tokens):
             chosen = _choose(logits, active, bitmask, decoded, step < record_steps)
             kept = [k for k, token in enumerate(chosen) if token not in stops]

@@ -55,9 +55,11 @@ def _wait_decided(db: str, ids: list[str], timeout: float = 90) -> list[dict[str
 def test_burst_of_submissions_is_decided_in_batches(
     checkpoints: dict[str, Path], db: str, env: Env, api: ApiServer, tmp_path: Path
 ) -> None:
-    with start_worker(
-        tmp_path / "w.log", checkpoints["llava"], MODERATION_BATCH_SIZE="8"
-    ) as worker:
+    batching = {
+        "MODERATION_BATCH_SIZE": "8",
+        "MODERATION_BATCH_WAIT_MS": "500",
+    }  # margin under load
+    with start_worker(tmp_path / "w.log", checkpoints["llava"], **batching) as worker:
         ids = _queue(db, env, range(500, 508))
         states = _wait_decided(db, ids)
         sizes = [int(n) for n in BATCH.findall(worker.log())]

@@ -82,4 +82,5 @@ def test_warm_up_and_decoding_params(engines: dict[str, HFEngine], default_polic
     assert params["strategy"] == "greedy"
     assert params["constrained"] == "json_schema/xgrammar"
     assert params["max_new_tokens"] == max_new_tokens(default_policy)
+    assert params["prompt_layout"] == "image_first" and params["prefix_cache"] is False
     assert (engine.device, engine.dtype) == ("cpu", "float32")
