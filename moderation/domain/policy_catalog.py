@@ -49,14 +49,6 @@ def sync_policies(session: Session, directory: Path) -> list[SyncResult]:
     return results
 
 
-def active_policy(session: Session, slug: str) -> tuple[str, Policy]:
-    """The active version id and content of a policy (UnknownPolicy when there is none)."""
-    row = policy_repo.active_version(session, slug)
-    if row is None:
-        raise UnknownPolicy(slug)
-    return row.version, Policy.model_validate(row.content)
-
-
 def policy_version(session: Session, version: str) -> Policy:
     """The content of one immutable version."""
     row = policy_repo.get_version(session, version)

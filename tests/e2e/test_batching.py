@@ -4,7 +4,6 @@ nothing: every submission of the batch is redelivered and decided exactly once."
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from pathlib import Path
@@ -15,8 +14,6 @@ from tests.conftest import Env
 from tests.support.db import rows
 from tests.support.intake import accept_many
 from tests.support.processes import ApiServer, WorkerProcess, start_worker
-
-BATCH = re.compile(r"moderating a batch of (\d+) submissions")
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +59,7 @@ def test_burst_of_submissions_is_decided_in_batches(
     with start_worker(tmp_path / "w.log", checkpoints["llava"], **batching) as worker:
         ids = _queue(db, env, range(500, 508))
         states = _wait_decided(db, ids)
-        sizes = [int(n) for n in BATCH.findall(worker.log())]
+        sizes = worker.batch_sizes()
     assert all(s["status"] == "decided" and s["decisions"] == 1 for s in states), states
     assert sum(sizes) == 8 and max(sizes) > 1, sizes
 
@@ -70,12 +67,12 @@ def test_burst_of_submissions_is_decided_in_batches(
 def _kill_mid_batch(worker: WorkerProcess) -> int:
     """SIGKILL the worker as soon as it starts a batch; returns that batch's size."""
     deadline = time.monotonic() + 60
-    while not (found := BATCH.findall(worker.log())):
+    while not (found := worker.batch_sizes()):
         assert time.monotonic() < deadline, worker.log()[-3000:]
         time.sleep(0.02)
     os.killpg(worker.proc.pid, signal.SIGKILL)
     worker.proc.wait()
-    return int(found[0])
+    return found[0]
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_decides_once(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,8 +14,6 @@ from tests.support import images
 from tests.support.db import rows
 from tests.support.intake import accept_without_sending
 from tests.support.processes import ApiServer, WorkerProcess, start_worker, wait_for_status
-
-BATCH = re.compile(r"moderating a batch of (\d+) submissions")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +29,7 @@ def worker(
 
 def _moderated(worker: WorkerProcess) -> int:
     """How many submissions the worker has handed to the flow so far."""
-    return sum(int(n) for n in BATCH.findall(worker.log()))
+    return sum(worker.batch_sizes())
 
 
 def _publish(submission_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import httpx
 import uvicorn
 
 ROOT = Path(__file__).resolve().parents[2]
+BATCH_LINE = re.compile(r"moderating a batch of (\d+) submissions")
 
 
 def free_port() -> int:
@@ -82,6 +84,10 @@ class WorkerProcess:
     def log(self) -> str:
         """Everything the worker printed so far."""
         return self.log_path.read_text(errors="replace")
+
+    def batch_sizes(self) -> list[int]:
+        """The size of every batch the worker has handed to the moderation flow so far."""
+        return [int(n) for n in BATCH_LINE.findall(self.log())]
 
     def alive(self) -> bool:
         """Whether the process is still running."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -38,16 +37,6 @@ def set_active(session: Session, slug: str, version: str) -> bool:
     current.updated_at = datetime.now(UTC)
     session.flush()
     return True
-
-
-def active_version(session: Session, slug: str) -> PolicyVersion | None:
-    """The active version of a policy, or None for an unknown slug."""
-    stmt = (
-        select(PolicyVersion)
-        .join(Policy, Policy.active_version == PolicyVersion.version)
-        .where(Policy.slug == slug)
-    )
-    return session.scalar(stmt)
 
 
 def get_version(session: Session, version: str) -> PolicyVersion | None:
