@@ -58,6 +58,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         port=port or settings.api_port,
         workers=workers,
         log_level="info",
+        access_log=settings.access_log,
     )
 
 
@@ -84,6 +85,26 @@ def worker(queues: str, pool: str, concurrency: int, beat: bool) -> None:
     argv = ["worker", "-Q", queues, "--pool", pool, "-c", str(concurrency), "-l", "INFO"]
     argv += ["--prefetch-multiplier", str(prefetch)]
     app.worker_main([*argv, "-B"] if beat else argv)
+
+
+@main.command()
+def relay() -> None:
+    """Run the outbox relay in its own process (for API processes started with
+    MODERATION_RELAY_IN_API=false): sends committed task messages to the broker."""
+    import signal
+    import threading
+
+    from moderation.relay import OutboxRelay
+    from workers.app import publish
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    outbox_relay = OutboxRelay(_db_url(), publish)
+    outbox_relay.start()
+    logging.getLogger(__name__).info("outbox relay running")
+    stop.wait()
+    outbox_relay.stop()
 
 
 @main.command()

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    access_log: bool = True  # one log line per HTTP request (uvicorn's access log)
 
     @property
     def resolved_blob_dir(self) -> Path:

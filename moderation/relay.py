@@ -1,8 +1,9 @@
 """The outbox relay thread: sends committed enqueue intents as soon as they commit.
 
 Intake writes an outbox row and a NOTIFY in its transaction; this thread LISTENs, and on each
-wake-up (or every ``poll_s`` as a fallback) publishes everything pending in one transaction.
-Several API processes may each run one: rows are claimed with SKIP LOCKED.
+wake-up (or every ``poll_s`` as a fallback) publishes everything pending in one transaction
+on a connection it keeps. Several API processes may each run one: rows are claimed with
+SKIP LOCKED.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import logging
 import threading
 
 import psycopg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
-from moderation.domain.dispatch import Publish, relay_outbox
-from moderation.storage.db import normalize_url
+from moderation.domain.dispatch import Publish, relay_round
+from moderation.storage.db import get_engine, normalize_url
 from moderation.storage.repositories.outbox import CHANNEL
 
 log = logging.getLogger(__name__)
+_ROUND = 500
 
 
 def libpq_url(db_url: str) -> str:
@@ -52,15 +56,30 @@ class OutboxRelay:
                 self._stop.wait(self.poll_s)
 
     def _listen(self) -> None:
-        with psycopg.connect(libpq_url(self.db_url), autocommit=True) as conn:
-            conn.execute(f"LISTEN {CHANNEL}")
-            while not self._stop.is_set():
-                self._drain()
-                # wake on the first NOTIFY (or after poll_s); notifies that arrive meanwhile
-                # cost one more, mostly empty, round
-                for _ in conn.notifies(timeout=self.poll_s, stop_after=1):
-                    pass
+        conn = get_engine(self.db_url).connect()
+        try:
+            with (
+                psycopg.connect(libpq_url(self.db_url), autocommit=True) as listener,
+                Session(bind=conn) as session,
+            ):
+                listener.execute(f"LISTEN {CHANNEL}")
+                # a lost "sent" mark only means sending again, which tasks absorb: the relay's
+                # commits need not wait for the WAL flush
+                session.execute(text("SET synchronous_commit TO OFF"))
+                session.commit()
+                while not self._stop.is_set():
+                    self._drain(session)
+                    # wake on the first NOTIFY (or after poll_s); notifies that arrive
+                    # meanwhile cost one more, mostly empty, round
+                    for _ in listener.notifies(timeout=self.poll_s, stop_after=1):
+                        pass
+        finally:
+            conn.invalidate()  # it carries the session setting: never back into the pool
+            conn.close()
 
-    def _drain(self) -> None:
-        while not self._stop.is_set() and relay_outbox(self.db_url, self.publish) >= 500:
-            pass
+    def _drain(self, session: Session) -> None:
+        while not self._stop.is_set():
+            with session.begin():
+                sent = relay_round(session, self.publish, limit=_ROUND)
+            if sent < _ROUND:
+                return

@@ -12,7 +12,7 @@ from moderation.config import get_settings
 from moderation.domain.moderation_flow import FlowContext
 from moderation.inference.types import Engine
 from moderation.storage.blobs import FileBlobStore
-from moderation.storage.db import session_scope
+from moderation.storage.db import session_scope, with_async_commit
 from moderation.storage.repositories import inference_workers
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def flow_context() -> FlowContext:
     """Database, blobs and limits for the moderation flow."""
     settings = get_settings()
     return FlowContext(
-        db_url=database_url(),
+        db_url=with_async_commit(database_url()),
         blobs=FileBlobStore(settings.resolved_blob_dir),
         max_pixels=settings.max_image_pixels,
         max_attempts=settings.max_attempts,

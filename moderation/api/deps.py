@@ -16,7 +16,7 @@ from moderation.storage.models import Tenant
 from moderation.storage.repositories import tenants
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -25,7 +25,7 @@ def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_db_url(settings: SettingsDep) -> str:
+async def get_db_url(settings: SettingsDep) -> str:
     """The database URL of this app."""
     assert settings.database_url, "create_app checks the database URL"
     return settings.database_url
@@ -34,7 +34,7 @@ def get_db_url(settings: SettingsDep) -> str:
 DbUrlDep = Annotated[str, Depends(get_db_url)]
 
 
-def get_blobs(settings: SettingsDep) -> FileBlobStore:
+async def get_blobs(settings: SettingsDep) -> FileBlobStore:
     """The blob store of this app."""
     return FileBlobStore(settings.resolved_blob_dir)
 

@@ -14,7 +14,7 @@ from moderation.api.schemas import ErrorResponse, ModerationOut, moderation_out,
 from moderation.domain.images import ImageRejected, inspect_image
 from moderation.domain.intake import accept_submission
 from moderation.domain.policy_catalog import UnknownPolicy
-from moderation.storage.db import session_scope
+from moderation.storage.db import session_scope, statement_scope
 from moderation.storage.repositories import submissions
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def create_moderation(
         status, code = _REJECTION_STATUS[exc.kind]
         raise ApiError(status, code, exc.message) from exc
     try:
-        with session_scope(db_url) as session:
+        with statement_scope(db_url) as session:
             received = accept_submission(
                 session,
                 blobs,

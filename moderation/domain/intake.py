@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from moderation.domain.images import ImageInfo
 from moderation.domain.policy_catalog import UnknownPolicy
 from moderation.storage.blobs import FileBlobStore
-from moderation.storage.repositories import audit, outbox, submissions
+from moderation.storage.repositories import outbox, submissions
 from moderation.storage.repositories.submissions import Received
 
 MODERATE_TASK = "inference.moderate"
@@ -33,24 +33,23 @@ def accept_submission(
     policy_slug: str,
     external_id: str | None,
 ) -> Received:
-    """Store an already validated image and queue its moderation (UnknownPolicy if no policy)."""
+    """Store an already validated image and queue its moderation (UnknownPolicy if no policy).
+
+    The rows go in as one statement, so an autocommit session makes the whole intake one
+    round trip and one commit."""
     blobs.put(image.sha256, data)  # content-addressed: an orphan after a rollback is harmless
-    submissions.add_image(
-        session, image.sha256, image.size_bytes, image.width, image.height, image.format
+    row = submissions.ImageRow(
+        image.sha256, image.size_bytes, image.width, image.height, image.format
     )
-    received = submissions.add_under_active_policy(
-        session, tenant_id, image.sha256, policy_slug, external_id
+    received = submissions.receive(
+        session,
+        tenant_id=tenant_id,
+        image=row,
+        policy_slug=policy_slug,
+        external_id=external_id,
+        intent=submissions.Intent(MODERATE_TASK, INFERENCE_QUEUE),
+        actor="api",
     )
     if received is None:
         raise UnknownPolicy(policy_slug)
-    enqueue_moderation(session, received.id)
-    audit.append(
-        session,
-        tenant_id=tenant_id,
-        subject_type="submission",
-        subject_id=str(received.id),
-        event="submission.received",
-        actor="api",
-        data={"policy_version": received.policy_version, "image_sha256": image.sha256},
-    )
     return received

@@ -25,7 +25,7 @@ from moderation.domain.verdicts import (
 )
 from moderation.inference.types import Engine, ModerationRequest, Verdict
 from moderation.storage.blobs import BlobNotFound, FileBlobStore
-from moderation.storage.db import session_scope
+from moderation.storage.db import session_scope, statement_scope
 from moderation.storage.repositories import audit, submissions
 from moderation.storage.repositories.submissions import SubmissionRef
 
@@ -109,22 +109,26 @@ def _classify_unclaimed(session: Session, ids: set[uuid.UUID], report: FlowRepor
 def claim(
     ctx: FlowContext, engine: Engine, ids: Sequence[uuid.UUID], report: FlowReport
 ) -> list[_Claim]:
-    """Mark open submissions as processing, find cached verdicts, fail those past the cap."""
+    """Mark open submissions as processing, find cached verdicts, fail those past the cap.
+
+    The claim is one statement and the cache lookup one read, so both run in autocommit:
+    two round trips for the whole batch."""
     models: dict[str, ModelInfo] = {}  # per policy version: decoding params are not free
     claims = []
-    with session_scope(ctx.db_url) as session:
+    with statement_scope(ctx.db_url) as session:
         for ref in submissions.start_attempts(session, ids, ctx.max_attempts):
             policy = _policy(ctx.db_url, ref.policy_version)
             if ref.policy_version not in models:
                 models[ref.policy_version] = model_info(engine, policy)
             claims.append(_Claim(ref, policy, models[ref.policy_version]))
-        unclaimed = set(ids) - {c.submission.id for c in claims}
-        if unclaimed:
-            _classify_unclaimed(session, unclaimed, report)
         keys = [verdict_key(c.submission, c.model) for c in claims]
         cached = cached_verdicts(session, keys)
-        for c, key in zip(claims, keys, strict=True):
-            c.cached = cached.get(key)
+    for c, key in zip(claims, keys, strict=True):
+        c.cached = cached.get(key)
+    unclaimed = set(ids) - {c.submission.id for c in claims}
+    if unclaimed:
+        with session_scope(ctx.db_url) as session:
+            _classify_unclaimed(session, unclaimed, report)
     return claims
 
 
@@ -188,21 +192,26 @@ def _release_or_fail(
 def _record(
     ctx: FlowContext, results: list[tuple[_Claim, Verdict | str]], report: FlowReport
 ) -> None:
-    """Write the decisions (or retries/failures) and close the submissions, in one transaction."""
-    verdicts = {c.submission.id: (c, r) for c, r in results if not isinstance(r, str)}
-    with session_scope(ctx.db_url) as session:
-        for c, result in results:
-            if isinstance(result, str):
-                _release_or_fail(ctx, session, c, result, report)
-        to_record = []
-        for ref in submissions.close_decided(session, list(verdicts)):
-            c, verdict = verdicts.pop(ref.id)
-            cached_from = c.cached[0] if c.cached else None
-            to_record.append(VerdictToRecord(ref, c.policy, verdict, c.model, cached_from))
-        record_verdicts(session, to_record)
-    report.skipped.extend(verdicts)  # closed meanwhile by another delivery or the sweeper
-    for item in to_record:
-        (report.cached if item.cached_from else report.decided).append(item.submission.id)
+    """Write the decisions (one statement, in autocommit) and the retries/failures."""
+    failures = [(c, r) for c, r in results if isinstance(r, str)]
+    if failures:
+        with session_scope(ctx.db_url) as session:
+            for c, error in failures:
+                _release_or_fail(ctx, session, c, error, report)
+    to_record = {
+        c.submission.id: VerdictToRecord(
+            c.submission, c.policy, r, c.model, c.cached[0] if c.cached else None
+        )
+        for c, r in results
+        if not isinstance(r, str)
+    }
+    with statement_scope(ctx.db_url) as session:
+        written = record_verdicts(session, list(to_record.values()))
+    for sid, item in to_record.items():
+        if sid not in written:
+            report.skipped.append(sid)  # closed meanwhile by another delivery or the sweeper
+        else:
+            (report.cached if item.cached_from else report.decided).append(sid)
 
 
 def moderate_submissions_flow(

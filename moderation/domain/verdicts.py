@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from moderation.domain.policies import NO_CATEGORY, Action, Policy
 from moderation.inference.types import Scores, Verdict
 from moderation.storage.models import Decision
-from moderation.storage.repositories import audit, decisions
+from moderation.storage.repositories import decisions
 from moderation.storage.repositories.submissions import SubmissionRef
 
 
@@ -134,19 +134,12 @@ def _decided_event(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
 
 
 def record_verdicts(session: Session, items: list[VerdictToRecord]) -> set[uuid.UUID]:
-    """Store each submission's decision once (set-based); returns the submissions written now."""
+    """Decide the still-open submissions of ``items``: each gets its decision and audit event
+    once (one statement); returns the submissions decided now."""
     outcomes = [
         decide(i.policy, i.verdict.scores.unsafe, i.verdict.scores.categories) for i in items
     ]
-    written = decisions.add_many_once(
-        session, [_decision_row(i, o) for i, o in zip(items, outcomes, strict=True)]
+    pairs = list(zip(items, outcomes, strict=True))
+    return decisions.close_and_record(
+        session, [_decision_row(i, o) for i, o in pairs], [_decided_event(i, o) for i, o in pairs]
     )
-    audit.append_many(
-        session,
-        [
-            _decided_event(i, o)
-            for i, o in zip(items, outcomes, strict=True)
-            if i.submission.id in written
-        ],
-    )
-    return written

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -18,10 +19,22 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def with_async_commit(url: str) -> str:
+    """The same database, on connections whose commits return before the WAL is flushed
+    (``synchronous_commit=off``). For writers whose lost commits are redone anyway: the
+    worker's claims and decisions (a crash of Postgres within its WAL writer delay returns
+    those submissions to the sweeper, which re-runs them). Never for intake."""
+    return (
+        make_url(normalize_url(url))
+        .update_query_dict({"options": "-c synchronous_commit=off"})
+        .render_as_string(hide_password=False)
+    )
+
+
 @lru_cache(maxsize=4)
 def get_engine(url: str) -> Engine:
     """One pooled engine per URL per process."""
-    return create_engine(normalize_url(url), pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(normalize_url(url), pool_size=5, max_overflow=10)
 
 
 @lru_cache(maxsize=4)
@@ -44,11 +57,16 @@ def session_scope(url: str) -> Iterator[Session]:
 
 
 @contextmanager
-def read_scope(url: str) -> Iterator[Session]:
-    """A session for one-shot reads in autocommit mode: no BEGIN/COMMIT round trips."""
+def statement_scope(url: str) -> Iterator[Session]:
+    """A session in autocommit mode: every statement is its own transaction, with no
+    BEGIN/COMMIT round trips. For one-shot reads and for writes done in a single statement."""
     conn = get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         with Session(bind=conn) as session:
             yield session
     finally:
         conn.close()
+
+
+read_scope = statement_scope
+"""One-shot reads (an autocommit session)."""

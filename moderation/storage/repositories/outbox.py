@@ -32,28 +32,26 @@ def add(session: Session, task: str, queue: str, kwargs: dict[str, Any]) -> int:
     return message_id
 
 
-def pending(session: Session, ids: list[int] | None = None, limit: int = 500) -> list[Message]:
-    """Unsent messages (optionally only these ids), row-locked, oldest first."""
+def claim(session: Session, ids: list[int] | None = None, limit: int = 500) -> list[Message]:
+    """Take unsent messages (only these ids, if given), oldest first, and mark them sent with
+    their attempt counted: one statement. Row locks (SKIP LOCKED) keep concurrent relays
+    apart until the caller's transaction ends; :func:`release` undoes the mark for messages
+    that could not be sent."""
     c = _TABLE.c
-    stmt = select(c.id, c.task, c.queue, c.args).where(c.sent_at.is_(None))
+    chosen = select(c.id).where(c.sent_at.is_(None))
     if ids is not None:
-        stmt = stmt.where(c.id.in_(ids))
-    stmt = stmt.order_by(c.id).limit(limit).with_for_update(skip_locked=True)
-    return [Message(*row) for row in session.execute(stmt)]
-
-
-def mark_sent(session: Session, ids: list[int]) -> None:
-    """Record successful publishes."""
-    if ids:
-        session.execute(
-            update(_TABLE)
-            .where(_TABLE.c.id.in_(ids))
-            .values(sent_at=datetime.now(UTC), attempts=_TABLE.c.attempts + 1)
-        )
-
-
-def mark_failed_attempt(session: Session, message_id: int) -> None:
-    """Count a failed publish (the message stays pending)."""
-    session.execute(
-        update(_TABLE).where(_TABLE.c.id == message_id).values(attempts=_TABLE.c.attempts + 1)
+        chosen = chosen.where(c.id.in_(ids))
+    chosen = chosen.order_by(c.id).limit(limit).with_for_update(skip_locked=True)
+    stmt = (
+        update(_TABLE)
+        .where(c.id.in_(chosen.scalar_subquery()))
+        .values(sent_at=datetime.now(UTC), attempts=c.attempts + 1)
+        .returning(c.id, c.task, c.queue, c.args)
     )
+    return sorted(Message(*row) for row in session.execute(stmt))
+
+
+def release(session: Session, ids: list[int]) -> None:
+    """Put claimed messages back to pending (their failed attempt stays counted)."""
+    if ids:
+        session.execute(update(_TABLE).where(_TABLE.c.id.in_(ids)).values(sent_at=None))

@@ -7,11 +7,33 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, String, Uuid, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    Uuid,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.types import TypeEngine
 
-from moderation.storage.models import Decision, Image, Policy, Submission
+from moderation.storage.models import (
+    AuditEvent,
+    Decision,
+    Image,
+    OutboxMessage,
+    Policy,
+    Submission,
+)
+from moderation.storage.repositories.outbox import CHANNEL as OUTBOX_CHANNEL
 
 QUEUED, PROCESSING, DECIDED, FAILED = "queued", "processing", "decided", "failed"
 FINAL = (DECIDED, FAILED)
@@ -19,18 +41,6 @@ FINAL = (DECIDED, FAILED)
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def add_image(
-    session: Session, sha256: str, size_bytes: int, width: int, height: int, fmt: str
-) -> None:
-    """Record an image's metadata once per distinct content."""
-    stmt = (
-        insert(Image)
-        .values(sha256=sha256, size_bytes=size_bytes, width=width, height=height, format=fmt)
-        .on_conflict_do_nothing(index_elements=["sha256"])
-    )
-    session.execute(stmt)
 
 
 class Received(NamedTuple):
@@ -41,33 +51,128 @@ class Received(NamedTuple):
     created_at: datetime
 
 
-def add_under_active_policy(
-    session: Session,
-    tenant_id: uuid.UUID,
-    image_sha256: str,
-    policy_slug: str,
-    external_id: str | None,
-) -> Received | None:
-    """Insert a queued submission under the active version of ``policy_slug`` (one statement);
-    None when no such policy exists."""
-    values: dict[str, Any] = {
-        "id": literal(uuid.uuid4(), Uuid()),
-        "tenant_id": literal(tenant_id, Uuid()),
-        "external_id": literal(external_id, String()),
-        "image_sha256": literal(image_sha256, String()),
+class ImageRow(NamedTuple):
+    """The metadata row of a content-addressed image."""
+
+    sha256: str
+    size_bytes: int
+    width: int
+    height: int
+    format: str
+
+
+class Intent(NamedTuple):
+    """A task message to send once the submission is committed (the outbox row)."""
+
+    task: str
+    queue: str
+
+
+def _receive_statement() -> Select[tuple[uuid.UUID, str, datetime, Any]]:
+    """The intake statement, built once: parameters are bound at execution."""
+    types: dict[str, TypeEngine[Any]] = {
+        "id": Uuid(),
+        "tenant_id": Uuid(),
+        "external_id": String(),
+        "sha256": String(),
+        "size_bytes": BigInteger(),
+        "width": Integer(),
+        "height": Integer(),
+        "format": String(),
+        "policy_slug": String(),
+        "task": String(),
+        "queue": String(),
+        "actor": String(),
+    }
+    p: dict[str, BindParameter[Any]] = {name: bindparam(name, type_=t) for name, t in types.items()}
+    image_row = (
+        insert(Image)
+        .values(
+            sha256=p["sha256"],
+            size_bytes=p["size_bytes"],
+            width=p["width"],
+            height=p["height"],
+            format=p["format"],
+        )
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .cte("image_row")
+    )
+    submission_cols: dict[str, Any] = {
+        "id": p["id"],
+        "tenant_id": p["tenant_id"],
+        "external_id": p["external_id"],
+        "image_sha256": p["sha256"],
         "policy_version": Policy.active_version,
         "status": literal(QUEUED, String()),
         "attempts": literal(0, Integer()),
         "enqueue_count": literal(1, Integer()),
     }
-    source = select(*values.values()).where(Policy.slug == policy_slug)
-    stmt = (
+    submission = (
         insert(Submission)
-        .from_select(list(values), source)
+        .from_select(
+            list(submission_cols),
+            select(*submission_cols.values()).where(Policy.slug == p["policy_slug"]),
+        )
         .returning(Submission.id, Submission.policy_version, Submission.created_at)
+        .cte("submission")
     )
-    row = session.execute(stmt).one_or_none()
-    return None if row is None else Received(*row)
+    sid = cast(submission.c.id, String())
+    message = insert(OutboxMessage).from_select(
+        ["task", "queue", "args", "attempts"],
+        select(
+            p["task"], p["queue"], func.jsonb_build_object("submission_id", sid), literal(0)
+        ).select_from(submission),
+    )
+    received_event = insert(AuditEvent).from_select(
+        ["tenant_id", "subject_type", "subject_id", "event", "actor", "data"],
+        select(
+            p["tenant_id"],
+            literal("submission", String()),
+            sid,
+            literal("submission.received", String()),
+            p["actor"],
+            func.jsonb_build_object(
+                "policy_version", submission.c.policy_version, "image_sha256", p["sha256"]
+            ),
+        ).select_from(submission),
+    )
+    return select(
+        submission.c.id,
+        submission.c.policy_version,
+        submission.c.created_at,
+        func.pg_notify(OUTBOX_CHANNEL, ""),
+    ).add_cte(image_row, message.cte("message"), received_event.cte("received_event"))
+
+
+_RECEIVE = _receive_statement()
+
+
+def receive(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    image: ImageRow,
+    policy_slug: str,
+    external_id: str | None,
+    intent: Intent,
+    actor: str,
+) -> Received | None:
+    """Record a submission under the active version of ``policy_slug`` in ONE statement: the
+    image row (once per content), the queued submission, its outbox row with a NOTIFY to wake
+    the relay, and a ``submission.received`` audit event. None (nothing written) when no such
+    policy exists. Atomic even in autocommit mode: one round trip, one commit."""
+    params = {
+        **image._asdict(),
+        "id": uuid.uuid4(),
+        "tenant_id": tenant_id,
+        "external_id": external_id,
+        "policy_slug": policy_slug,
+        "task": intent.task,
+        "queue": intent.queue,
+        "actor": actor,
+    }
+    row = session.execute(_RECEIVE, params).one_or_none()
+    return None if row is None else Received(row[0], row[1], row[2])
 
 
 def get_for_tenant(
@@ -124,19 +229,6 @@ def start_attempts(
             Submission.attempts < max_attempts,
         )
         .values(status=PROCESSING, attempts=Submission.attempts + 1, updated_at=_now())
-        .returning(*_REF)
-    )
-    return [SubmissionRef(*row) for row in session.execute(stmt, execution_options=_NO_SYNC)]
-
-
-def close_decided(session: Session, ids: Sequence[uuid.UUID]) -> list[SubmissionRef]:
-    """Mark the still-open ones of these submissions decided; returns those (one statement)."""
-    if not ids:
-        return []
-    stmt = (
-        update(Submission)
-        .where(Submission.id.in_(ids), Submission.status.not_in(FINAL))
-        .values(status=DECIDED, error=None, updated_at=_now())
         .returning(*_REF)
     )
     return [SubmissionRef(*row) for row in session.execute(stmt, execution_options=_NO_SYNC)]
