@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     sweep_interval_s: float = 15.0
     visibility_timeout_s: int = 600
 
+    idempotency_ttl_s: int = Field(
+        default=86_400, ge=86_400, description="how long Idempotency-Key values are kept"
+    )
     relay_in_api: bool = Field(
         default=True, description="run the outbox relay thread in each API process"
     )

@@ -1,41 +1,234 @@
-"""``/v1/moderations``: submit an image, read its decision."""
+"""``/v1/moderations``: submit an image (a file or a URL), read its decision, appeal it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from moderation.api.deps import BlobsDep, DbUrlDep, SettingsDep, TenantDep
 from moderation.api.errors import ApiError
-from moderation.api.schemas import ErrorResponse, ModerationOut, moderation_out, received_out
-from moderation.domain.images import ImageRejected, inspect_image
-from moderation.domain.intake import accept_submission
+from moderation.api.schemas import (
+    MODERATION_EXAMPLE,
+    AppealIn,
+    AppealOut,
+    ImageUrlSubmission,
+    ModerationOut,
+    SubmissionFields,
+    appeal_out,
+    errors,
+    moderation_out,
+    received_out,
+)
+from moderation.config import Settings
+from moderation.domain import appeals
+from moderation.domain.images import ImageInfo, ImageRejected, inspect_image
+from moderation.domain.intake import (
+    IdempotencyKeyReused,
+    Replayed,
+    accept_submission,
+    request_fingerprint,
+)
 from moderation.domain.policy_catalog import UnknownPolicy
+from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope, statement_scope
 from moderation.storage.repositories import submissions
+from moderation.storage.repositories.submissions import FINAL, IdempotencyClaim
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/moderations", tags=["moderations"])
 
+MAX_WAIT_S = 30.0
 _REJECTION_STATUS = {
     "too_large": (413, "payload_too_large"),
     "unsupported": (415, "unsupported_media_type"),
     "invalid": (422, "invalid_image"),
 }
+_MULTIPART_SCHEMA = {
+    "type": "object",
+    "required": ["image"],
+    "properties": {
+        "image": {
+            "type": "string",
+            "format": "binary",
+            "description": "JPEG, PNG, WebP, GIF (first frame) or BMP",
+        },
+        "policy": {"type": "string", "minLength": 1, "maxLength": 63, "default": "default"},
+        "external_id": {"type": "string", "maxLength": 200},
+    },
+}
+_SUBMIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
+            "application/json": {
+                "schema": ImageUrlSubmission.model_json_schema(),
+                "example": {
+                    "image_url": "https://cdn.example.com/uploads/123.jpg",
+                    "policy": "default",
+                    "external_id": "post-123",
+                },
+            },
+        },
+    }
+}
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": ErrorResponse} for s in statuses}
+_Fields = TypeVar("_Fields", bound=SubmissionFields)
 
 
-def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
-    data = upload.file.read(max_bytes + 1)
+def _not_found(moderation_id: object) -> ApiError:
+    return ApiError(404, "not_found", f"no moderation with id '{moderation_id}'")
+
+
+def _parse_id(moderation_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(moderation_id)
+    except ValueError:
+        raise _not_found(moderation_id) from None
+
+
+def _validated(model: type[_Fields], data: dict[str, Any]) -> _Fields:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+async def _read_upload(upload: UploadFile, max_bytes: int) -> bytes:
+    data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ApiError(413, "payload_too_large", f"image is larger than {max_bytes} bytes")
     return data
+
+
+async def _parse_submission(
+    request: Request, settings: Settings
+) -> tuple[SubmissionFields, bytes | None]:
+    """The fields and, for a file upload, the image bytes (None: fetch ``image_url``)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        form = await request.form(max_files=1, max_fields=8)
+        image = form.get("image")
+        if not isinstance(image, UploadFile):
+            raise RequestValidationError(
+                [{"loc": ("body", "image"), "msg": "an image file is required", "type": "missing"}]
+            )
+        fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
+        return _validated(SubmissionFields, fields), await _read_upload(
+            image, settings.max_image_bytes
+        )
+    if content_type == "application/json":
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(422, "invalid_request", "the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(422, "invalid_request", "the JSON body must be an object")
+        return _validated(ImageUrlSubmission, body), None
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        "send multipart/form-data with an 'image' file, or application/json with 'image_url'",
+    )
+
+
+def _inspect(data: bytes, settings: Settings) -> ImageInfo:
+    try:
+        return inspect_image(
+            data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
+        )
+    except ImageRejected as exc:
+        status, code = _REJECTION_STATUS[exc.kind]
+        raise ApiError(status, code, exc.message) from exc
+
+
+def _fetch(fields: SubmissionFields, settings: Settings) -> bytes:
+    from moderation.api.image_urls import fetch_image
+
+    assert isinstance(fields, ImageUrlSubmission)
+    return fetch_image(fields.image_url, settings)
+
+
+def _submit(
+    tenant_id: uuid.UUID,
+    fields: SubmissionFields,
+    data: bytes | None,
+    idempotency_key: str | None,
+    settings: Settings,
+    db_url: str,
+    blobs: FileBlobStore,
+) -> ModerationOut | uuid.UUID:
+    """Store and queue; the new submission's view, or the id of a replayed one."""
+    claim = None
+    if idempotency_key is not None:
+        source = fields.image_url if isinstance(fields, ImageUrlSubmission) else None
+        if data is not None:
+            source = _inspect(data, settings).sha256
+        assert source is not None
+        fingerprint = request_fingerprint(source, fields.policy, fields.external_id)
+        claim = IdempotencyClaim(idempotency_key, fingerprint)
+    if data is None:
+        data = _fetch(fields, settings)
+    info = _inspect(data, settings)
+    try:
+        with statement_scope(db_url) as session:
+            accepted = accept_submission(
+                session,
+                blobs,
+                tenant_id=tenant_id,
+                data=data,
+                image=info,
+                policy_slug=fields.policy,
+                external_id=fields.external_id,
+                idempotency=claim,
+            )
+    except UnknownPolicy as exc:
+        raise ApiError(422, "unknown_policy", f"unknown policy '{fields.policy}'") from exc
+    except IdempotencyKeyReused as exc:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            f"Idempotency-Key '{idempotency_key}' was used with a different request; "
+            "use a new key for a new request",
+        ) from exc
+    if isinstance(accepted, Replayed):
+        return accepted.submission_id
+    # the outbox relay sends the message as soon as this commit is visible (NOTIFY)
+    return received_out(accepted, info, fields.external_id)
+
+
+def _read(db_url: str, submission_id: uuid.UUID, tenant_id: uuid.UUID) -> ModerationOut | None:
+    with statement_scope(db_url) as session:
+        found = submissions.get_for_tenant(session, submission_id, tenant_id)
+        if found is None:
+            return None
+        appeal = appeals.latest_appeal(session, submission_id)
+    return moderation_out(*found, appeal=appeal)
+
+
+async def _wait_final(
+    db_url: str, view: ModerationOut, tenant_id: uuid.UUID, wait_s: float
+) -> ModerationOut:
+    """Poll until the submission is decided or failed, or ``wait_s`` has passed."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.02
+    while view.status not in FINAL and time.monotonic() < deadline:
+        await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 1.5, 0.25)
+        found = await run_in_threadpool(_read, db_url, view.id, tenant_id)
+        if found is not None:
+            view = found
+    return view
 
 
 @router.post(
@@ -43,58 +236,93 @@ def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
     status_code=202,
     response_model=ModerationOut,
     summary="Submit an image for moderation",
-    responses=_errors(401, 413, 415, 422),
+    description=(
+        "Send the image as a multipart file (`image`), or its address as JSON "
+        "(`image_url`; fetched with SSRF protection). The answer is 202 with the stored "
+        "submission; its decision arrives by webhook or `GET /v1/moderations/{id}`. With "
+        "`?wait=N` (seconds, at most 30) the call waits for the decision and answers 200 "
+        "when it is ready in time. Send an `Idempotency-Key` header to make retries safe: "
+        "the same key with the same request answers with the same submission (header "
+        "`Idempotent-Replayed: true`), with another request 409."
+    ),
+    responses={
+        200: {"model": ModerationOut, "description": "decided within `wait` seconds"},
+        202: {"content": {"application/json": {"example": MODERATION_EXAMPLE}}},
+        **errors(401, 409, 413, 415, 422),
+    },
+    openapi_extra=_SUBMIT_BODY,
 )
-def create_moderation(
+async def create_moderation(
+    request: Request,
+    response: Response,
     tenant: TenantDep,
     settings: SettingsDep,
     db_url: DbUrlDep,
     blobs: BlobsDep,
-    image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, GIF (first frame) or BMP")],
-    policy: Annotated[str, Form(min_length=1, max_length=63)] = "default",
-    external_id: Annotated[str | None, Form(max_length=200)] = None,
+    wait: Annotated[
+        float, Query(ge=0, le=MAX_WAIT_S, description="seconds to wait for the decision")
+    ] = 0,
+    idempotency_key: Annotated[
+        str | None,
+        Header(min_length=1, max_length=255, description="makes retries of this call safe"),
+    ] = None,
 ) -> ModerationOut:
     """Validate and store the image, queue its moderation, answer 202 at once."""
-    data = _read_capped(image, settings.max_image_bytes)
-    try:
-        info = inspect_image(
-            data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
-        )
-    except ImageRejected as exc:
-        status, code = _REJECTION_STATUS[exc.kind]
-        raise ApiError(status, code, exc.message) from exc
-    try:
-        with statement_scope(db_url) as session:
-            received = accept_submission(
-                session,
-                blobs,
-                tenant_id=tenant.id,
-                data=data,
-                image=info,
-                policy_slug=policy,
-                external_id=external_id,
-            )
-    except UnknownPolicy as exc:
-        raise ApiError(422, "unknown_policy", f"unknown policy '{policy}'") from exc
-    # the outbox relay sends the message as soon as this commit is visible (NOTIFY)
-    return received_out(received, info, external_id)
+    fields, data = await _parse_submission(request, settings)
+    submitted = await run_in_threadpool(
+        _submit, tenant.id, fields, data, idempotency_key, settings, db_url, blobs
+    )
+    if isinstance(submitted, uuid.UUID):
+        response.headers["Idempotent-Replayed"] = "true"
+        view = await run_in_threadpool(_read, db_url, submitted, tenant.id)
+        assert view is not None, "an idempotency key points at its tenant's submission"
+    else:
+        view = submitted
+    if wait > 0:
+        view = await _wait_final(db_url, view, tenant.id, wait)
+    if view.status in FINAL and wait > 0:
+        response.status_code = 200
+    return view
 
 
 @router.get(
     "/{moderation_id}",
     response_model=ModerationOut,
     summary="Read a submission and its decision",
-    responses=_errors(401, 404),
+    responses={
+        200: {"content": {"application/json": {"example": MODERATION_EXAMPLE}}},
+        **errors(401, 404),
+    },
 )
 def get_moderation(moderation_id: str, tenant: TenantDep, db_url: DbUrlDep) -> ModerationOut:
-    """The submission's status and, once decided, its decision."""
-    not_found = ApiError(404, "not_found", f"no moderation with id '{moderation_id}'")
+    """The submission's status and, once decided, its decision (and any appeal)."""
+    view = _read(db_url, _parse_id(moderation_id), tenant.id)
+    if view is None:
+        raise _not_found(moderation_id)
+    return view
+
+
+@router.post(
+    "/{moderation_id}/appeals",
+    status_code=201,
+    response_model=AppealOut,
+    summary="Appeal a decision",
+    description=(
+        "Ask for a human review of a decided submission: the decision enters the review "
+        "queue with the appeal attached. One open appeal per submission."
+    ),
+    responses=errors(401, 404, 409, 422),
+)
+def create_appeal(
+    moderation_id: str, body: AppealIn, tenant: TenantDep, db_url: DbUrlDep
+) -> AppealOut:
+    """File an appeal against the decision."""
+    submission_id = _parse_id(moderation_id)
     try:
-        sid = uuid.UUID(moderation_id)
-    except ValueError:
-        raise not_found from None
-    with session_scope(db_url) as session:
-        found = submissions.get_for_tenant(session, sid, tenant.id)
-    if found is None:
-        raise not_found
-    return moderation_out(*found)
+        with session_scope(db_url) as session:
+            appeal = appeals.file_appeal(session, tenant.id, submission_id, body.reason)
+    except appeals.NotFound:
+        raise _not_found(moderation_id) from None
+    except appeals.NotAppealable as exc:
+        raise ApiError(409, "not_appealable", str(exc)) from None
+    return appeal_out(appeal)

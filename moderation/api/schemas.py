@@ -4,22 +4,98 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from moderation.domain.images import ImageInfo
-from moderation.storage.models import Decision, Image, Submission
+from moderation.storage.models import Appeal, Decision, Image, Submission
 from moderation.storage.repositories.submissions import Received
 
 
 class ErrorDetail(BaseModel):
-    code: str
-    message: str
+    code: str = Field(description="machine-readable, e.g. 'unknown_policy'")
+    message: str = Field(description="what went wrong and what to do about it")
 
 
 class ErrorResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"error": {"code": "not_found", "message": "no moderation with id 'x'"}}
+        }
+    )
     error: ErrorDetail
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error answers (all in the one error shape)."""
+    return {
+        s: {"model": ErrorResponse, "description": _ERROR_TEXT.get(s, "error")} for s in statuses
+    }
+
+
+_ERROR_TEXT = {
+    400: "bad request",
+    401: "missing, invalid or revoked API key",
+    403: "the API key lacks the scope this call needs",
+    404: "no such object for this tenant",
+    409: "conflicts with the current state",
+    410: "gone",
+    413: "the body is over the size limit",
+    415: "unsupported content or image type",
+    422: "the request is malformed or names something unknown",
+    429: "rate limit exceeded (see Retry-After)",
+    503: "temporarily unable to accept work (see Retry-After)",
+}
+
+
+class SubmissionFields(BaseModel):
+    """The form fields of a submission that comes with its image file."""
+
+    model_config = ConfigDict(extra="forbid")
+    policy: str = Field("default", min_length=1, max_length=63, description="policy slug")
+    external_id: str | None = Field(
+        None, max_length=200, description="your id for the upload (echoed back)"
+    )
+
+
+class ImageUrlSubmission(SubmissionFields):
+    """A submission whose image we fetch from an http(s) URL."""
+
+    image_url: str = Field(
+        min_length=1, max_length=2048, description="http(s) address of the image"
+    )
+
+
+class AppealIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"reason": "This is a medical illustration."}},
+    )
+    reason: str = Field(min_length=1, max_length=2000, description="why the decision is wrong")
+
+
+class AppealOut(BaseModel):
+    id: uuid.UUID
+    status: Literal["open", "upheld", "overturned"] = Field(
+        description="open until a reviewer confirms (upheld) or overturns the decision"
+    )
+    reason: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolution_note: str | None
+
+
+def appeal_out(appeal: Appeal) -> AppealOut:
+    """The public view of an appeal."""
+    return AppealOut(
+        id=appeal.id,
+        status=appeal.status,  # type: ignore[arg-type]
+        reason=appeal.reason,
+        created_at=appeal.created_at,
+        resolved_at=appeal.resolved_at,
+        resolution_note=appeal.resolution_note,
+    )
 
 
 class PolicyRef(BaseModel):
@@ -62,12 +138,40 @@ class DecisionOut(BaseModel):
 class ModerationOut(BaseModel):
     id: uuid.UUID
     status: Literal["queued", "processing", "decided", "failed"]
+    flagged: bool | None = Field(
+        description="true when the decision's action is not 'allow'; null until decided"
+    )
     external_id: str | None
     image: ImageOut
     policy: PolicyRef
     decision: DecisionOut | None
+    appeal: AppealOut | None = Field(None, description="the latest appeal, if any")
     error: str | None
     created_at: datetime
+
+
+MODERATION_EXAMPLE: dict[str, Any] = {
+    "id": "0b7c6f1e-8d2a-4f5e-9c1b-3a2d4e5f6a7b",
+    "status": "decided",
+    "flagged": True,
+    "external_id": "post-123",
+    "image": {"sha256": "9f86d081" + "0" * 56, "width": 1024, "height": 768, "format": "JPEG"},
+    "policy": {"slug": "default", "version": "default-3f2a9c1d7e"},
+    "decision": {
+        "action": "review",
+        "rating": "unsafe",
+        "category": "O2",
+        "rationale": "The image shows a person holding a knife in a threatening pose.",
+        "scores": {"unsafe": 0.62, "categories": {"O1": 0.03, "O2": 0.55, "none": 0.42}},
+        "decided_by": "model",
+        "source": "model",
+        "model": {"id": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf", "revision": "5d1e7a3c"},
+        "decided_at": "2026-11-25T12:00:01Z",
+    },
+    "appeal": None,
+    "error": None,
+    "created_at": "2026-11-25T12:00:00Z",
+}
 
 
 def _slug_of(version: str) -> str:
@@ -90,12 +194,14 @@ def decision_out(decision: Decision) -> DecisionOut:
 
 
 def moderation_out(
-    submission: Submission, image: Image, decision: Decision | None
+    submission: Submission, image: Image, decision: Decision | None, appeal: Appeal | None = None
 ) -> ModerationOut:
-    """The public view of a submission with its image and decision."""
+    """The public view of a submission with its image, decision and latest appeal."""
     return ModerationOut(
         id=submission.id,
         status=submission.status,  # type: ignore[arg-type]
+        flagged=None if decision is None else decision.action != "allow",
+        appeal=None if appeal is None else appeal_out(appeal),
         external_id=submission.external_id,
         image=ImageOut(
             sha256=image.sha256, width=image.width, height=image.height, format=image.format
@@ -114,6 +220,8 @@ def received_out(received: Received, image: ImageInfo, external_id: str | None) 
     return ModerationOut(
         id=received.id,
         status="queued",
+        flagged=None,
+        appeal=None,
         external_id=external_id,
         image=ImageOut(
             sha256=image.sha256, width=image.width, height=image.height, format=image.format

@@ -17,12 +17,19 @@ class SweepReport:
     requeued: int
     failed: int
     relayed: int
+    forgotten_keys: int = 0
 
 
 def sweep_flow(
-    db_url: str, publish: Publish, *, stuck_after_s: int, max_attempts: int
+    db_url: str,
+    publish: Publish,
+    *,
+    stuck_after_s: int,
+    max_attempts: int,
+    idempotency_ttl_s: int = 86_400,
 ) -> SweepReport:
-    """Re-enqueue submissions stuck in queued/processing; fail those past the attempt cap."""
+    """Re-enqueue submissions stuck in queued/processing; fail those past the attempt cap;
+    relay the outbox; forget expired idempotency keys."""
     requeued = failed = 0
     with session_scope(db_url) as session:
         for sub in submissions.stuck(session, stuck_after_s):
@@ -44,5 +51,6 @@ def sweep_flow(
                 actor="sweeper",
                 data={"attempts": sub.attempts, "enqueue_count": sub.enqueue_count},
             )
+        forgotten = submissions.forget_idempotency_keys(session, idempotency_ttl_s)
     relayed = relay_outbox(db_url, publish)
-    return SweepReport(requeued=requeued, failed=failed, relayed=relayed)
+    return SweepReport(requeued, failed, relayed, forgotten)

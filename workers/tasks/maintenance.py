@@ -19,5 +19,6 @@ def sweep() -> dict[str, int]:
         publish,
         stuck_after_s=settings.stuck_after_s,
         max_attempts=settings.max_attempts,
+        idempotency_ttl_s=settings.idempotency_ttl_s,
     )
     return asdict(report)

@@ -15,6 +15,8 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     cast,
+    delete,
+    exists,
     func,
     literal,
     select,
@@ -23,11 +25,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import CTE
 from sqlalchemy.types import TypeEngine
 
 from moderation.storage.models import (
     AuditEvent,
     Decision,
+    IdempotencyKey,
     Image,
     OutboxMessage,
     Policy,
@@ -68,8 +72,9 @@ class Intent(NamedTuple):
     queue: str
 
 
-def _receive_statement() -> Select[tuple[uuid.UUID, str, datetime, Any]]:
-    """The intake statement, built once: parameters are bound at execution."""
+def _receive_statement(idempotent: bool) -> Select[tuple[uuid.UUID, str, datetime, Any]]:
+    """The intake statement, built once: parameters are bound at execution. ``idempotent``:
+    also claim ``(tenant, idempotency key)``; a key already taken writes nothing."""
     types: dict[str, TypeEngine[Any]] = {
         "id": Uuid(),
         "tenant_id": Uuid(),
@@ -83,6 +88,8 @@ def _receive_statement() -> Select[tuple[uuid.UUID, str, datetime, Any]]:
         "task": String(),
         "queue": String(),
         "actor": String(),
+        "idempotency_key": String(),
+        "request_sha256": String(),
     }
     p: dict[str, BindParameter[Any]] = {name: bindparam(name, type_=t) for name, t in types.items()}
     image_row = (
@@ -107,12 +114,26 @@ def _receive_statement() -> Select[tuple[uuid.UUID, str, datetime, Any]]:
         "attempts": literal(0, Integer()),
         "enqueue_count": literal(1, Integer()),
     }
+    source = select(*submission_cols.values()).where(Policy.slug == p["policy_slug"])
+    ctes: list[CTE] = [image_row]
+    if idempotent:
+        key_row = (
+            insert(IdempotencyKey)
+            .from_select(
+                ["tenant_id", "key", "request_sha256", "submission_id"],
+                select(p["tenant_id"], p["idempotency_key"], p["request_sha256"], p["id"]).where(
+                    Policy.slug == p["policy_slug"]
+                ),
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+            .returning(IdempotencyKey.submission_id)
+            .cte("key_row")
+        )
+        source = source.where(exists(select(key_row.c.submission_id)))
+        ctes.append(key_row)
     submission = (
         insert(Submission)
-        .from_select(
-            list(submission_cols),
-            select(*submission_cols.values()).where(Policy.slug == p["policy_slug"]),
-        )
+        .from_select(list(submission_cols), source)
         .returning(Submission.id, Submission.policy_version, Submission.created_at)
         .cte("submission")
     )
@@ -141,10 +162,17 @@ def _receive_statement() -> Select[tuple[uuid.UUID, str, datetime, Any]]:
         submission.c.policy_version,
         submission.c.created_at,
         func.pg_notify(OUTBOX_CHANNEL, ""),
-    ).add_cte(image_row, message.cte("message"), received_event.cte("received_event"))
+    ).add_cte(*ctes, message.cte("message"), received_event.cte("received_event"))
 
 
-_RECEIVE = _receive_statement()
+_RECEIVE = {False: _receive_statement(False), True: _receive_statement(True)}
+
+
+class IdempotencyClaim(NamedTuple):
+    """An ``Idempotency-Key`` and the fingerprint of the request it came with."""
+
+    key: str
+    request_sha256: str
 
 
 def receive(
@@ -156,11 +184,13 @@ def receive(
     external_id: str | None,
     intent: Intent,
     actor: str,
+    idempotency: IdempotencyClaim | None = None,
 ) -> Received | None:
     """Record a submission under the active version of ``policy_slug`` in ONE statement: the
     image row (once per content), the queued submission, its outbox row with a NOTIFY to wake
     the relay, and a ``submission.received`` audit event. None (nothing written) when no such
-    policy exists. Atomic even in autocommit mode: one round trip, one commit."""
+    policy exists, or when ``idempotency`` names a key the tenant already used. Atomic even in
+    autocommit mode: one round trip, one commit."""
     params = {
         **image._asdict(),
         "id": uuid.uuid4(),
@@ -170,8 +200,10 @@ def receive(
         "task": intent.task,
         "queue": intent.queue,
         "actor": actor,
+        "idempotency_key": idempotency.key if idempotency else None,
+        "request_sha256": idempotency.request_sha256 if idempotency else None,
     }
-    row = session.execute(_RECEIVE, params).one_or_none()
+    row = session.execute(_RECEIVE[idempotency is not None], params).one_or_none()
     return None if row is None else Received(row[0], row[1], row[2])
 
 
@@ -269,3 +301,22 @@ def requeue(session: Session, submission: Submission) -> None:
         .where(Submission.id == submission.id)
         .values(status=QUEUED, enqueue_count=Submission.enqueue_count + 1, updated_at=_now())
     )
+
+
+def idempotency_key(
+    session: Session, tenant_id: uuid.UUID, key: str
+) -> tuple[str, uuid.UUID] | None:
+    """(request fingerprint, submission id) a tenant's idempotency key was first used with."""
+    row = session.execute(
+        select(IdempotencyKey.request_sha256, IdempotencyKey.submission_id).where(
+            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def forget_idempotency_keys(session: Session, older_than_s: int) -> int:
+    """Delete idempotency keys older than ``older_than_s``; returns how many."""
+    cutoff = _now() - timedelta(seconds=older_than_s)
+    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
+    return int(result.rowcount)  # type: ignore[attr-defined]
