@@ -6,19 +6,29 @@ import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from moderation.api.deps import BlobsDep, DbUrlDep, SettingsDep, TenantDep
+from moderation.api.deps import (
+    BlobsDep,
+    DbUrlDep,
+    SettingsDep,
+    require_queue_room,
+    require_scope,
+)
 from moderation.api.errors import ApiError
 from moderation.api.schemas import ErrorResponse, ModerationOut, moderation_out, received_out
+from moderation.domain.api_keys import Principal
 from moderation.domain.images import ImageRejected, inspect_image
 from moderation.domain.intake import accept_submission
+from moderation.domain.keys import Scope
 from moderation.domain.policy_catalog import UnknownPolicy
 from moderation.storage.db import session_scope
 from moderation.storage.repositories import submissions
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/moderations", tags=["moderations"])
+SubmitterDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_WRITE))]
+ReaderDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_READ))]
 
 _REJECTION_STATUS = {
     "too_large": (413, "payload_too_large"),
@@ -43,10 +53,11 @@ def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
     status_code=202,
     response_model=ModerationOut,
     summary="Submit an image for moderation",
-    responses=_errors(401, 413, 415, 422),
+    responses=_errors(401, 403, 413, 415, 422, 429, 503),
+    dependencies=[Depends(require_queue_room)],
 )
 def create_moderation(
-    tenant: TenantDep,
+    caller: SubmitterDep,
     settings: SettingsDep,
     db_url: DbUrlDep,
     blobs: BlobsDep,
@@ -68,7 +79,7 @@ def create_moderation(
             received = accept_submission(
                 session,
                 blobs,
-                tenant_id=tenant.id,
+                tenant_id=caller.tenant_id,
                 data=data,
                 image=info,
                 policy_slug=policy,
@@ -84,9 +95,9 @@ def create_moderation(
     "/{moderation_id}",
     response_model=ModerationOut,
     summary="Read a submission and its decision",
-    responses=_errors(401, 404),
+    responses=_errors(401, 403, 404, 429),
 )
-def get_moderation(moderation_id: str, tenant: TenantDep, db_url: DbUrlDep) -> ModerationOut:
+def get_moderation(moderation_id: str, caller: ReaderDep, db_url: DbUrlDep) -> ModerationOut:
     """The submission's status and, once decided, its decision."""
     not_found = ApiError(404, "not_found", f"no moderation with id '{moderation_id}'")
     try:
@@ -94,7 +105,7 @@ def get_moderation(moderation_id: str, tenant: TenantDep, db_url: DbUrlDep) -> M
     except ValueError:
         raise not_found from None
     with session_scope(db_url) as session:
-        found = submissions.get_for_tenant(session, sid, tenant.id)
+        found = submissions.get_for_tenant(session, sid, caller.tenant_id)
     if found is None:
         raise not_found
     return moderation_out(*found)
