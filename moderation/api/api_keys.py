@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from moderation.api.deps import DbUrlDep, require_scope
-from moderation.api.errors import ApiError
+from moderation.api.errors import ApiError, not_found, parse_id
 from moderation.api.schemas import ErrorResponse
 from moderation.domain.api_keys import Principal, ScopeNotHeld, issue_key_for
 from moderation.domain.keys import Scope
@@ -75,12 +75,8 @@ def list_api_keys(caller: KeyAdminDep, db_url: DbUrlDep) -> list[ApiKeyOut]:
 )
 def revoke_api_key(key_id: str, caller: KeyAdminDep, db_url: DbUrlDep) -> Response:
     """Revoke one of the tenant's keys: refused from the very next request on."""
-    not_found = ApiError(404, "not_found", f"no API key with id '{key_id}'")
-    try:
-        kid = uuid.UUID(key_id)
-    except ValueError:
-        raise not_found from None
+    kid = parse_id(key_id, "API key")
     with session_scope(db_url) as session:
         if not api_keys.revoke(session, kid, caller.tenant_id):
-            raise not_found
+            raise not_found("API key", key_id)
     return Response(status_code=204)

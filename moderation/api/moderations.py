@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -15,7 +14,7 @@ from moderation.api.deps import (
     require_queue_room,
     require_scope,
 )
-from moderation.api.errors import ApiError
+from moderation.api.errors import ApiError, not_found, parse_id
 from moderation.api.schemas import ErrorResponse, ModerationOut, moderation_out, received_out
 from moderation.domain.api_keys import Principal
 from moderation.domain.images import ImageRejected, inspect_image
@@ -99,13 +98,9 @@ def create_moderation(
 )
 def get_moderation(moderation_id: str, caller: ReaderDep, db_url: DbUrlDep) -> ModerationOut:
     """The submission's status and, once decided, its decision."""
-    not_found = ApiError(404, "not_found", f"no moderation with id '{moderation_id}'")
-    try:
-        sid = uuid.UUID(moderation_id)
-    except ValueError:
-        raise not_found from None
+    sid = parse_id(moderation_id, "moderation")
     with session_scope(db_url) as session:
         found = submissions.get_for_tenant(session, sid, caller.tenant_id)
     if found is None:
-        raise not_found
+        raise not_found("moderation", moderation_id)
     return moderation_out(*found)
