@@ -8,7 +8,7 @@ import time
 
 import redis
 
-from moderation.api.redis_pool import client
+from moderation.api.broker_redis import client
 
 log = logging.getLogger(__name__)
 

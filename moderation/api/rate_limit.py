@@ -11,7 +11,7 @@ from limits.errors import StorageError
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from moderation.api.redis_pool import TIMEOUT_S, limits_storage_uri
+from moderation.api.broker_redis import TIMEOUT_S, limits_storage_uri
 
 log = logging.getLogger(__name__)
 WARN_EVERY_S = 30.0

@@ -16,7 +16,7 @@ import redis
 
 from moderation.admin import create_tenant_key
 from moderation.api.backlog import queue_keys
-from moderation.api.redis_pool import redis_url
+from moderation.api.broker_redis import redis_url
 from moderation.config import Settings
 from moderation.embedded import start_redis
 from tests.conftest import Env
