@@ -228,6 +228,9 @@ def main() -> None:
             "MODERATION_DATA_DIR": str(tmp / "data"),
             "MODERATION_MODEL": str(model),
             "MODERATION_BATCH_SIZE": "8",
+            # limits on, so their cost is measured, but high enough never to refuse an upload
+            "MODERATION_RATE_LIMIT": "1000000/second",
+            "MODERATION_MAX_QUEUE_DEPTH": "100000000",
             "PYTHONPATH": str(ROOT),
         }
         tables = []

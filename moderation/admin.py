@@ -1,16 +1,21 @@
-"""Operator actions shared by the CLI, standalone mode and tests: migrate, sync, tenants."""
+"""Operator actions shared by the CLI, standalone mode and tests: migrate, sync, tenants, keys."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.orm import Session
 
-from moderation.domain.keys import generate_api_key
+from moderation.domain.api_keys import issue_key
+from moderation.domain.keys import ALL_SCOPES
 from moderation.domain.policy_catalog import SyncResult, sync_policies
 from moderation.storage.db import session_scope
-from moderation.storage.repositories import tenants
+from moderation.storage.models import ApiKey, Tenant
+from moderation.storage.repositories import api_keys, tenants
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,12 +41,36 @@ def sync_policy_files(db_url: str, directory: Path) -> list[SyncResult]:
 
 
 def create_tenant_key(db_url: str, name: str, *, existing_ok: bool = False) -> str:
-    """Create a tenant (or reuse it when ``existing_ok``) and a new API key; returns the key."""
-    key = generate_api_key()
+    """Create a tenant (or reuse it when ``existing_ok``) and a key with every scope."""
     with session_scope(db_url) as session:
         tenant = tenants.get_by_name(session, name)
         if tenant is not None and not existing_ok:
             raise ValueError(f"tenant '{name}' already exists")
         tenant = tenant or tenants.create(session, name)
-        tenants.add_key(session, tenant.id, key.prefix, key.key_hash)
-    return key.plaintext
+        return issue_key(session, tenant.id, ALL_SCOPES, name="tenant key").plaintext
+
+
+def _tenant(session: Session, name: str) -> Tenant:
+    tenant = tenants.get_by_name(session, name)
+    if tenant is None:
+        raise ValueError(f"no tenant '{name}'")
+    return tenant
+
+
+def create_key(db_url: str, tenant: str, scopes: Sequence[str], name: str | None) -> str:
+    """A new key of an existing tenant with these scopes; returns its plaintext (shown once)."""
+    with session_scope(db_url) as session:
+        return issue_key(session, _tenant(session, tenant).id, scopes, name).plaintext
+
+
+def list_keys(db_url: str, tenant: str) -> list[ApiKey]:
+    """A tenant's keys (prefixes and hashes only), revoked ones included."""
+    with session_scope(db_url) as session:
+        return api_keys.for_tenant(session, _tenant(session, tenant).id)
+
+
+def revoke_key(db_url: str, key_id: uuid.UUID) -> None:
+    """Revoke a key at once (ValueError when there is no such key)."""
+    with session_scope(db_url) as session:
+        if not api_keys.revoke(session, key_id):
+            raise ValueError(f"no API key with id '{key_id}'")

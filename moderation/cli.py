@@ -5,11 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from moderation.config import get_settings
+from moderation.domain.keys import ALL_SCOPES
+
+T = TypeVar("T")
 
 
 def _db_url() -> str:
@@ -19,6 +25,14 @@ def _db_url() -> str:
             "MODERATION_DATABASE_URL is not set (or use `moderation standalone`)"
         )
     return url
+
+
+def _admin_call(fn: Callable[..., T], *args: Any) -> T:
+    """Run an admin action on the configured database; its ValueError is a usage error."""
+    try:
+        return fn(_db_url(), *args)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -132,14 +146,57 @@ def tenants() -> None:
 @tenants.command("create")
 @click.argument("name")
 def tenants_create(name: str) -> None:
-    """Create a tenant and print its API key (shown once; only its hash is stored)."""
+    """Create a tenant and print an API key with every scope (shown once; hash stored)."""
     from moderation.admin import create_tenant_key
 
-    try:
-        key = create_tenant_key(_db_url(), name)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(key)
+    click.echo(_admin_call(create_tenant_key, name))
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys and their scopes."""
+
+
+@keys.command("create")
+@click.option("--tenant", required=True, help="tenant name")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(ALL_SCOPES),
+    help="repeat for several scopes",
+)
+@click.option("--name", default=None, help="a label to recognise the key by")
+def keys_create(tenant: str, scopes: tuple[str, ...], name: str | None) -> None:
+    """Create a key and print it (shown once; only its hash is stored)."""
+    from moderation.admin import create_key
+
+    click.echo(_admin_call(create_key, tenant, scopes, name))
+
+
+@keys.command("list")
+@click.option("--tenant", required=True, help="tenant name")
+def keys_list(tenant: str) -> None:
+    """A tenant's keys: id, prefix, name, scopes, created, revoked (never the key itself)."""
+    from moderation.admin import list_keys
+
+    for k in _admin_call(list_keys, tenant):
+        revoked = k.revoked_at.isoformat() if k.revoked_at else "-"
+        click.echo(
+            f"{k.id}  {k.prefix}…  {k.name or '-'}  {','.join(k.scopes)}  "
+            f"created {k.created_at.isoformat()}  revoked {revoked}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=click.UUID)
+def keys_revoke(key_id: uuid.UUID) -> None:
+    """Revoke a key: refused from the very next request on."""
+    from moderation.admin import revoke_key
+
+    _admin_call(revoke_key, key_id)
+    click.echo(f"revoked {key_id}")
 
 
 @main.group()

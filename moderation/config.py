@@ -6,7 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from limits import parse
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +42,15 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     max_form_overhead_bytes: int = 64 * 1024
 
+    # back-pressure: per-key rate limit on the broker's Redis, and a cap on the inference backlog
+    rate_limit: str = Field(
+        default="50/second",
+        description="per API key, `limits` notation ('50/second', '3000/minute'); '' disables",
+    )
+    max_queue_depth: int = Field(
+        default=10_000, ge=0, description="503 on new uploads above this inference backlog; 0 off"
+    )
+
     # delivery guarantees
     stuck_after_s: int = 300
     max_attempts: int = 3
@@ -57,6 +67,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     access_log: bool = True  # one log line per HTTP request (uvicorn's access log)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parse_rate_limit(cls, value: str) -> str:
+        if value.strip():
+            parse(value)  # ValueError for anything `limits` cannot read
+        return value.strip()
 
     @property
     def resolved_blob_dir(self) -> Path:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from moderation.cli import main
-from moderation.domain.keys import hash_key
+from moderation.domain.keys import ALL_SCOPES, hash_key
 from tests.support.db import rows
+from tests.support.processes import ApiServer
 
 
 def _run(*args: str) -> str:
@@ -28,9 +30,48 @@ def test_tenants_create_prints_a_key_once_and_stores_only_its_hash(db: str) -> N
         "WHERE t.name = 'cli-tenant'",
     )
     assert stored == [{"key_hash": hash_key(key), "prefix": key[:12]}]
+    (scopes,) = rows(
+        db,
+        "SELECT k.scopes FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
+        "WHERE t.name = 'cli-tenant'",
+    )
+    assert sorted(scopes["scopes"]) == sorted(ALL_SCOPES)
     assert key not in json.dumps(rows(db, "SELECT * FROM api_keys"), default=str)
     again = CliRunner().invoke(main, ["tenants", "create", "cli-tenant"])
     assert again.exit_code != 0 and "already exists" in again.output
+
+
+def _fails(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code != 0
+    return result.output
+
+
+def test_keys_create_list_revoke(db: str, api: ApiServer) -> None:
+    _run("tenants", "create", "cli-keys")
+    key = _run(
+        "keys", "create", "--tenant", "cli-keys", "--scope", "moderations:read", "--name", "ro"
+    ).strip()
+    assert key.startswith("mod_")
+    lines = _run("keys", "list", "--tenant", "cli-keys").splitlines()
+    assert len(lines) == 2 and key not in "\n".join(lines)
+    (line,) = [x for x in lines if f"{key[:12]}…" in x]
+    key_id = line.split()[0]
+    assert "  ro  moderations:read  created " in line and line.endswith("revoked -")
+    with api.client(key) as client:
+        assert client.get(f"/v1/moderations/{uuid.uuid4()}").status_code == 404
+        assert f"revoked {key_id}" in _run("keys", "revoke", key_id)
+        assert client.get(f"/v1/moderations/{uuid.uuid4()}").status_code == 401
+    (line,) = [x for x in _run("keys", "list", "--tenant", "cli-keys").splitlines() if key_id in x]
+    assert not line.endswith("revoked -")
+
+
+def test_keys_commands_refuse_unknown_tenants_keys_and_scopes(db: str) -> None:
+    assert "no tenant 'nobody'" in _fails("keys", "list", "--tenant", "nobody")
+    assert "no tenant" in _fails("keys", "create", "--tenant", "nobody", "--scope", "keys:write")
+    assert "no API key" in _fails("keys", "revoke", str(uuid.uuid4()))
+    assert "everything" in _fails("keys", "create", "--tenant", "x", "--scope", "everything")
+    assert "--scope" in _fails("keys", "create", "--tenant", "x")
 
 
 def test_policies_sync_is_a_no_op_when_unchanged(db: str) -> None:

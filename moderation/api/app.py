@@ -8,12 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from moderation import __version__
-from moderation.api import health, moderations
+from moderation.api import api_keys, health, moderations
+from moderation.api.backlog import QueueDepth
 from moderation.api.body_limit import BodyLimitMiddleware
 from moderation.api.deps import resolve_publish
 from moderation.api.errors import install_error_handlers
+from moderation.api.rate_limit import KeyRateLimiter
 from moderation.config import Settings, get_settings
 from moderation.domain.dispatch import Publish
+from moderation.domain.intake import INFERENCE_QUEUE
 from moderation.relay import OutboxRelay
 
 
@@ -46,10 +49,19 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
     )
     app.state.settings = settings
     app.state.publish = publish
+    app.state.rate_limiter = (
+        KeyRateLimiter(settings.broker_url, settings.rate_limit)
+        if settings.broker_url and settings.rate_limit
+        else None
+    )
+    app.state.backlog = (
+        QueueDepth(settings.broker_url, INFERENCE_QUEUE) if settings.broker_url else None
+    )
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.max_image_bytes + settings.max_form_overhead_bytes
     )
     app.include_router(moderations.router)
+    app.include_router(api_keys.router)
     app.include_router(health.router)
     return app

@@ -1,19 +1,22 @@
-"""Request dependencies: settings, database URL, blob store, the calling tenant."""
+"""Request dependencies: settings, database URL, blob store, the caller and its limits."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
+from moderation.api.backlog import QueueDepth
 from moderation.api.errors import ApiError
+from moderation.api.rate_limit import KeyRateLimiter
 from moderation.config import Settings
+from moderation.domain.api_keys import Principal, authenticate
 from moderation.domain.dispatch import Publish
-from moderation.domain.keys import hash_key
+from moderation.domain.keys import Scope
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import read_scope
 from moderation.storage.models import Tenant
-from moderation.storage.repositories import tenants
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -52,13 +55,12 @@ def resolve_publish(app: FastAPI) -> Publish:
     return publish
 
 
+BACKLOG_RETRY_AFTER_S = 5
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-def current_tenant(request: Request, db_url: DbUrlDep) -> Tenant:
-    """The tenant of the API key in ``Authorization: Bearer <key>`` (401 otherwise)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
+def _presented_key(request: Request) -> str:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(
             401,
@@ -66,11 +68,62 @@ def current_tenant(request: Request, db_url: DbUrlDep) -> Tenant:
             "missing API key: send 'Authorization: Bearer <key>'",
             _UNAUTHORIZED,
         )
+    return key.strip()
+
+
+def current_principal(request: Request, db_url: DbUrlDep) -> Principal:
+    """The caller of ``Authorization: Bearer <key>``: 401 unless the key is valid and unrevoked,
+    429 over the key's rate limit. Keys are read from Postgres on every request (no cache), so
+    a revocation applies to the very next request in every API process."""
     with read_scope(db_url) as session:
-        tenant = tenants.tenant_for_key_hash(session, hash_key(key.strip()))
-    if tenant is None:
+        principal = authenticate(session, _presented_key(request))
+    if principal is None:
         raise ApiError(401, "unauthorized", "invalid or revoked API key", _UNAUTHORIZED)
-    return tenant
+    limiter: KeyRateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None and (wait := limiter.retry_after(str(principal.key_id))) is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"rate limit of {limiter.item} per API key exceeded; retry in {wait} s",
+            {"Retry-After": str(wait)},
+        )
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the caller, whose key must hold ``scope`` (403 otherwise)."""
+
+    async def scoped(principal: PrincipalDep) -> Principal:  # async: no thread hop
+        if scope not in principal.scopes:
+            raise ApiError(403, "forbidden", f"this API key lacks the '{scope}' scope")
+        return principal
+
+    scoped.__name__ = f"require_{scope.replace(':', '_')}"
+    return scoped
+
+
+async def current_tenant(principal: PrincipalDep) -> Tenant:
+    """The tenant of any valid API key, whatever its scopes."""
+    return principal.tenant
 
 
 TenantDep = Annotated[Tenant, Depends(current_tenant)]
+
+
+def require_queue_room(request: Request, principal: PrincipalDep) -> None:
+    """503 while the inference backlog is over ``max_queue_depth`` (checked after auth)."""
+    settings: Settings = request.app.state.settings
+    backlog: QueueDepth | None = request.app.state.backlog
+    if settings.max_queue_depth <= 0 or backlog is None:
+        return
+    depth = backlog.current()
+    if depth is not None and depth > settings.max_queue_depth:
+        raise ApiError(
+            503,
+            "overloaded",
+            f"the inference backlog ({depth}) is over {settings.max_queue_depth}; retry later",
+            {"Retry-After": str(BACKLOG_RETRY_AFTER_S)},
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +22,19 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def parse_id(value: str, what: str) -> uuid.UUID:
+    """A path id as a UUID: 404, like an unknown id, for anything that is not one."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise not_found(what, value) from None
+
+
+def not_found(what: str, value: str) -> ApiError:
+    """The 404 of an unknown id (or another tenant's)."""
+    return ApiError(404, "not_found", f"no {what} with id '{value}'")
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:

@@ -1,14 +1,16 @@
-"""Liveness and readiness: the database and the inference workers seen recently."""
+"""Liveness and readiness: the database, the inference workers seen recently, the backlog."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from moderation.api.deps import DbUrlDep
+from moderation.api.backlog import QueueDepth
+from moderation.api.deps import DbUrlDep, SettingsDep
+from moderation.config import Settings
 from moderation.storage.db import session_scope
 from moderation.storage.repositories import inference_workers
 
@@ -32,10 +34,19 @@ def _workers(session: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _inference_queue(request: Request, settings: Settings) -> dict[str, Any]:
+    backlog: QueueDepth | None = request.app.state.backlog
+    return {
+        "depth": None if backlog is None else backlog.current(),  # None: Redis unreadable
+        "max_depth": settings.max_queue_depth or None,
+    }
+
+
 @router.get("/healthz", summary="Health of the API, its database and the inference workers")
-def healthz(db_url: DbUrlDep) -> JSONResponse:
-    """200 when the database answers (503 otherwise), with the workers seen in the last 5 min."""
-    body: dict[str, Any] = {"workers": []}
+def healthz(request: Request, db_url: DbUrlDep, settings: SettingsDep) -> JSONResponse:
+    """200 when the database answers (503 otherwise), with the workers seen in the last 5 min
+    and the inference backlog."""
+    body: dict[str, Any] = {"workers": [], "inference_queue": _inference_queue(request, settings)}
     try:
         with session_scope(db_url) as session:
             session.execute(text("SELECT 1"))

@@ -8,14 +8,20 @@ import time
 import uuid
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from moderation.api.deps import BlobsDep, DbUrlDep, SettingsDep, TenantDep
-from moderation.api.errors import ApiError
+from moderation.api.deps import (
+    BlobsDep,
+    DbUrlDep,
+    SettingsDep,
+    require_queue_room,
+    require_scope,
+)
+from moderation.api.errors import ApiError, not_found, parse_id
 from moderation.api.schemas import (
     MODERATION_EXAMPLE,
     AppealIn,
@@ -30,6 +36,7 @@ from moderation.api.schemas import (
 )
 from moderation.config import Settings
 from moderation.domain import appeals
+from moderation.domain.api_keys import Principal
 from moderation.domain.images import ImageInfo, ImageRejected, inspect_image
 from moderation.domain.intake import (
     IdempotencyKeyReused,
@@ -37,6 +44,7 @@ from moderation.domain.intake import (
     accept_submission,
     request_fingerprint,
 )
+from moderation.domain.keys import Scope
 from moderation.domain.policy_catalog import UnknownPolicy
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope, statement_scope
@@ -45,6 +53,8 @@ from moderation.storage.repositories.submissions import FINAL, IdempotencyClaim
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/moderations", tags=["moderations"])
+SubmitterDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_WRITE))]
+ReaderDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_READ))]
 
 MAX_WAIT_S = 30.0
 _REJECTION_STATUS = {
@@ -84,17 +94,6 @@ _SUBMIT_BODY = {
 
 
 _Fields = TypeVar("_Fields", bound=SubmissionFields)
-
-
-def _not_found(moderation_id: object) -> ApiError:
-    return ApiError(404, "not_found", f"no moderation with id '{moderation_id}'")
-
-
-def _parse_id(moderation_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(moderation_id)
-    except ValueError:
-        raise _not_found(moderation_id) from None
 
 
 def _validated(model: type[_Fields], data: dict[str, Any]) -> _Fields:
@@ -248,14 +247,15 @@ async def _wait_final(
     responses={
         200: {"model": ModerationOut, "description": "decided within `wait` seconds"},
         202: {"content": {"application/json": {"example": MODERATION_EXAMPLE}}},
-        **errors(401, 409, 413, 415, 422),
+        **errors(401, 403, 409, 413, 415, 422, 429, 503),
     },
     openapi_extra=_SUBMIT_BODY,
+    dependencies=[Depends(require_queue_room)],
 )
 async def create_moderation(
     request: Request,
     response: Response,
-    tenant: TenantDep,
+    caller: SubmitterDep,
     settings: SettingsDep,
     db_url: DbUrlDep,
     blobs: BlobsDep,
@@ -270,16 +270,16 @@ async def create_moderation(
     """Validate and store the image, queue its moderation, answer 202 at once."""
     fields, data = await _parse_submission(request, settings)
     submitted = await run_in_threadpool(
-        _submit, tenant.id, fields, data, idempotency_key, settings, db_url, blobs
+        _submit, caller.tenant_id, fields, data, idempotency_key, settings, db_url, blobs
     )
     if isinstance(submitted, uuid.UUID):
         response.headers["Idempotent-Replayed"] = "true"
-        view = await run_in_threadpool(_read, db_url, submitted, tenant.id)
+        view = await run_in_threadpool(_read, db_url, submitted, caller.tenant_id)
         assert view is not None, "an idempotency key points at its tenant's submission"
     else:
         view = submitted
     if wait > 0:
-        view = await _wait_final(db_url, view, tenant.id, wait)
+        view = await _wait_final(db_url, view, caller.tenant_id, wait)
     if view.status in FINAL and wait > 0:
         response.status_code = 200
     return view
@@ -291,14 +291,14 @@ async def create_moderation(
     summary="Read a submission and its decision",
     responses={
         200: {"content": {"application/json": {"example": MODERATION_EXAMPLE}}},
-        **errors(401, 404),
+        **errors(401, 403, 404, 429),
     },
 )
-def get_moderation(moderation_id: str, tenant: TenantDep, db_url: DbUrlDep) -> ModerationOut:
+def get_moderation(moderation_id: str, caller: ReaderDep, db_url: DbUrlDep) -> ModerationOut:
     """The submission's status and, once decided, its decision (and any appeal)."""
-    view = _read(db_url, _parse_id(moderation_id), tenant.id)
+    view = _read(db_url, parse_id(moderation_id, "moderation"), caller.tenant_id)
     if view is None:
-        raise _not_found(moderation_id)
+        raise not_found("moderation", moderation_id)
     return view
 
 
@@ -311,18 +311,18 @@ def get_moderation(moderation_id: str, tenant: TenantDep, db_url: DbUrlDep) -> M
         "Ask for a human review of a decided submission: the decision enters the review "
         "queue with the appeal attached. One open appeal per submission."
     ),
-    responses=errors(401, 404, 409, 422),
+    responses=errors(401, 403, 404, 409, 422, 429),
 )
 def create_appeal(
-    moderation_id: str, body: AppealIn, tenant: TenantDep, db_url: DbUrlDep
+    moderation_id: str, body: AppealIn, caller: SubmitterDep, db_url: DbUrlDep
 ) -> AppealOut:
     """File an appeal against the decision."""
-    submission_id = _parse_id(moderation_id)
+    submission_id = parse_id(moderation_id, "moderation")
     try:
         with session_scope(db_url) as session:
-            appeal = appeals.file_appeal(session, tenant.id, submission_id, body.reason)
+            appeal = appeals.file_appeal(session, caller.tenant_id, submission_id, body.reason)
     except appeals.NotFound:
-        raise _not_found(moderation_id) from None
+        raise not_found("moderation", moderation_id) from None
     except appeals.NotAppealable as exc:
         raise ApiError(409, "not_appealable", str(exc)) from None
     return appeal_out(appeal)

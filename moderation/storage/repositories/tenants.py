@@ -1,4 +1,4 @@
-"""Tenants and their API keys (stored as hashes only)."""
+"""Tenant rows (their API keys are in ``api_keys``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from moderation.storage.models import ApiKey, Tenant
+from moderation.storage.models import Tenant
 
 
 def get_by_name(session: Session, name: str) -> Tenant | None:
@@ -21,21 +21,3 @@ def create(session: Session, name: str) -> Tenant:
     session.add(tenant)
     session.flush()
     return tenant
-
-
-def add_key(session: Session, tenant_id: uuid.UUID, prefix: str, key_hash: str) -> ApiKey:
-    """Store a new API key's hash."""
-    key = ApiKey(id=uuid.uuid4(), tenant_id=tenant_id, prefix=prefix, key_hash=key_hash)
-    session.add(key)
-    session.flush()
-    return key
-
-
-def tenant_for_key_hash(session: Session, key_hash: str) -> Tenant | None:
-    """The tenant owning an unrevoked key with this hash."""
-    stmt = (
-        select(Tenant)
-        .join(ApiKey, ApiKey.tenant_id == Tenant.id)
-        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-    )
-    return session.scalar(stmt)

@@ -1,7 +1,7 @@
 """idempotency keys and appeals
 
 Revision ID: f3a9c6e1b852
-Revises: e62f16e38856
+Revises: d2e8b5c1f370
 Create Date: 2026-11-25 20:23:33.117378+00:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "f3a9c6e1b852"
-down_revision: Union[str, Sequence[str], None] = "e62f16e38856"
+down_revision: Union[str, Sequence[str], None] = "d2e8b5c1f370"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

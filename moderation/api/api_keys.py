@@ -1,0 +1,82 @@
+"""``/v1/api-keys``: a tenant creates, lists and revokes its own keys (scope ``keys:write``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from moderation.api.deps import DbUrlDep, require_scope
+from moderation.api.errors import ApiError, not_found, parse_id
+from moderation.api.schemas import ErrorResponse
+from moderation.domain.api_keys import Principal, ScopeNotHeld, issue_key_for
+from moderation.domain.keys import Scope
+from moderation.storage.db import read_scope, session_scope
+from moderation.storage.repositories import api_keys
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+KeyAdminDep = Annotated[Principal, Depends(require_scope(Scope.KEYS_WRITE))]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorResponse} for s in (401, 403, 422, 429)
+}
+
+
+class ApiKeyIn(BaseModel):
+    name: str | None = Field(default=None, max_length=100)
+    scopes: list[Scope] = Field(min_length=1, description="a subset of the calling key's scopes")
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    prefix: str = Field(description="the key's first characters: enough to recognise it")
+    name: str | None
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class NewApiKeyOut(ApiKeyOut):
+    key: str = Field(description="the API key itself: shown this once, only its hash is stored")
+
+
+@router.post(
+    "", status_code=201, response_model=NewApiKeyOut, summary="Create a key", responses=_ERRORS
+)
+def create_api_key(body: ApiKeyIn, caller: KeyAdminDep, db_url: DbUrlDep) -> NewApiKeyOut:
+    """A new key of the caller's tenant, with at most the caller's scopes; shown once."""
+    try:
+        with session_scope(db_url) as session:
+            issued = issue_key_for(session, caller, body.scopes, body.name)
+            session.refresh(issued.row)  # created_at comes from the server
+    except ScopeNotHeld as exc:
+        raise ApiError(403, "forbidden", f"cannot grant scopes this key lacks: {exc}") from exc
+    shown = ApiKeyOut.model_validate(issued.row).model_dump()
+    return NewApiKeyOut(key=issued.plaintext, **shown)
+
+
+@router.get("", response_model=list[ApiKeyOut], summary="List the tenant's keys", responses=_ERRORS)
+def list_api_keys(caller: KeyAdminDep, db_url: DbUrlDep) -> list[ApiKeyOut]:
+    """Every key of the caller's tenant, revoked ones included (prefixes only, never keys)."""
+    with read_scope(db_url) as session:
+        rows = api_keys.for_tenant(session, caller.tenant_id)
+    return [ApiKeyOut.model_validate(row) for row in rows]
+
+
+@router.delete(
+    "/{key_id}",
+    status_code=204,
+    summary="Revoke a key",
+    responses={**_ERRORS, 404: {"model": ErrorResponse}},
+)
+def revoke_api_key(key_id: str, caller: KeyAdminDep, db_url: DbUrlDep) -> Response:
+    """Revoke one of the tenant's keys: refused from the very next request on."""
+    kid = parse_id(key_id, "API key")
+    with session_scope(db_url) as session:
+        if not api_keys.revoke(session, kid, caller.tenant_id):
+            raise not_found("API key", key_id)
+    return Response(status_code=204)
