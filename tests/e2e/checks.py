@@ -20,6 +20,7 @@ def assert_valid_decision(body: dict[str, Any]) -> None:
     assert body["policy"]["version"] == policy.version
     decision = body["decision"]
     assert decision["action"] in ("allow", "review", "block")
+    assert body["flagged"] is (decision["action"] != "allow")
     assert decision["rating"] in ("safe", "unsafe")
     assert decision["category"] is None or decision["category"] in policy.category_ids
     assert decision["decided_by"] == "model"

@@ -71,6 +71,20 @@ def test_reupload_is_decided_from_the_verdict_cache(
     }
 
 
+def test_sync_mode_answers_200_with_the_decision(
+    worker: WorkerProcess, api: ApiServer, keys: Keys
+) -> None:
+    data = images.jpeg(40, 44, seed=worker.proc.pid % 200 + 40)
+    with api.client(keys.a) as client:
+        response = client.post(
+            "/v1/moderations?wait=20", files={"image": ("sync.jpg", data, "image/jpeg")}
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "decided"
+    assert_valid_decision(body)
+
+
 def test_health_reports_the_worker_model_and_device(worker: WorkerProcess, api: ApiServer) -> None:
     with api.client() as client:
         health = client.get("/healthz").json()

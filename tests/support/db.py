@@ -17,6 +17,7 @@ def rows(db_url: str, sql: str, **params: object) -> list[dict[str, object]]:
         engine.dispose()
 
 
-def count(db_url: str, table: str) -> int:
-    """Rows in a table."""
-    return int(rows(db_url, f"SELECT count(*) AS n FROM {table}")[0]["n"])  # type: ignore[call-overload]
+def count(db_url: str, table: str, **params: object) -> int:
+    """Rows in a table (``table`` may carry a WHERE clause with ``:name`` parameters)."""
+    found = rows(db_url, f"SELECT count(*) AS n FROM {table}", **params)
+    return int(found[0]["n"])  # type: ignore[call-overload]
