@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from moderation import __version__
-from moderation.api import health, moderations
+from moderation.api import health, moderations, webhook_endpoints
 from moderation.api.body_limit import BodyLimitMiddleware
 from moderation.api.deps import resolve_publish
 from moderation.api.errors import install_error_handlers
@@ -51,5 +51,6 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
         BodyLimitMiddleware, limit=settings.max_image_bytes + settings.max_form_overhead_bytes
     )
     app.include_router(moderations.router)
+    app.include_router(webhook_endpoints.router)
     app.include_router(health.router)
     return app

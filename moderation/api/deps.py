@@ -10,6 +10,7 @@ from moderation.api.errors import ApiError
 from moderation.config import Settings
 from moderation.domain.dispatch import Publish
 from moderation.domain.keys import hash_key
+from moderation.domain.secrets import SecretBox
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import read_scope
 from moderation.storage.models import Tenant
@@ -40,6 +41,14 @@ def get_blobs(settings: SettingsDep) -> FileBlobStore:
 
 
 BlobsDep = Annotated[FileBlobStore, Depends(get_blobs)]
+
+
+def get_secret_box(settings: SettingsDep) -> SecretBox:
+    """Seals secrets stored at rest with the server key."""
+    return SecretBox(settings.secret_key.get_secret_value())
+
+
+SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 
 
 def resolve_publish(app: FastAPI) -> Publish:

@@ -35,6 +35,13 @@ def error_response(
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses (all in the one error shape)."""
+    from moderation.api.schemas import ErrorResponse
+
+    return {s: {"model": ErrorResponse} for s in statuses}
+
+
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in loc if p not in ("body", "query", "path", "header"))
 

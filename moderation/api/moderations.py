@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
 from moderation.api.deps import BlobsDep, DbUrlDep, SettingsDep, TenantDep
-from moderation.api.errors import ApiError
-from moderation.api.schemas import ErrorResponse, ModerationOut, moderation_out, received_out
+from moderation.api.errors import ApiError, error_responses
+from moderation.api.schemas import ModerationOut, moderation_out, received_out
 from moderation.domain.images import ImageRejected, inspect_image
 from moderation.domain.intake import accept_submission
 from moderation.domain.policy_catalog import UnknownPolicy
@@ -27,10 +27,6 @@ _REJECTION_STATUS = {
 }
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": ErrorResponse} for s in statuses}
-
-
 def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
     data = upload.file.read(max_bytes + 1)
     if len(data) > max_bytes:
@@ -43,7 +39,7 @@ def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
     status_code=202,
     response_model=ModerationOut,
     summary="Submit an image for moderation",
-    responses=_errors(401, 413, 415, 422),
+    responses=error_responses(401, 413, 415, 422),
 )
 def create_moderation(
     tenant: TenantDep,
@@ -84,7 +80,7 @@ def create_moderation(
     "/{moderation_id}",
     response_model=ModerationOut,
     summary="Read a submission and its decision",
-    responses=_errors(401, 404),
+    responses=error_responses(401, 404),
 )
 def get_moderation(moderation_id: str, tenant: TenantDep, db_url: DbUrlDep) -> ModerationOut:
     """The submission's status and, once decided, its decision."""

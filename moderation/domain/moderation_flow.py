@@ -23,6 +23,7 @@ from moderation.domain.verdicts import (
     record_verdicts,
     verdict_key,
 )
+from moderation.domain.webhook_events import MODERATION_DECIDED, MODERATION_FAILED, emit_events
 from moderation.inference.types import Engine, ModerationRequest, Verdict
 from moderation.storage.blobs import BlobNotFound, FileBlobStore
 from moderation.storage.db import session_scope
@@ -78,7 +79,7 @@ def _policy(db_url: str, version: str) -> Policy:
 
 
 def _fail(session: Session, submission_id: uuid.UUID, error: str) -> None:
-    """Move an open submission to ``failed`` with its error, and audit it."""
+    """Move an open submission to ``failed`` with its error, audit it, emit the webhook event."""
     sub = submissions.lock(session, submission_id)
     if sub is None or sub.status in submissions.FINAL:
         return
@@ -92,6 +93,7 @@ def _fail(session: Session, submission_id: uuid.UUID, error: str) -> None:
         actor="worker",
         data={"error": error},
     )
+    emit_events(session, MODERATION_FAILED, [submission_id])
 
 
 def _classify_unclaimed(session: Session, ids: set[uuid.UUID], report: FlowReport) -> None:
@@ -200,6 +202,7 @@ def _record(
             cached_from = c.cached[0] if c.cached else None
             to_record.append(VerdictToRecord(ref, c.policy, verdict, c.model, cached_from))
         record_verdicts(session, to_record)
+        emit_events(session, MODERATION_DECIDED, [item.submission.id for item in to_record])
     report.skipped.extend(verdicts)  # closed meanwhile by another delivery or the sweeper
     for item in to_record:
         (report.cached if item.cached_from else report.decided).append(item.submission.id)

@@ -1,11 +1,18 @@
-"""The sweeper: nothing accepted is lost. Re-queues stuck submissions, relays the outbox."""
+"""The sweeper: nothing accepted is lost. Re-queues stuck submissions and lost webhook
+deliveries, relays the outbox."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from moderation.domain.dispatch import Publish, relay_outbox
 from moderation.domain.intake import enqueue_moderation
+from moderation.domain.webhook_events import (
+    MODERATION_FAILED,
+    emit_events,
+    resend_overdue_deliveries,
+)
 from moderation.storage.db import session_scope
 from moderation.storage.repositories import audit, submissions
 
@@ -17,20 +24,29 @@ class SweepReport:
     requeued: int
     failed: int
     relayed: int
+    webhooks_resent: int = 0
 
 
 def sweep_flow(
-    db_url: str, publish: Publish, *, stuck_after_s: int, max_attempts: int
+    db_url: str,
+    publish: Publish,
+    *,
+    stuck_after_s: int,
+    max_attempts: int,
+    webhook_grace_s: float = 60,
 ) -> SweepReport:
-    """Re-enqueue submissions stuck in queued/processing; fail those past the attempt cap."""
-    requeued = failed = 0
+    """Re-enqueue submissions stuck in queued/processing; fail those past the attempt cap;
+    re-send webhook deliveries overdue by more than ``webhook_grace_s``."""
+    requeued = 0
+    failed: list[uuid.UUID] = []
     with session_scope(db_url) as session:
         for sub in submissions.stuck(session, stuck_after_s):
             tries = max(sub.attempts, sub.enqueue_count)
             if tries >= max_attempts:
                 error = f"gave up after {tries} attempts; last error: {sub.error or 'none'}"
                 submissions.finish(session, sub, submissions.FAILED, error)
-                event, failed = "submission.failed", failed + 1
+                event = "submission.failed"
+                failed.append(sub.id)
             else:
                 submissions.requeue(session, sub)
                 enqueue_moderation(session, sub.id)
@@ -44,5 +60,9 @@ def sweep_flow(
                 actor="sweeper",
                 data={"attempts": sub.attempts, "enqueue_count": sub.enqueue_count},
             )
+        emit_events(session, MODERATION_FAILED, failed)
+        resent = resend_overdue_deliveries(session, webhook_grace_s)
     relayed = relay_outbox(db_url, publish)
-    return SweepReport(requeued=requeued, failed=failed, relayed=relayed)
+    return SweepReport(
+        requeued=requeued, failed=len(failed), relayed=relayed, webhooks_resent=resent
+    )
