@@ -16,6 +16,8 @@ from standardwebhooks import Webhook
 
 from moderation.config import Settings
 from moderation.domain.dispatch import relay_outbox
+from moderation.domain.secrets import SecretBox
+from moderation.domain.webhook_delivery import DeliveryContext, deliver_message_flow, retry_delay_s
 from moderation.domain.webhook_events import MODERATION_FAILED, emit_events
 from moderation.storage.db import session_scope
 from moderation.storage.repositories import submissions
@@ -73,14 +75,17 @@ def _publish(task: str, queue: str, kwargs: dict[str, Any]) -> None:
     publish(task, queue, kwargs)
 
 
-def _fail_and_emit(env: Env, db: str, tenant_name: str, seed: int) -> str:
-    """A submission that failed, its moderation.failed event emitted and relayed."""
+def _fail_and_emit(env: Env, db: str, tenant_name: str, seed: int, relay: bool = True) -> str:
+    """A submission that failed, its moderation.failed event emitted and (unless told not to)
+    relayed to the worker."""
     sid, _ = accept_without_sending(db, env.data_dir / "blobs", seed=seed, tenant=tenant_name)
     with session_scope(db) as session:
         sub = submissions.lock(session, uuid.UUID(sid))
         assert sub is not None
         submissions.finish(session, sub, submissions.FAILED, "the model is broken")
         emit_events(session, MODERATION_FAILED, [sub.id])
+    if not relay:
+        return sid
     pending = rows(db, "SELECT id FROM outbox WHERE task = 'webhooks.deliver' AND sent_at IS NULL")
     relay_outbox(db, _publish, [int(r["id"]) for r in pending])  # type: ignore[call-overload]
     return sid
@@ -192,3 +197,28 @@ def test_a_4xx_other_than_410_and_429_is_not_retried(
     assert len(receiver.received("/rejects")) == 1
     assert (attempt["status_code"], attempt["message_status"]) == (400, "failed")
     assert json.loads(request.body)["data"]["status"] == "failed"
+
+
+def test_the_guard_runs_again_at_delivery_time(
+    env: Env, db: str, hooks_api: ApiServer, receiver: Receiver, tenant: tuple[str, str]
+) -> None:
+    """Created while loopback was allowed; a delivery under the default settings refuses it."""
+    url = receiver.route("/now-refused")
+    with hooks_api.client(tenant[1]) as client:
+        endpoint = create_endpoint(client, url, "moderation.failed")
+        _fail_and_emit(env, db, tenant[0], seed=3006, relay=False)
+        (message,) = rows(
+            db, "SELECT id FROM webhook_messages WHERE endpoint_id = :e", e=endpoint["id"]
+        )
+        strict = DeliveryContext(
+            db, SecretBox(Settings().secret_key.get_secret_value()), 5, 1, 3, allow_private=False
+        )
+        report = deliver_message_flow(strict, message["id"])  # type: ignore[arg-type]
+        (attempt,) = _deliveries(client, endpoint["id"], 1)
+    assert report.outcome == "failed" and receiver.received("/now-refused") == []
+    assert "loopback" in attempt["error"] and attempt["message_status"] == "failed"
+
+
+@pytest.mark.parametrize(("attempt", "delay"), [(1, 10), (2, 40), (3, 160), (7, 40960)])
+def test_the_retry_schedule_is_exponential(attempt: int, delay: float) -> None:
+    assert retry_delay_s(attempt, base_s=10) == delay
