@@ -97,7 +97,8 @@ def _post(ctx: DeliveryContext, claimed: Claimed, body: str) -> _Result:
     except (guarded_http.FetchTimeout, guarded_http.FetchFailed) as exc:
         return _Result(None, exc.message, True, _ms_since(started))
     except guarded_http.TooManyRedirects:
-        return _Result(None, "the endpoint redirected; redirects are not followed", False, 0.0)
+        refused = "the endpoint redirected; redirects are not followed"
+        return _Result(None, refused, False, _ms_since(started))
     except guarded_http.GuardedHttpError as exc:
         return _Result(None, exc.message, False, _ms_since(started))
     code = answer.status_code

@@ -73,7 +73,14 @@ class _Target:
 
 def check_url(url: str, *, allow_private: bool) -> None:
     """Refuse (:class:`UrlRefused`, :class:`FetchFailed`) a URL the guard would not fetch."""
-    _target(httpx.URL(url), allow_private=allow_private)
+    _target(_parse(url), allow_private=allow_private)
+
+
+def _parse(url: str, base: httpx.URL | None = None) -> httpx.URL:
+    try:
+        return base.join(url) if base is not None else httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise UrlRefused(f"'{url}' is not a valid URL: {exc}") from exc
 
 
 def _target(url: httpx.URL, *, allow_private: bool) -> _Target:
@@ -164,7 +171,7 @@ def request(
     301/302 after a POST, continues as GET without a body). Any other answer comes back, 2xx or
     not; ``truncate`` keeps the first ``max_bytes`` of a longer body instead of refusing it."""
     deadline = time.monotonic() + timeout_s
-    current = httpx.URL(url)
+    current = _parse(url)
     options = (content, dict(headers or {}))
     with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as client:
         for _ in range(max_redirects + 1):
@@ -177,7 +184,7 @@ def request(
                 return Fetched(
                     response.status_code, body, response.headers.get("content-type"), str(current)
                 )
-            current = current.join(location)
+            current = _parse(location, base=current)
             if response.status_code == 303 or (method == "POST" and response.status_code < 307):
                 method, options = "GET", (None, options[1])
     raise TooManyRedirects(f"more than {max_redirects} redirects starting at {url}")

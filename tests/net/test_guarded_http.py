@@ -65,6 +65,12 @@ def test_refuses_other_schemes(url: str) -> None:
         fetch(url, max_bytes=1000, timeout_s=2)
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "http://", "http://:80/"])
+def test_refuses_malformed_urls(url: str) -> None:
+    with pytest.raises(UrlRefused):
+        check_url(url, allow_private=False)
+
+
 def test_fetches_from_loopback_only_when_allowed(receiver: Receiver) -> None:
     url = receiver.route("/image", Reply(200, b"\x89PNG...", {"content-type": "image/png"}))
     with pytest.raises(UrlRefused, match="loopback"):
