@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from limits import parse
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+MIN_SECRET_KEY_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -17,6 +20,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODERATION_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SECRET_KEY),
+        description="server key that encrypts webhook signing secrets at rest; "
+        "required (at least 32 characters) in production",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; unset means an embedded PostgreSQL (standalone)"
     )
@@ -60,6 +68,24 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = Field(
         default=86_400, ge=86_400, description="how long Idempotency-Key values are kept"
     )
+    # webhooks and every outbound fetch (moderation.net.guarded_http)
+    allow_private_urls: bool = Field(
+        default=False,
+        description="let outbound URLs reach loopback and private networks (tests, one-machine "
+        "setups); link-local, multicast and cloud metadata addresses stay refused",
+    )
+    image_fetch_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, description="time cap for fetching an image_url"
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_base_s: float = Field(
+        default=10.0, gt=0, description="delay before the first retry; each next one is 4x"
+    )
+    webhook_max_attempts: int = Field(default=8, ge=1, le=20)
+    webhook_sweep_grace_s: int = Field(
+        default=60, ge=1, description="a due delivery this late is re-sent by the sweep"
+    )
+
     relay_in_api: bool = Field(
         default=True, description="run the outbox relay thread in each API process"
     )
@@ -74,6 +100,19 @@ class Settings(BaseSettings):
         if value.strip():
             parse(value)  # ValueError for anything `limits` cannot read
         return value.strip()
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Self:
+        key = self.secret_key.get_secret_value()
+        if self.environment == "production" and (
+            key == DEVELOPMENT_SECRET_KEY or len(key) < MIN_SECRET_KEY_CHARS
+        ):
+            raise ValueError(
+                "MODERATION_SECRET_KEY must be set to a random value of at least "
+                f"{MIN_SECRET_KEY_CHARS} characters when MODERATION_ENVIRONMENT=production "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
 
     @property
     def resolved_blob_dir(self) -> Path:

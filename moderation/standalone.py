@@ -72,6 +72,9 @@ def run_standalone(settings: Settings, host: str, port: int) -> int:
         children = [
             _spawn(["serve", "--host", host, "--port", str(port)], env),
             _spawn(["worker", "--queues", "inference,maintenance", "--beat"], env),
+            _spawn(
+                ["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "4"], env
+            ),
         ]
         stack.callback(_stop, children)
         if demo:

@@ -15,7 +15,14 @@ from click.testing import CliRunner
 from moderation.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_SERVICES = ("migrate", "api", "worker-inference", "worker-maintenance", "beat")
+APP_SERVICES = (
+    "migrate",
+    "api",
+    "worker-inference",
+    "worker-maintenance",
+    "worker-webhooks",
+    "beat",
+)
 
 
 def _compose_command(tmp_path: Path) -> tuple[list[str], dict[str, str]]:

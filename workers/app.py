@@ -8,6 +8,7 @@ from celery import Celery
 
 from moderation.config import get_settings
 from moderation.domain.dispatch import Publish
+from moderation.domain.webhook_events import WEBHOOKS_QUEUE
 
 INFERENCE_QUEUE = "inference"
 MAINTENANCE_QUEUE = "maintenance"
@@ -30,6 +31,7 @@ def create_celery(broker_url: str | None = None) -> Celery:
         task_routes={
             "inference.*": {"queue": INFERENCE_QUEUE},
             "maintenance.*": {"queue": MAINTENANCE_QUEUE},
+            "webhooks.*": {"queue": WEBHOOKS_QUEUE},
         },
         broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_timeout=3,

@@ -10,6 +10,8 @@ from functools import lru_cache
 
 from moderation.config import get_settings
 from moderation.domain.moderation_flow import FlowContext
+from moderation.domain.secrets import SecretBox
+from moderation.domain.webhook_delivery import DeliveryContext
 from moderation.inference.types import Engine
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope, with_async_commit
@@ -35,6 +37,20 @@ def flow_context() -> FlowContext:
         blobs=FileBlobStore(settings.resolved_blob_dir),
         max_pixels=settings.max_image_pixels,
         max_attempts=settings.max_attempts,
+    )
+
+
+@lru_cache(maxsize=1)
+def delivery_context() -> DeliveryContext:
+    """Database, server key and limits for webhook delivery."""
+    settings = get_settings()
+    return DeliveryContext(
+        db_url=database_url(),
+        box=SecretBox(settings.secret_key.get_secret_value()),
+        timeout_s=settings.webhook_timeout_s,
+        retry_base_s=settings.webhook_retry_base_s,
+        max_attempts=settings.webhook_max_attempts,
+        allow_private=settings.allow_private_urls,
     )
 
 

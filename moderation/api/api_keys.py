@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from moderation.api.deps import DbUrlDep, require_scope
-from moderation.api.errors import ApiError, not_found, parse_id
-from moderation.api.schemas import ErrorResponse
+from moderation.api.errors import ApiError, error_responses, not_found, parse_id
 from moderation.domain.api_keys import Principal, ScopeNotHeld, issue_key_for
 from moderation.domain.keys import Scope
 from moderation.storage.db import read_scope, session_scope
@@ -19,9 +18,7 @@ from moderation.storage.repositories import api_keys
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 KeyAdminDep = Annotated[Principal, Depends(require_scope(Scope.KEYS_WRITE))]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (401, 403, 422, 429)
-}
+_ERRORS = error_responses(401, 403, 422, 429)
 
 
 class ApiKeyIn(BaseModel):
@@ -71,7 +68,7 @@ def list_api_keys(caller: KeyAdminDep, db_url: DbUrlDep) -> list[ApiKeyOut]:
     "/{key_id}",
     status_code=204,
     summary="Revoke a key",
-    responses={**_ERRORS, 404: {"model": ErrorResponse}},
+    responses={**_ERRORS, **error_responses(404)},
 )
 def revoke_api_key(key_id: str, caller: KeyAdminDep, db_url: DbUrlDep) -> Response:
     """Revoke one of the tenant's keys: refused from the very next request on."""

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from moderation import __version__
-from moderation.api import api_keys, health, moderations
+from moderation.api import api_keys, health, moderations, webhook_endpoints
 from moderation.api.backlog import QueueDepth
 from moderation.api.body_limit import BodyLimitMiddleware
 from moderation.api.deps import resolve_publish
@@ -63,5 +63,6 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
     )
     app.include_router(moderations.router)
     app.include_router(api_keys.router)
+    app.include_router(webhook_endpoints.router)
     app.include_router(health.router)
     return app

@@ -14,6 +14,7 @@ from moderation.config import Settings
 from moderation.domain.api_keys import Principal, authenticate
 from moderation.domain.dispatch import Publish
 from moderation.domain.keys import Scope
+from moderation.domain.secrets import SecretBox
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import read_scope
 from moderation.storage.models import Tenant
@@ -43,6 +44,14 @@ async def get_blobs(settings: SettingsDep) -> FileBlobStore:
 
 
 BlobsDep = Annotated[FileBlobStore, Depends(get_blobs)]
+
+
+def get_secret_box(settings: SettingsDep) -> SecretBox:
+    """Seals secrets stored at rest with the server key."""
+    return SecretBox(settings.secret_key.get_secret_value())
+
+
+SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 
 
 def resolve_publish(app: FastAPI) -> Publish:

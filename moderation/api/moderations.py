@@ -21,7 +21,8 @@ from moderation.api.deps import (
     require_queue_room,
     require_scope,
 )
-from moderation.api.errors import ApiError, not_found, parse_id
+from moderation.api.errors import ApiError, error_responses, not_found, parse_id
+from moderation.api.image_urls import fetch_image
 from moderation.api.schemas import (
     MODERATION_EXAMPLE,
     AppealIn,
@@ -30,7 +31,6 @@ from moderation.api.schemas import (
     ModerationOut,
     SubmissionFields,
     appeal_out,
-    errors,
     moderation_out,
     received_out,
 )
@@ -152,8 +152,6 @@ def _inspect(data: bytes, settings: Settings) -> ImageInfo:
 
 
 def _fetch(fields: SubmissionFields, settings: Settings) -> bytes:
-    from moderation.api.image_urls import fetch_image
-
     assert isinstance(fields, ImageUrlSubmission)
     return fetch_image(fields.image_url, settings)
 
@@ -247,7 +245,7 @@ async def _wait_final(
     responses={
         200: {"model": ModerationOut, "description": "decided within `wait` seconds"},
         202: {"content": {"application/json": {"example": MODERATION_EXAMPLE}}},
-        **errors(401, 403, 409, 413, 415, 422, 429, 503),
+        **error_responses(401, 403, 409, 413, 415, 422, 429, 503),
     },
     openapi_extra=_SUBMIT_BODY,
     dependencies=[Depends(require_queue_room)],
@@ -291,7 +289,7 @@ async def create_moderation(
     summary="Read a submission and its decision",
     responses={
         200: {"content": {"application/json": {"example": MODERATION_EXAMPLE}}},
-        **errors(401, 403, 404, 429),
+        **error_responses(401, 403, 404, 429),
     },
 )
 def get_moderation(moderation_id: str, caller: ReaderDep, db_url: DbUrlDep) -> ModerationOut:
@@ -311,7 +309,7 @@ def get_moderation(moderation_id: str, caller: ReaderDep, db_url: DbUrlDep) -> M
         "Ask for a human review of a decided submission: the decision enters the review "
         "queue with the appeal attached. One open appeal per submission."
     ),
-    responses=errors(401, 403, 404, 409, 422, 429),
+    responses=error_responses(401, 403, 404, 409, 422, 429),
 )
 def create_appeal(
     moderation_id: str, body: AppealIn, caller: SubmitterDep, db_url: DbUrlDep

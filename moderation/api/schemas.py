@@ -27,28 +27,6 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for error answers (all in the one error shape)."""
-    return {
-        s: {"model": ErrorResponse, "description": _ERROR_TEXT.get(s, "error")} for s in statuses
-    }
-
-
-_ERROR_TEXT = {
-    400: "bad request",
-    401: "missing, invalid or revoked API key",
-    403: "the API key lacks the scope this call needs",
-    404: "no such object for this tenant",
-    409: "conflicts with the current state",
-    410: "gone",
-    413: "the body is over the size limit",
-    415: "unsupported content or image type",
-    422: "the request is malformed or names something unknown",
-    429: "rate limit exceeded (see Retry-After)",
-    503: "temporarily unable to accept work (see Retry-After)",
-}
-
-
 class SubmissionFields(BaseModel):
     """The form fields of a submission that comes with its image file."""
 

@@ -23,6 +23,7 @@ from moderation.domain.verdicts import (
     record_verdicts,
     verdict_key,
 )
+from moderation.domain.webhook_events import MODERATION_DECIDED, MODERATION_FAILED, emit_events
 from moderation.inference.types import Engine, ModerationRequest, Verdict
 from moderation.storage.blobs import BlobNotFound, FileBlobStore
 from moderation.storage.db import session_scope, statement_scope
@@ -78,7 +79,7 @@ def _policy(db_url: str, version: str) -> Policy:
 
 
 def _fail(session: Session, submission_id: uuid.UUID, error: str) -> None:
-    """Move an open submission to ``failed`` with its error, and audit it."""
+    """Move an open submission to ``failed`` with its error, audit it, emit the webhook event."""
     sub = submissions.lock(session, submission_id)
     if sub is None or sub.status in submissions.FINAL:
         return
@@ -92,6 +93,7 @@ def _fail(session: Session, submission_id: uuid.UUID, error: str) -> None:
         actor="worker",
         data={"error": error},
     )
+    emit_events(session, MODERATION_FAILED, [submission_id])
 
 
 def _classify_unclaimed(session: Session, ids: set[uuid.UUID], report: FlowReport) -> None:
@@ -192,7 +194,8 @@ def _release_or_fail(
 def _record(
     ctx: FlowContext, results: list[tuple[_Claim, Verdict | str]], report: FlowReport
 ) -> None:
-    """Write the decisions (one statement, in autocommit) and the retries/failures."""
+    """Write the retries/failures, then the decisions with their ``moderation.decided``
+    webhook events (one statement each, one transaction)."""
     failures = [(c, r) for c, r in results if isinstance(r, str)]
     if failures:
         with session_scope(ctx.db_url) as session:
@@ -205,8 +208,9 @@ def _record(
         for c, r in results
         if not isinstance(r, str)
     }
-    with statement_scope(ctx.db_url) as session:
+    with session_scope(ctx.db_url) as session:
         written = record_verdicts(session, list(to_record.values()))
+        emit_events(session, MODERATION_DECIDED, list(written))
     for sid, item in to_record.items():
         if sid not in written:
             report.skipped.append(sid)  # closed meanwhile by another delivery or the sweeper

@@ -1,11 +1,18 @@
-"""The sweeper: nothing accepted is lost. Re-queues stuck submissions, relays the outbox."""
+"""The sweeper: nothing accepted is lost. Re-queues stuck submissions and lost webhook
+deliveries, relays the outbox."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from moderation.domain.dispatch import Publish, relay_outbox
 from moderation.domain.intake import enqueue_moderation
+from moderation.domain.webhook_events import (
+    MODERATION_FAILED,
+    emit_events,
+    resend_overdue_deliveries,
+)
 from moderation.storage.db import session_scope
 from moderation.storage.repositories import audit, submissions
 
@@ -18,6 +25,7 @@ class SweepReport:
     failed: int
     relayed: int
     forgotten_keys: int = 0
+    webhooks_resent: int = 0
 
 
 def sweep_flow(
@@ -26,18 +34,22 @@ def sweep_flow(
     *,
     stuck_after_s: int,
     max_attempts: int,
+    webhook_grace_s: float = 60,
     idempotency_ttl_s: int = 86_400,
 ) -> SweepReport:
     """Re-enqueue submissions stuck in queued/processing; fail those past the attempt cap;
-    relay the outbox; forget expired idempotency keys."""
-    requeued = failed = 0
+    re-send webhook deliveries overdue by more than ``webhook_grace_s``; relay the outbox;
+    forget expired idempotency keys."""
+    requeued = 0
+    failed: list[uuid.UUID] = []
     with session_scope(db_url) as session:
         for sub in submissions.stuck(session, stuck_after_s):
             tries = max(sub.attempts, sub.enqueue_count)
             if tries >= max_attempts:
                 error = f"gave up after {tries} attempts; last error: {sub.error or 'none'}"
                 submissions.finish(session, sub, submissions.FAILED, error)
-                event, failed = "submission.failed", failed + 1
+                event = "submission.failed"
+                failed.append(sub.id)
             else:
                 submissions.requeue(session, sub)
                 enqueue_moderation(session, sub.id)
@@ -51,6 +63,14 @@ def sweep_flow(
                 actor="sweeper",
                 data={"attempts": sub.attempts, "enqueue_count": sub.enqueue_count},
             )
+        emit_events(session, MODERATION_FAILED, failed)
+        resent = resend_overdue_deliveries(session, webhook_grace_s)
         forgotten = submissions.forget_idempotency_keys(session, idempotency_ttl_s)
     relayed = relay_outbox(db_url, publish)
-    return SweepReport(requeued, failed, relayed, forgotten)
+    return SweepReport(
+        requeued=requeued,
+        failed=len(failed),
+        relayed=relayed,
+        webhooks_resent=resent,
+        forgotten_keys=forgotten,
+    )

@@ -1,4 +1,4 @@
-"""Task ``maintenance.sweep``: re-queue stuck submissions and relay the outbox."""
+"""Task ``maintenance.sweep``: re-queue stuck submissions and lost webhooks, relay the outbox."""
 
 from __future__ import annotations
 
@@ -20,5 +20,6 @@ def sweep() -> dict[str, int]:
         stuck_after_s=settings.stuck_after_s,
         max_attempts=settings.max_attempts,
         idempotency_ttl_s=settings.idempotency_ttl_s,
+        webhook_grace_s=settings.webhook_sweep_grace_s,
     )
     return asdict(report)

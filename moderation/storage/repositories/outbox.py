@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, insert, select, text, update
+from sqlalchemy import CTE, String, Table, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from moderation.storage.models import OutboxMessage
@@ -30,6 +30,26 @@ def add(session: Session, task: str, queue: str, kwargs: dict[str, Any]) -> int:
     message_id = int(session.execute(stmt.returning(_TABLE.c.id)).scalar_one())
     session.execute(text(f"NOTIFY {CHANNEL}"))
     return message_id
+
+
+def add_per_row(session: Session, task: str, queue: str, arg: str, ids: CTE) -> int:
+    """One message ``task(arg=<id>)`` per row of ``ids`` (a CTE with an ``id`` column), in one
+    statement; wakes the relay at commit when any was written. Returns how many."""
+    rows = select(
+        literal(task),
+        literal(queue),
+        func.jsonb_build_object(arg, ids.c.id.cast(String)),
+        literal(0),
+    )
+    stmt = (
+        insert(_TABLE)
+        .from_select(["task", "queue", "args", "attempts"], rows)
+        .returning(_TABLE.c.id)
+    )
+    added = len(session.execute(stmt).all())
+    if added:
+        session.execute(text(f"NOTIFY {CHANNEL}"))
+    return added
 
 
 def claim(session: Session, ids: list[int] | None = None, limit: int = 500) -> list[Message]:

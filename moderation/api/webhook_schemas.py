@@ -1,0 +1,83 @@
+"""Request and response schemas of ``/v1/webhook-endpoints``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from moderation.domain.webhook_events import Event
+from moderation.domain.webhook_payloads import webhook_id
+from moderation.storage.models import WebhookEndpoint
+from moderation.storage.repositories.webhook_messages import AttemptRow
+
+
+class WebhookEndpointIn(BaseModel):
+    url: str = Field(min_length=1, max_length=2000, description="http(s) URL that receives POSTs")
+    events: list[Event] = Field(min_length=1, description="events to send to this URL")
+
+
+class WebhookEndpointOut(BaseModel):
+    id: uuid.UUID
+    url: str
+    events: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpointOut):
+    secret: str = Field(description="signing secret (Standard Webhooks 'whsec_…'), shown once")
+
+
+class WebhookEndpointList(BaseModel):
+    data: list[WebhookEndpointOut]
+
+
+class DeliveryAttemptOut(BaseModel):
+    webhook_id: str = Field(description="the 'webhook-id' header: the same on every retry")
+    event: str
+    moderation_id: uuid.UUID
+    attempt: int
+    succeeded: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+    attempted_at: datetime
+    next_attempt_at: datetime | None
+    message_status: str = Field(description="pending, delivered, failed or cancelled")
+
+
+class DeliveryAttemptList(BaseModel):
+    data: list[DeliveryAttemptOut]
+
+
+def endpoint_out(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
+    """The public view of an endpoint (never its secret)."""
+    return WebhookEndpointOut(
+        id=endpoint.id,
+        url=endpoint.url,
+        events=list(endpoint.events),
+        enabled=endpoint.enabled,
+        disabled_reason=endpoint.disabled_reason,
+        created_at=endpoint.created_at,
+    )
+
+
+def attempt_out(row: AttemptRow) -> DeliveryAttemptOut:
+    """The public view of one delivery attempt."""
+    a = row.attempt
+    return DeliveryAttemptOut(
+        webhook_id=webhook_id(a.message_id),
+        event=row.event,
+        moderation_id=row.submission_id,
+        attempt=a.attempt,
+        succeeded=a.succeeded,
+        status_code=a.status_code,
+        error=a.error,
+        duration_ms=a.duration_ms,
+        attempted_at=a.attempted_at,
+        next_attempt_at=a.next_attempt_at,
+        message_status=row.message_status,
+    )

@@ -1,0 +1,1 @@
+"""Outbound HTTP, guarded against server-side request forgery."""

@@ -1,0 +1,160 @@
+"""The SSRF guard against a real HTTP server on loopback: what it refuses, and why."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from moderation.net import addresses, guarded_http
+from moderation.net.guarded_http import (
+    FetchFailed,
+    FetchTimeout,
+    ResponseTooLarge,
+    TooManyRedirects,
+    UrlRefused,
+    check_url,
+    fetch,
+)
+from tests.support.receiver import Receiver, Reply, start_receiver
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with start_receiver() as server:
+        yield server
+
+
+REFUSED = [
+    ("http://169.254.169.254/latest/meta-data/", "cloud metadata"),
+    ("http://127.0.0.1/", "loopback"),
+    ("http://[::1]/", "loopback"),
+    ("http://[::ffff:127.0.0.1]/", "IPv4-mapped IPv6 address of a loopback"),
+    ("http://2130706433/", "loopback"),
+    ("http://0x7f.0.0.1/", "loopback"),
+    ("http://10.1.2.3/", "private-network"),
+    ("http://172.16.0.1/", "private-network"),
+    ("http://192.168.1.1/", "private-network"),
+    ("http://100.64.0.1/", "carrier-grade NAT"),
+    ("http://224.0.0.1/", "multicast"),
+    ("http://[fd00::1]/", "private-network"),
+    ("http://[fe80::1]/", "link-local"),
+    ("http://0.0.0.0/", "unspecified"),
+]
+
+
+@pytest.mark.parametrize(("url", "reason"), REFUSED, ids=[u for u, _ in REFUSED])
+def test_refuses_non_public_addresses(url: str, reason: str) -> None:
+    with pytest.raises(UrlRefused, match=reason):
+        fetch(url, max_bytes=1000, timeout_s=2)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/", "http://[fe80::1]/", "http://224.0.0.1/", "http://[::]/"]
+)
+def test_allow_private_still_refuses_metadata_link_local_and_multicast(url: str) -> None:
+    with pytest.raises(UrlRefused):
+        check_url(url, allow_private=True)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "gopher://a/"])
+def test_refuses_other_schemes(url: str) -> None:
+    with pytest.raises(UrlRefused, match="only http and https"):
+        fetch(url, max_bytes=1000, timeout_s=2)
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://", "http://:80/"])
+def test_refuses_malformed_urls(url: str) -> None:
+    with pytest.raises(UrlRefused):
+        check_url(url, allow_private=False)
+
+
+def test_fetches_from_loopback_only_when_allowed(receiver: Receiver) -> None:
+    url = receiver.route("/image", Reply(200, b"\x89PNG...", {"content-type": "image/png"}))
+    with pytest.raises(UrlRefused, match="loopback"):
+        fetch(url, max_bytes=1000, timeout_s=5)
+    fetched = fetch(url, max_bytes=1000, timeout_s=5, allow_private=True)
+    assert (fetched.content, fetched.content_type, fetched.final_url) == (
+        b"\x89PNG...",
+        "image/png",
+        url,
+    )
+
+
+def test_connects_to_the_checked_address_without_resolving_again(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name does not exist in DNS: only the pinned address can reach the server."""
+    lookups: list[str] = []
+
+    def resolve(host: str, port: int) -> list[addresses.IPAddress]:
+        lookups.append(host)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(guarded_http, "resolve", resolve)
+    receiver.route("/pinned", Reply(200, b"pinned"))
+    port = receiver.url.rsplit(":", 1)[1]
+    fetched = fetch(
+        f"http://receiver.invalid:{port}/pinned", max_bytes=100, timeout_s=5, allow_private=True
+    )
+    assert fetched.content == b"pinned" and lookups == ["receiver.invalid"]
+    assert receiver.received("/pinned")[-1].headers["host"] == f"receiver.invalid:{port}"
+
+
+def test_every_redirect_is_checked_again(receiver: Receiver) -> None:
+    url = receiver.route(
+        "/to-metadata", Reply(302, b"", {"location": "http://169.254.169.254/latest/"})
+    )
+    with pytest.raises(UrlRefused, match="cloud metadata"):
+        fetch(url, max_bytes=1000, timeout_s=5, allow_private=True)
+
+
+def test_redirect_to_a_private_address_is_refused(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver's own address counts as public here; the 10.x it redirects to does not."""
+    real = addresses.refusal_reason
+
+    def as_if_public(address: addresses.IPAddress, *, allow_private: bool) -> str | None:
+        return None if str(address) == "127.0.0.1" else real(address, allow_private=allow_private)
+
+    monkeypatch.setattr(guarded_http, "refusal_reason", as_if_public)
+    url = receiver.route("/to-private", Reply(307, b"", {"location": "http://10.0.0.7/admin"}))
+    with pytest.raises(UrlRefused, match=re.escape("10.0.0.7, a private-network address")):
+        fetch(url, max_bytes=1000, timeout_s=5)
+    assert len(receiver.received("/to-private")) == 1
+
+
+def test_follows_up_to_three_redirects(receiver: Receiver) -> None:
+    receiver.route("/hop3", Reply(200, b"arrived"))
+    receiver.route("/hop2", Reply(302, b"", {"location": "/hop3"}))
+    receiver.route("/hop1", Reply(301, b"", {"location": "/hop2"}))
+    start = receiver.route("/hop0", Reply(303, b"", {"location": "/hop1"}))
+    fetched = fetch(start, max_bytes=100, timeout_s=5, allow_private=True)
+    assert (fetched.content, fetched.final_url) == (b"arrived", receiver.url + "/hop3")
+    loop = receiver.route("/loop", Reply(302, b"", {"location": "/loop"}))
+    with pytest.raises(TooManyRedirects, match="more than 3 redirects"):
+        fetch(loop, max_bytes=100, timeout_s=5, allow_private=True)
+    assert len(receiver.received("/loop")) == 4
+
+
+def test_caps_the_response_size(receiver: Receiver) -> None:
+    url = receiver.route("/big", Reply(200, b"x" * 5000))
+    with pytest.raises(ResponseTooLarge, match="larger than 4096 bytes"):
+        fetch(url, max_bytes=4096, timeout_s=5, allow_private=True)
+
+
+def test_caps_the_time(receiver: Receiver) -> None:
+    url = receiver.route("/slow", Reply(200, b"late", delay_s=2))
+    with pytest.raises(FetchTimeout):
+        fetch(url, max_bytes=100, timeout_s=0.5, allow_private=True)
+
+
+def test_error_answers_and_unknown_hosts_fail_clearly(receiver: Receiver) -> None:
+    url = receiver.route("/missing", Reply(404, b"nope"))
+    with pytest.raises(FetchFailed, match="HTTP 404"):
+        fetch(url, max_bytes=100, timeout_s=5, allow_private=True)
+    with pytest.raises(FetchFailed, match="does not resolve"):
+        fetch("http://no-such-host.invalid/", max_bytes=100, timeout_s=5)
