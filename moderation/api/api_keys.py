@@ -22,12 +22,27 @@ _ERRORS = error_responses(401, 403, 422, 429)
 
 
 class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"name": "uploads", "scopes": ["moderations:write"]}}
+    )
     name: str | None = Field(default=None, max_length=100)
     scopes: list[Scope] = Field(min_length=1, description="a subset of the calling key's scopes")
 
 
 class ApiKeyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "example": {
+                "id": "7d3e9a10-2b4c-4d5e-9f60-718293a4b5c6",
+                "prefix": "mod_4fQz8Kp1",
+                "name": "uploads",
+                "scopes": ["moderations:write", "moderations:read"],
+                "created_at": "2026-11-25T12:00:00Z",
+                "revoked_at": None,
+            }
+        },
+    )
 
     id: uuid.UUID
     prefix: str = Field(description="the key's first characters: enough to recognise it")

@@ -42,7 +42,33 @@ def _inference_queue(request: Request, settings: Settings) -> dict[str, Any]:
     }
 
 
-@router.get("/healthz", summary="Health of the API, its database and the inference workers")
+_HEALTH_EXAMPLE = {
+    "status": "ok",
+    "database": "ok",
+    "workers": [
+        {
+            "name": "gpu-1:4211",
+            "model": {"id": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf", "revision": "5d1e7a3c"},
+            "device": "cuda:0",
+            "dtype": "bfloat16",
+            "warmed_up": True,
+            "batch_size": 8,
+            "started_at": "2026-11-25T11:58:00+00:00",
+            "last_seen_at": "2026-11-25T12:00:00+00:00",
+        }
+    ],
+    "inference_queue": {"depth": 3, "max_depth": 10000},
+}
+
+
+@router.get(
+    "/healthz",
+    summary="Health of the API, its database and the inference workers",
+    responses={
+        200: {"content": {"application/json": {"example": _HEALTH_EXAMPLE}}},
+        503: {"description": "the database cannot be reached"},
+    },
+)
 def healthz(request: Request, db_url: DbUrlDep, settings: SettingsDep) -> JSONResponse:
     """200 when the database answers (503 otherwise), with the workers seen in the last 5 min
     and the inference backlog."""

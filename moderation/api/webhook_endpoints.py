@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
-from moderation.api.deps import DbUrlDep, SecretBoxDep, SettingsDep, TenantDep
+from moderation.api.deps import DbUrlDep, SecretBoxDep, SettingsDep, require_scope
 from moderation.api.errors import ApiError, error_responses
 from moderation.api.webhook_schemas import (
     DeliveryAttemptList,
@@ -16,6 +17,8 @@ from moderation.api.webhook_schemas import (
     attempt_out,
     endpoint_out,
 )
+from moderation.domain.api_keys import Principal
+from moderation.domain.keys import Scope
 from moderation.domain.webhook_endpoints import (
     InvalidEndpointUrl,
     check_endpoint_url,
@@ -25,6 +28,7 @@ from moderation.storage.db import read_scope, session_scope
 from moderation.storage.repositories import webhook_endpoints, webhook_messages
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
+WebhookAdminDep = Annotated[Principal, Depends(require_scope(Scope.WEBHOOKS_WRITE))]
 
 
 def _endpoint_id(raw: str) -> uuid.UUID:
@@ -43,11 +47,11 @@ def _not_found(raw: str) -> ApiError:
     status_code=201,
     response_model=WebhookEndpointCreated,
     summary="Register a webhook endpoint (its signing secret is shown only here)",
-    responses=error_responses(401, 422),
+    responses=error_responses(401, 403, 422, 429),
 )
 def create_endpoint(
     body: WebhookEndpointIn,
-    tenant: TenantDep,
+    caller: WebhookAdminDep,
     settings: SettingsDep,
     db_url: DbUrlDep,
     box: SecretBoxDep,
@@ -58,7 +62,7 @@ def create_endpoint(
     except InvalidEndpointUrl as exc:
         raise ApiError(422, "invalid_webhook_url", str(exc)) from exc
     with session_scope(db_url) as session:
-        registered = register_endpoint(session, box, tenant.id, body.url, body.events)
+        registered = register_endpoint(session, box, caller.tenant_id, body.url, body.events)
     out = endpoint_out(registered.endpoint)
     return WebhookEndpointCreated(**out.model_dump(), secret=registered.secret)
 
@@ -67,12 +71,12 @@ def create_endpoint(
     "",
     response_model=WebhookEndpointList,
     summary="List the webhook endpoints",
-    responses=error_responses(401),
+    responses=error_responses(401, 403, 429),
 )
-def list_endpoints(tenant: TenantDep, db_url: DbUrlDep) -> WebhookEndpointList:
+def list_endpoints(caller: WebhookAdminDep, db_url: DbUrlDep) -> WebhookEndpointList:
     """The tenant's endpoints, oldest first (secrets are never shown again)."""
     with read_scope(db_url) as session:
-        found = webhook_endpoints.list_for_tenant(session, tenant.id)
+        found = webhook_endpoints.list_for_tenant(session, caller.tenant_id)
     return WebhookEndpointList(data=[endpoint_out(e) for e in found])
 
 
@@ -80,12 +84,14 @@ def list_endpoints(tenant: TenantDep, db_url: DbUrlDep) -> WebhookEndpointList:
     "/{endpoint_id}",
     status_code=204,
     summary="Remove a webhook endpoint",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 403, 404, 429),
 )
-def delete_endpoint(endpoint_id: str, tenant: TenantDep, db_url: DbUrlDep) -> Response:
+def delete_endpoint(endpoint_id: str, caller: WebhookAdminDep, db_url: DbUrlDep) -> Response:
     """Remove the endpoint; its pending deliveries are dropped."""
     with session_scope(db_url) as session:
-        removed = webhook_endpoints.delete_for_tenant(session, _endpoint_id(endpoint_id), tenant.id)
+        removed = webhook_endpoints.delete_for_tenant(
+            session, _endpoint_id(endpoint_id), caller.tenant_id
+        )
     if not removed:
         raise _not_found(endpoint_id)
     return Response(status_code=204)
@@ -95,13 +101,15 @@ def delete_endpoint(endpoint_id: str, tenant: TenantDep, db_url: DbUrlDep) -> Re
     "/{endpoint_id}/deliveries",
     response_model=DeliveryAttemptList,
     summary="The latest delivery attempts to an endpoint",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 403, 404, 429),
 )
-def list_deliveries(endpoint_id: str, tenant: TenantDep, db_url: DbUrlDep) -> DeliveryAttemptList:
+def list_deliveries(
+    endpoint_id: str, caller: WebhookAdminDep, db_url: DbUrlDep
+) -> DeliveryAttemptList:
     """Every attempt (newest first, at most 100): status code, error, retry time."""
     eid = _endpoint_id(endpoint_id)
     with read_scope(db_url) as session:
-        if webhook_endpoints.get_for_tenant(session, eid, tenant.id) is None:
+        if webhook_endpoints.get_for_tenant(session, eid, caller.tenant_id) is None:
             raise _not_found(endpoint_id)
         attempts = webhook_messages.attempts_for_endpoint(session, eid)
     return DeliveryAttemptList(data=[attempt_out(a) for a in attempts])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from moderation.domain.webhook_events import Event
 from moderation.domain.webhook_payloads import webhook_id
@@ -14,11 +14,31 @@ from moderation.storage.repositories.webhook_messages import AttemptRow
 
 
 class WebhookEndpointIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "url": "https://hooks.example.com/moderation",
+                "events": ["moderation.decided", "moderation.updated", "moderation.failed"],
+            }
+        }
+    )
     url: str = Field(min_length=1, max_length=2000, description="http(s) URL that receives POSTs")
     events: list[Event] = Field(min_length=1, description="events to send to this URL")
 
 
 class WebhookEndpointOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": "5f0c2a1e-3b4d-4c5e-8f9a-0b1c2d3e4f5a",
+                "url": "https://hooks.example.com/moderation",
+                "events": ["moderation.decided"],
+                "enabled": True,
+                "disabled_reason": None,
+                "created_at": "2026-11-25T12:00:00Z",
+            }
+        }
+    )
     id: uuid.UUID
     url: str
     events: list[str]
@@ -36,6 +56,23 @@ class WebhookEndpointList(BaseModel):
 
 
 class DeliveryAttemptOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "webhook_id": "msg_2pWVRIIm8vPNsk5cBCd0Lq",
+                "event": "moderation.decided",
+                "moderation_id": "0b7c6f1e-8d2a-4f5e-9c1b-3a2d4e5f6a7b",
+                "attempt": 2,
+                "succeeded": True,
+                "status_code": 200,
+                "error": None,
+                "duration_ms": 41.5,
+                "attempted_at": "2026-11-25T12:00:12Z",
+                "next_attempt_at": None,
+                "message_status": "delivered",
+            }
+        }
+    )
     webhook_id: str = Field(description="the 'webhook-id' header: the same on every retry")
     event: str
     moderation_id: uuid.UUID

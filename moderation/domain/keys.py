@@ -36,6 +36,7 @@ class Scope(StrEnum):
     POLICIES_WRITE = "policies:write"
     REVIEWS_WRITE = "reviews:write"
     KEYS_WRITE = "keys:write"
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 ALL_SCOPES: tuple[str, ...] = tuple(s.value for s in Scope)
