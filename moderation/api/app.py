@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from moderation import __version__
-from moderation.api import health, moderations
+from moderation.api import health, moderations, policies
 from moderation.api.body_limit import BodyLimitMiddleware
 from moderation.api.deps import resolve_publish
 from moderation.api.errors import install_error_handlers
@@ -52,4 +52,5 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
     )
     app.include_router(moderations.router)
     app.include_router(health.router)
+    app.include_router(policies.router)
     return app
