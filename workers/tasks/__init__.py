@@ -1,6 +1,6 @@
 """Celery tasks, named ``area.verb``."""
 
 from workers import signals
-from workers.tasks import inference, maintenance
+from workers.tasks import backtest, inference, maintenance
 
-__all__ = ["inference", "maintenance", "signals"]
+__all__ = ["backtest", "inference", "maintenance", "signals"]

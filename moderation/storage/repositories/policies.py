@@ -57,7 +57,7 @@ def list_active(session: Session) -> list[tuple[Policy, PolicyVersion]]:
         .join(PolicyVersion, PolicyVersion.version == Policy.active_version)
         .order_by(Policy.slug)
     )
-    return [(p, v) for p, v in session.execute(stmt).tuples()]
+    return [(p, v) for p, v in session.execute(stmt)]
 
 
 def versions_of(session: Session, slug: str) -> list[PolicyVersion]:
