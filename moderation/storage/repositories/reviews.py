@@ -6,6 +6,7 @@ import uuid
 from typing import Literal, NamedTuple
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from moderation.storage.models import Decision, PolicyVersion, Review, Submission
@@ -68,7 +69,7 @@ def ground_truth(session: Session, slug: str, limit: int) -> list[GroundTruth]:
     most recently reviewed first."""
     latest = (
         select(Review)
-        .distinct(Review.submission_id)
+        .ext(distinct_on(Review.submission_id))
         .order_by(Review.submission_id, Review.created_at.desc())
         .subquery()
     )
