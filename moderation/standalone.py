@@ -72,6 +72,8 @@ def run_standalone(settings: Settings, host: str, port: int) -> int:
         children = [
             _spawn(["serve", "--host", host, "--port", str(port)], env),
             _spawn(["worker", "--queues", "inference,maintenance", "--beat"], env),
+            # backtests get their own worker so that they never delay live moderation
+            _spawn(["worker", "--queues", "backtest"], env),
         ]
         stack.callback(_stop, children)
         if demo:

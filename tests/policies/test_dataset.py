@@ -58,7 +58,7 @@ def test_every_bad_row_is_reported_with_its_line(tmp_path: Path) -> None:
 
 
 def test_missing_labels_or_columns(tmp_path: Path) -> None:
-    with pytest.raises(DatasetInvalid, match="labels.csv: missing"):
+    with pytest.raises(DatasetInvalid, match=r"labels\.csv: missing"):
         dataset_images(tmp_path, FileBlobStore(tmp_path / "b"), CATEGORIES, max_pixels=10**6)
     (tmp_path / "labels.csv").write_text("file,label\n")
     with pytest.raises(DatasetInvalid, match="missing columns category, rating"):
