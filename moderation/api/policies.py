@@ -10,7 +10,7 @@ from fastapi import APIRouter
 
 from moderation.api import policy_backtests, policy_drafts
 from moderation.api.deps import DbUrlDep, TenantDep
-from moderation.api.policy_access import policy_not_found
+from moderation.api.policy_access import ERROR_RESPONSES, policy_not_found
 from moderation.api.policy_schemas import (
     PolicyList,
     PolicyOut,
@@ -21,7 +21,7 @@ from moderation.api.policy_schemas import (
 from moderation.storage.db import read_scope
 from moderation.storage.repositories import policies as policy_repo
 
-router = APIRouter(prefix="/v1/policies", tags=["policies"])
+router = APIRouter(prefix="/v1/policies", tags=["policies"], responses=ERROR_RESPONSES)
 
 
 @router.get("", response_model=PolicyList, summary="Every policy with its active rubric")

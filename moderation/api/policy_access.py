@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from moderation.api.deps import TenantDep
 from moderation.api.errors import ApiError
+from moderation.api.schemas import ErrorResponse
 from moderation.domain.policy_authoring import Author
 from moderation.storage.models import Tenant
 
@@ -40,3 +41,8 @@ AuthorDep = Annotated[Author, Depends(policy_author)]
 def policy_not_found(what: str) -> ApiError:
     """The 404 of the policy endpoints."""
     return ApiError(404, "not_found", what)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (401, 404, 422)
+}
