@@ -81,10 +81,12 @@ def preview_draft_prompt(
 ) -> PromptOut:
     """The exact prompt the configured model reads for this draft, and its token counts."""
     with authoring_scope(db_url) as session:
-        draft = authoring.get_draft(session, slug, draft_id)
-        model, _ = resolve_model(settings)
-        preview = preview_prompt(model, settings.model_revision, authoring.draft_policy(draft))
-        data = {"draft_id": str(draft.id), "model": model, "prompt_sha256": preview.sha256}
+        policy = authoring.draft_policy(authoring.get_draft(session, slug, draft_id))
+    model, _ = resolve_model(settings)
+    # the processor loads once per process; no database connection is held meanwhile
+    preview = preview_prompt(model, settings.model_revision, policy)
+    data = {"draft_id": str(draft_id), "model": model, "prompt_sha256": preview.sha256}
+    with authoring_scope(db_url) as session:
         authoring.audit_authoring(session, author, slug, "policy.prompt_previewed", data)
     return prompt_out(preview)
 

@@ -16,13 +16,11 @@ from moderation.cli import main
 from moderation.storage.db import session_scope
 from moderation.storage.repositories.reviews import add_review
 from tests.conftest import Env, Keys
-from tests.policies.support import create_draft, new_slug, publish, rubric
+from tests.policies.support import EVERYTHING_UNSAFE, create_draft, new_slug, publish, rubric
 from tests.support import images
 from tests.support.db import count, rows
 from tests.support.intake import accept_many
 from tests.support.processes import ApiServer, WorkerProcess, start_worker
-
-EVERYTHING_UNSAFE = {"review_at": 0.0, "block_at": 0.0}
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,10 @@ from typing import Any
 import httpx
 
 from tests.conftest import Keys
-from tests.policies.support import new_slug, publish, rubric
+from tests.policies.support import EVERYTHING_UNSAFE, new_slug, publish, rubric
 from tests.support import images
 from tests.support.db import rows
 from tests.support.processes import ApiServer
-
-EVERYTHING_UNSAFE = {"review_at": 0.0, "block_at": 0.0}
 
 
 def _submit(client: httpx.Client, slug: str, seed: int) -> str:
