@@ -15,7 +15,14 @@ from workers.app import app
 log = logging.getLogger(__name__)
 
 
-@app.task(name="backtest.run")
+@app.task(
+    name="backtest.run",
+    # model errors are recorded on the items; what escapes is infrastructure (database,
+    # blob store): retry, which is harmless because finished items are never judged again
+    autoretry_for=(Exception,),
+    retry_backoff=5,
+    max_retries=5,
+)
 def run(item_ids: list[int]) -> int:
     """Judge the items under the draft and the baseline; results go to the items only."""
     ids = [int(i) for i in item_ids]
