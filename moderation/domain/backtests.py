@@ -8,7 +8,7 @@ never writes decisions or touches submissions.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -72,20 +72,7 @@ def start_backtest(
         created_by_tenant_id=author.tenant_id,
         created_by=author.actor,
     )
-    item_ids = backtests.add_items(
-        session,
-        run.id,
-        [
-            {
-                "image_sha256": i.image_sha256,
-                "label": i.label,
-                "submission_id": i.submission_id,
-                "expected_rating": i.expected_rating,
-                "expected_category": i.expected_category,
-            }
-            for i in images
-        ],
-    )
+    item_ids = backtests.add_items(session, run.id, [asdict(i) for i in images])
     messages = [
         outbox.add(
             session, BACKTEST_TASK, BACKTEST_QUEUE, {"item_ids": item_ids[i : i + chunk_size]}
