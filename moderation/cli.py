@@ -77,7 +77,12 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
 
 @main.command()
-@click.option("--queues", default="inference,maintenance", show_default=True)
+@click.option(
+    "--queues",
+    default="inference,maintenance",
+    show_default=True,
+    help="comma-separated: inference, backtest (give it its own worker), maintenance",
+)
 @click.option("--pool", default="solo", show_default=True, help="solo (one model) or prefork")
 @click.option("--concurrency", type=int, default=1, show_default=True)
 @click.option("--beat/--no-beat", default=False, help="also run the periodic sweeper schedule")
@@ -88,14 +93,15 @@ def worker(queues: str, pool: str, concurrency: int, beat: bool) -> None:
     _db_url()
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if "inference" in queues.split(","):
+    consumed = queues.split(",")
+    if any(q in consumed for q in ("inference", "backtest")):
         model, _ = resolve_model(settings)  # builds the demo checkpoint once, warns if used
         os.environ["MODERATION_MODEL"] = model
         get_settings.cache_clear()
     from workers.app import app
 
     # the batching task can only group what the worker prefetched
-    prefetch = settings.batch_size if "inference" in queues.split(",") else 1
+    prefetch = settings.batch_size if "inference" in consumed else 1
     argv = ["worker", "-Q", queues, "--pool", pool, "-c", str(concurrency), "-l", "INFO"]
     argv += ["--prefetch-multiplier", str(prefetch)]
     app.worker_main([*argv, "-B"] if beat else argv)
@@ -200,22 +206,6 @@ def keys_revoke(key_id: uuid.UUID) -> None:
 
 
 @main.group()
-def policies() -> None:
-    """Manage policies."""
-
-
-@policies.command("sync")
-@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None)
-def policies_sync(directory: Path | None) -> None:
-    """Load policies/*.yaml into immutable versions and activate them."""
-    from moderation.admin import sync_policy_files
-
-    for r in sync_policy_files(_db_url(), directory or get_settings().policies_dir):
-        state = "new" if r.created else ("activated" if r.activated else "unchanged")
-        click.echo(f"{r.slug}: {r.version} ({state})")
-
-
-@main.group()
 def models() -> None:
     """Model checkpoints."""
 
@@ -233,6 +223,14 @@ def models_build_tiny(arch: str, out: Path, size: str) -> None:
     path = build_tiny(arch, out, size=size)
     click.echo(f"built {arch}/{size} (random weights) at {path}")
 
+
+def _add_policies() -> None:
+    from moderation.policy_cli import policies
+
+    main.add_command(policies)
+
+
+_add_policies()
 
 if __name__ == "__main__":
     main()

@@ -75,6 +75,8 @@ def run_standalone(settings: Settings, host: str, port: int) -> int:
             _spawn(
                 ["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "4"], env
             ),
+            # backtests get their own worker so that they never delay live moderation
+            _spawn(["worker", "--queues", "backtest"], env),
         ]
         stack.callback(_stop, children)
         if demo:

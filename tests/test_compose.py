@@ -19,6 +19,7 @@ APP_SERVICES = (
     "migrate",
     "api",
     "worker-inference",
+    "worker-backtest",
     "worker-maintenance",
     "worker-webhooks",
     "beat",
@@ -58,8 +59,10 @@ def compose_config(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: i
 def test_compose_has_every_service(compose_config: dict) -> None:  # type: ignore[type-arg]
     services = compose_config["services"]
     assert {"postgres", "redis", *APP_SERVICES} <= set(services)
-    gpu = services["worker-inference"]["deploy"]["resources"]["reservations"]["devices"][0]
-    assert "gpu" in gpu["capabilities"]
+    for worker in ("worker-inference", "worker-backtest"):
+        gpu = services[worker]["deploy"]["resources"]["reservations"]["devices"][0]
+        assert "gpu" in gpu["capabilities"]
+    assert services["worker-inference"]["command"][3] == "inference"  # never `backtest`
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)

@@ -12,6 +12,8 @@ from moderation.domain.webhook_events import WEBHOOKS_QUEUE
 
 INFERENCE_QUEUE = "inference"
 MAINTENANCE_QUEUE = "maintenance"
+BACKTEST_QUEUE = "backtest"
+MODEL_QUEUES = (INFERENCE_QUEUE, BACKTEST_QUEUE)  # workers consuming these load the model
 
 
 def create_celery(broker_url: str | None = None) -> Celery:
@@ -32,6 +34,7 @@ def create_celery(broker_url: str | None = None) -> Celery:
             "inference.*": {"queue": INFERENCE_QUEUE},
             "maintenance.*": {"queue": MAINTENANCE_QUEUE},
             "webhooks.*": {"queue": WEBHOOKS_QUEUE},
+            "backtest.*": {"queue": BACKTEST_QUEUE},
         },
         broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_timeout=3,

@@ -1,4 +1,4 @@
-"""Load the model when an inference worker starts, in the process that will run the tasks."""
+"""Load the model when an inference or backtest worker starts, in the process running tasks."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from celery.concurrency.solo import TaskPool as SoloPool
 from celery.signals import worker_process_init, worker_ready
 
 from workers import runtime
-from workers.app import INFERENCE_QUEUE, app
+from workers.app import MODEL_QUEUES, app
 
 log = logging.getLogger(__name__)
 
 
 def _consumes_inference() -> bool:
-    return INFERENCE_QUEUE in app.amqp.queues.consume_from
+    return any(q in app.amqp.queues.consume_from for q in MODEL_QUEUES)
 
 
 @worker_process_init.connect

@@ -1,7 +1,7 @@
 """api key scopes, names and prefix index
 
 Revision ID: d2e8b5c1f370
-Revises: b4d1e7c2a901
+Revises: c7a3f9d2e411
 Create Date: 2026-11-25 20:30:00.000000+00:00
 
 """
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "d2e8b5c1f370"
-down_revision: Union[str, Sequence[str], None] = "b4d1e7c2a901"
+down_revision: Union[str, Sequence[str], None] = "c7a3f9d2e411"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

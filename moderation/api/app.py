@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from moderation import __version__
-from moderation.api import api_keys, health, moderations, webhook_endpoints
+from moderation.api import api_keys, health, moderations, policies, webhook_endpoints
 from moderation.api.backlog import QueueDepth
 from moderation.api.body_limit import BodyLimitMiddleware
 from moderation.api.deps import resolve_publish
@@ -65,4 +65,5 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
     app.include_router(api_keys.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(health.router)
+    app.include_router(policies.router)
     return app

@@ -20,6 +20,7 @@ class Principal:
     tenant: Tenant
     key_id: uuid.UUID
     scopes: frozenset[str]
+    key_prefix: str = ""  # the key's public prefix: how people recognise it in audit trails
 
     @property
     def tenant_id(self) -> uuid.UUID:
@@ -75,5 +76,5 @@ def authenticate(session: Session, presented: str) -> Principal | None:
         return None
     for key, tenant in api_keys.active_with_prefix(session, prefix):
         if key_matches(presented, key.key_hash):
-            return Principal(tenant=tenant, key_id=key.id, scopes=frozenset(key.scopes))
+            return Principal(tenant, key.id, frozenset(key.scopes), key.prefix)
     return None

@@ -72,7 +72,7 @@ def model_info(engine: Engine, policy: Policy) -> ModelInfo:
 
 
 @lru_cache(maxsize=256)
-def _policy(db_url: str, version: str) -> Policy:
+def cached_policy_version(db_url: str, version: str) -> Policy:
     """Versions are immutable, so each is read and validated once per process."""
     with session_scope(db_url) as session:
         return policy_version(session, version)
@@ -119,7 +119,7 @@ def claim(
     claims = []
     with statement_scope(ctx.db_url) as session:
         for ref in submissions.start_attempts(session, ids, ctx.max_attempts):
-            policy = _policy(ctx.db_url, ref.policy_version)
+            policy = cached_policy_version(ctx.db_url, ref.policy_version)
             if ref.policy_version not in models:
                 models[ref.policy_version] = model_info(engine, policy)
             claims.append(_Claim(ref, policy, models[ref.policy_version]))

@@ -27,14 +27,21 @@ class SyncResult:
 
 
 def sync_policies(session: Session, directory: Path) -> list[SyncResult]:
-    """Load ``directory/*.yaml`` as versions and activate them (a no-op when unchanged)."""
+    """Load ``directory/*.yaml`` as versions (a no-op when unchanged).
+
+    A file's version is activated when it is new, or when its policy does not exist yet: an
+    unchanged file never undoes a publish or rollback made through the authoring API.
+    """
     results = []
     for policy in load_policy_dir(directory):
         content = policy.model_dump(mode="json")
+        exists = policy_repo.get_policy(session, policy.slug) is not None
         created = policy_repo.add_version(
             session, policy.version, policy.slug, content, policy.content_sha256
         )
-        activated = policy_repo.set_active(session, policy.slug, policy.version)
+        activated = (created or not exists) and policy_repo.set_active(
+            session, policy.slug, policy.version
+        )
         if created or activated:
             audit.append(
                 session,

@@ -255,3 +255,72 @@ class Appeal(Base):
     created_at: Mapped[datetime] = _now()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolution_note: Mapped[str | None] = mapped_column(Text)
+
+
+class PolicyDraft(Base):
+    """An unpublished rubric: its validated content, who wrote it and what it was based on."""
+
+    __tablename__ = "policy_drafts"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    slug: Mapped[str] = mapped_column(String(63), index=True)
+    version: Mapped[str] = mapped_column(String(80))
+    content: Mapped[dict[str, Any]]
+    source_yaml: Mapped[str] = mapped_column(Text)
+    base_version: Mapped[str | None] = mapped_column(ForeignKey("policy_versions.version"))
+    created_by_tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Review(Base):
+    """A reviewer's confirm/overturn of a decision; the ground truth of backtests."""
+
+    __tablename__ = "reviews"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id"), index=True)
+    decision_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("decisions.id"), index=True)
+    reviewer: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    rating: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[datetime] = _now()
+
+
+class BacktestRun(Base):
+    """A draft measured against labelled items, beside the version active when it started."""
+
+    __tablename__ = "backtest_runs"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    draft_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("policy_drafts.id"), index=True)
+    slug: Mapped[str] = mapped_column(String(63), index=True)
+    baseline_version: Mapped[str | None] = mapped_column(ForeignKey("policy_versions.version"))
+    source: Mapped[str] = mapped_column(String(16))
+    dataset: Mapped[str | None] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(Integer)
+    created_by_tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()
+
+
+class BacktestItem(Base):
+    """One labelled image of a run: the expected answer, then the draft's and baseline's."""
+
+    __tablename__ = "backtest_items"
+    __table_args__ = (
+        Index("ix_backtest_items_run_id_position", "run_id", "position", unique=True),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("backtest_runs.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(Text)
+    submission_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("submissions.id"))
+    expected_rating: Mapped[str] = mapped_column(String(16))
+    expected_category: Mapped[str | None] = mapped_column(String(16))
+    draft: Mapped[dict[str, Any] | None]
+    baseline: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

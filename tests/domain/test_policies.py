@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import ValidationError
 
-from moderation.domain.policies import load_policy_dir, load_policy_file, parse_policy
+from moderation.domain.policies import (
+    PolicyInvalid,
+    load_policy_dir,
+    load_policy_file,
+    parse_policy,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "policies" / "default.yaml"
@@ -45,19 +49,19 @@ def test_version_is_slug_plus_content_hash_and_stable() -> None:
     ],
 )
 def test_invalid_policies_are_refused(changes: dict[str, object], message: str) -> None:
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(PolicyInvalid, match=message):
         parse_policy(_variant(**changes))
 
 
 def test_duplicate_category_ids_are_refused() -> None:
     data = yaml.safe_load(DEFAULT.read_text())
     data["categories"].append(dict(data["categories"][0]))
-    with pytest.raises(ValidationError, match="duplicate category ids: O1"):
+    with pytest.raises(PolicyInvalid, match="duplicate category id 'O1'"):
         parse_policy(yaml.safe_dump(data))
 
 
 def test_empty_clause_list_is_refused() -> None:
     data = yaml.safe_load(DEFAULT.read_text())
     data["categories"][0]["can"] = []
-    with pytest.raises(ValidationError, match="can"):
+    with pytest.raises(PolicyInvalid, match="can"):
         parse_policy(yaml.safe_dump(data))

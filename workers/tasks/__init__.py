@@ -1,6 +1,6 @@
 """Celery tasks, named ``area.verb``."""
 
 from workers import signals
-from workers.tasks import inference, maintenance, webhooks
+from workers.tasks import backtest, inference, maintenance, webhooks
 
-__all__ = ["inference", "maintenance", "signals", "webhooks"]
+__all__ = ["backtest", "inference", "maintenance", "signals", "webhooks"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -42,3 +43,28 @@ def set_active(session: Session, slug: str, version: str) -> bool:
 def get_version(session: Session, version: str) -> PolicyVersion | None:
     """One policy version by id."""
     return session.get(PolicyVersion, version)
+
+
+def get_policy(session: Session, slug: str) -> Policy | None:
+    """A policy (its active version) by slug."""
+    return session.get(Policy, slug)
+
+
+def list_active(session: Session) -> list[tuple[Policy, PolicyVersion]]:
+    """Every policy with its active version, by slug."""
+    stmt = (
+        select(Policy, PolicyVersion)
+        .join(PolicyVersion, PolicyVersion.version == Policy.active_version)
+        .order_by(Policy.slug)
+    )
+    return [(p, v) for p, v in session.execute(stmt)]
+
+
+def versions_of(session: Session, slug: str) -> list[PolicyVersion]:
+    """All versions of a policy, oldest first."""
+    stmt = (
+        select(PolicyVersion)
+        .where(PolicyVersion.slug == slug)
+        .order_by(PolicyVersion.created_at, PolicyVersion.version)
+    )
+    return list(session.scalars(stmt))

@@ -1,0 +1,88 @@
+"""Reviews: a reviewer's confirm/overturn of a model decision (the ground truth of backtests)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal, NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.orm import Session
+
+from moderation.storage.models import Decision, PolicyVersion, Review, Submission
+
+Outcome = Literal["confirm", "overturn"]
+
+
+def add_review(
+    session: Session,
+    *,
+    decision_id: uuid.UUID,
+    reviewer: str,
+    outcome: Outcome,
+    action: str | None = None,
+    rating: str | None = None,
+    category: str | None = None,
+    note: str = "",
+) -> Review:
+    """Record a review of a decision. ``confirm`` takes the decision's action, rating and category
+    unless given; ``overturn`` needs the reviewer's ``action`` and ``rating`` (and ``category``
+    when unsafe). LookupError for an unknown decision, ValueError for an incomplete overturn."""
+    decision = session.get(Decision, decision_id)
+    if decision is None:
+        raise LookupError(f"no decision {decision_id}")
+    if outcome == "confirm":
+        action = action or decision.action
+        rating = rating or decision.rating
+        category = category if category is not None else decision.category
+    elif outcome != "overturn":
+        raise ValueError(f"outcome must be confirm or overturn, not {outcome!r}")
+    if action is None or rating is None:
+        raise ValueError("an overturn needs the reviewer's action and rating")
+    review = Review(
+        id=uuid.uuid4(),
+        submission_id=decision.submission_id,
+        decision_id=decision.id,
+        reviewer=reviewer,
+        outcome=outcome,
+        action=action,
+        rating=rating,
+        category=None if rating == "safe" else category,
+        note=note,
+    )
+    session.add(review)
+    session.flush()
+    return review
+
+
+class GroundTruth(NamedTuple):
+    """A reviewed submission of a policy: its image and what the reviewer decided."""
+
+    submission_id: uuid.UUID
+    image_sha256: str
+    rating: str
+    category: str | None
+
+
+def ground_truth(
+    session: Session, slug: str, limit: int, tenant_id: uuid.UUID | None = None
+) -> list[GroundTruth]:
+    """The latest review of each reviewed submission made under any version of ``slug`` (of
+    one tenant, if given), most recently reviewed first."""
+    latest = (
+        select(Review)
+        .ext(distinct_on(Review.submission_id))
+        .order_by(Review.submission_id, Review.created_at.desc())
+        .subquery()
+    )
+    stmt = (
+        select(Submission.id, Submission.image_sha256, latest.c.rating, latest.c.category)
+        .join(latest, latest.c.submission_id == Submission.id)
+        .join(PolicyVersion, PolicyVersion.version == Submission.policy_version)
+        .where(PolicyVersion.slug == slug)
+        .order_by(latest.c.created_at.desc(), Submission.id)
+        .limit(limit)
+    )
+    if tenant_id is not None:
+        stmt = stmt.where(Submission.tenant_id == tenant_id)
+    return [GroundTruth(*row) for row in session.execute(stmt)]

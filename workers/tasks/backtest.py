@@ -1,0 +1,32 @@
+"""Task ``backtest.run``: judge a chunk of backtest items (ids only in messages).
+
+It runs on the ``backtest`` queue, which the live inference workers never consume, so a long
+backtest cannot delay live moderation.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from moderation.domain.backtest_flow import run_backtest_items_flow
+from workers import runtime
+from workers.app import app
+
+log = logging.getLogger(__name__)
+
+
+@app.task(
+    name="backtest.run",
+    # model errors are recorded on the items; what escapes is infrastructure (database,
+    # blob store): retry, which is harmless because finished items are never judged again
+    autoretry_for=(Exception,),
+    retry_backoff=5,
+    max_retries=5,
+)
+def run(item_ids: list[int]) -> int:
+    """Judge the items under the draft and the baseline; results go to the items only."""
+    ids = [int(i) for i in item_ids]
+    done = run_backtest_items_flow(runtime.flow_context(), runtime.engine(), ids)
+    runtime.heartbeat()
+    log.info("backtest chunk done: %d of %d items judged now", done, len(ids))
+    return done
