@@ -153,37 +153,54 @@ def _ingest_rate(
     key: str,
     load: tuple[int, int, tuple[int, int]],
     log: Path,
+    beside: list[str] | None = None,
 ) -> float:
-    """Start one server, warm it up, measure uploads per second."""
+    """Start one server (and ``beside`` it, another process), warm up, measure uploads/s."""
     requests, concurrency, size = load
     server = _serve(args, env, log)
+    other = _serve(beside, env, log.with_suffix(".beside.log")) if beside else None
     try:
         url = f"http://127.0.0.1:{args[args.index('--port') + 1]}"
         _wait_http(f"{url}/docs", server)
         _post_many(url, key, 30, concurrency, distinct=False, size=size)  # warm-up
         return _post_many(url, key, requests, concurrency, distinct=True, size=size)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for proc in (server, other):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
 
 
 def measure_ingest(
     env: dict[str, str], key: str, requests: int, concurrency: int, tmp: Path
 ) -> str:
-    """Our API and the bare multipart endpoint, one after the other, same client and images."""
+    """Our API (relay in its own process, as docker-compose runs it; and relay thread inside
+    the API, as standalone runs it) next to the bare multipart endpoint: same client, same
+    images, no access log anywhere (the bare endpoint has none)."""
     lines = [
         f"| API ingest ({requests} uploads, {concurrency} clients) | image | bare FastAPI "
-        "multipart, uploads/s | POST /v1/moderations, uploads/s | ratio |",
-        "|---|---|---|---|---|",
+        "multipart, uploads/s | ours, relay process beside, uploads/s | ratio "
+        "| ours, relay thread inside, uploads/s | ratio |",
+        "|---|---|---|---|---|---|---|",
     ]
+    quiet = {**env, "MODERATION_ACCESS_LOG": "false"}
+    separate = {**quiet, "MODERATION_RELAY_IN_API": "false"}
     bare_app = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--log-level", "warning"]
     ours = [sys.executable, "-m", "moderation.cli", "serve"]
+    relay = [sys.executable, "-m", "moderation.cli", "relay"]
     for size in ((64, 64), (1024, 768)):
         load = (requests, concurrency, size)
-        bare = _ingest_rate([*bare_app, "--port", str(free_port())], env, key, load, tmp / "b.log")
-        mine = _ingest_rate([*ours, "--port", str(free_port())], env, key, load, tmp / "a.log")
+        port = ["--port", str(free_port())]
+        bare = _ingest_rate([*bare_app, *port], quiet, key, load, tmp / "b.log")
+        port = ["--port", str(free_port())]
+        apart = _ingest_rate([*ours, *port], separate, key, load, tmp / "s.log", relay)
+        port = ["--port", str(free_port())]
+        inside = _ingest_rate([*ours, *port], quiet, key, load, tmp / "a.log")
         label = f"{size[0]}x{size[1]} JPEG, {len(jpeg(*size)) // 1024} KiB"
-        lines.append(f"| | {label} | {bare:.0f} | {mine:.0f} | {mine / bare:.0%} |")
+        lines.append(
+            f"| | {label} | {bare:.0f} | {apart:.0f} | {apart / bare:.0%} "
+            f"| {inside:.0f} | {inside / bare:.0%} |"
+        )
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = (
     "migrate",
     "api",
+    "relay",
     "worker-inference",
     "worker-backtest",
     "worker-maintenance",
@@ -63,6 +64,7 @@ def test_compose_has_every_service(compose_config: dict) -> None:  # type: ignor
         gpu = services[worker]["deploy"]["resources"]["reservations"]["devices"][0]
         assert "gpu" in gpu["capabilities"]
     assert services["worker-inference"]["command"][3] == "inference"  # never `backtest`
+    assert services["api"]["environment"]["MODERATION_RELAY_IN_API"] == "false"
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)

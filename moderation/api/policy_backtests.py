@@ -12,7 +12,7 @@ from moderation.api.policy_access import AuthorDep, policy_not_found
 from moderation.api.policy_drafts import authoring_scope
 from moderation.api.policy_schemas import BacktestIn, BacktestOut, backtest_out
 from moderation.domain import backtests
-from moderation.domain.policy_authoring import get_draft
+from moderation.domain.policy_authoring import audit_authoring, get_draft
 from moderation.storage.repositories import backtests as backtest_repo
 
 router = APIRouter()
@@ -57,4 +57,5 @@ def get_backtest(slug: str, run_id: uuid.UUID, author: AuthorDep, db_url: DbUrlD
             raise policy_not_found(f"no backtest '{run_id}' of policy '{slug}'")
         draft = get_draft(session, author, slug, run.draft_id)
         status = backtests.backtest_status(session, run, draft)
+        audit_authoring(session, author, slug, "policy.backtest_read", {"run_id": str(run_id)})
     return backtest_out(status)

@@ -59,7 +59,11 @@ def create_draft(slug: str, body: DraftIn, author: AuthorDep, db_url: DbUrlDep) 
 def get_draft(slug: str, draft_id: uuid.UUID, author: AuthorDep, db_url: DbUrlDep) -> DraftOut:
     """A draft and its full content."""
     with authoring_scope(db_url) as session:
-        return draft_out(authoring.get_draft(session, author, slug, draft_id))
+        draft = authoring.get_draft(session, author, slug, draft_id)
+        authoring.audit_authoring(
+            session, author, slug, "policy.draft_read", {"draft_id": str(draft_id)}
+        )
+        return draft_out(draft)
 
 
 @router.get(
