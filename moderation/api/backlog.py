@@ -34,6 +34,10 @@ class QueueDepth:
         self._read_at = -float("inf")
         self._depth: int | None = None
 
+    def is_fresh(self) -> bool:
+        """Whether :meth:`current` answers from its cache (no Redis round trip)."""
+        return time.monotonic() - self._read_at < self.max_age_s
+
     def current(self) -> int | None:
         """Waiting messages, as read within the last ``max_age_s`` seconds."""
         with self._lock:

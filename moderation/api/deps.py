@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 
 from moderation.api.backlog import QueueDepth
 from moderation.api.errors import ApiError
@@ -17,7 +18,7 @@ from moderation.domain.keys import Scope
 from moderation.domain.secrets import SecretBox
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import read_scope
-from moderation.storage.models import Tenant
+from moderation.storage.repositories.api_keys import TenantRef
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -114,21 +115,22 @@ def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
     return scoped
 
 
-async def current_tenant(principal: PrincipalDep) -> Tenant:
+async def current_tenant(principal: PrincipalDep) -> TenantRef:
     """The tenant of any valid API key, whatever its scopes."""
     return principal.tenant
 
 
-TenantDep = Annotated[Tenant, Depends(current_tenant)]
+TenantDep = Annotated[TenantRef, Depends(current_tenant)]
 
 
-def require_queue_room(request: Request, principal: PrincipalDep) -> None:
+async def require_queue_room(request: Request, principal: PrincipalDep) -> None:
     """503 while the inference backlog is over ``max_queue_depth`` (checked after auth)."""
     settings: Settings = request.app.state.settings
     backlog: QueueDepth | None = request.app.state.backlog
     if settings.max_queue_depth <= 0 or backlog is None:
         return
-    depth = backlog.current()
+    # async, so no thread hop per request; the once-a-second Redis read goes to a thread
+    depth = backlog.current() if backlog.is_fresh() else await run_in_threadpool(backlog.current)
     if depth is not None and depth > settings.max_queue_depth:
         raise ApiError(
             503,

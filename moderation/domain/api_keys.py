@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from moderation.domain.keys import generate_api_key, key_matches, public_prefix
-from moderation.storage.models import ApiKey, Tenant
+from moderation.storage.models import ApiKey
 from moderation.storage.repositories import api_keys
+from moderation.storage.repositories.api_keys import TenantRef
 
 
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the tenant, the key used and what that key may do."""
 
-    tenant: Tenant
+    tenant: TenantRef
     key_id: uuid.UUID
     scopes: frozenset[str]
     key_prefix: str = ""  # the key's public prefix: how people recognise it in audit trails
@@ -74,7 +75,7 @@ def authenticate(session: Session, presented: str) -> Principal | None:
     prefix = public_prefix(presented)
     if prefix is None:
         return None
-    for key, tenant in api_keys.active_with_prefix(session, prefix):
+    for key in api_keys.active_with_prefix(session, prefix):
         if key_matches(presented, key.key_hash):
-            return Principal(tenant, key.id, frozenset(key.scopes), key.prefix)
+            return Principal(key.tenant, key.id, frozenset(key.scopes), key.prefix)
     return None

@@ -56,16 +56,20 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
+@lru_cache(maxsize=4)
+def _autocommit_engine(url: str) -> Engine:
+    """A second pool whose connections stay in autocommit (no per-checkout switching)."""
+    return create_engine(
+        normalize_url(url), isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10
+    )
+
+
 @contextmanager
 def statement_scope(url: str) -> Iterator[Session]:
     """A session in autocommit mode: every statement is its own transaction, with no
     BEGIN/COMMIT round trips. For one-shot reads and for writes done in a single statement."""
-    conn = get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with Session(bind=conn) as session:
-            yield session
-    finally:
-        conn.close()
+    with Session(bind=_autocommit_engine(url)) as session:
+        yield session
 
 
 read_scope = statement_scope
