@@ -23,7 +23,12 @@ from moderation.domain.verdicts import (
     record_verdicts,
     verdict_key,
 )
-from moderation.domain.webhook_events import MODERATION_DECIDED, MODERATION_FAILED, emit_events
+from moderation.domain.webhook_events import (
+    MODERATION_DECIDED,
+    MODERATION_FAILED,
+    emit_events,
+    fanout,
+)
 from moderation.inference.types import Engine, ModerationRequest, Verdict
 from moderation.storage.blobs import BlobNotFound, FileBlobStore
 from moderation.storage.db import session_scope, statement_scope
@@ -194,8 +199,8 @@ def _release_or_fail(
 def _record(
     ctx: FlowContext, results: list[tuple[_Claim, Verdict | str]], report: FlowReport
 ) -> None:
-    """Write the retries/failures, then the decisions with their ``moderation.decided``
-    webhook events (one statement each, one transaction)."""
+    """Write the retries/failures, then the decisions with their audit events and
+    ``moderation.decided`` webhook messages (one statement, in autocommit)."""
     failures = [(c, r) for c, r in results if isinstance(r, str)]
     if failures:
         with session_scope(ctx.db_url) as session:
@@ -208,9 +213,8 @@ def _record(
         for c, r in results
         if not isinstance(r, str)
     }
-    with session_scope(ctx.db_url) as session:
-        written = record_verdicts(session, list(to_record.values()))
-        emit_events(session, MODERATION_DECIDED, list(written))
+    with statement_scope(ctx.db_url) as session:
+        written = record_verdicts(session, list(to_record.values()), fanout(MODERATION_DECIDED))
     for sid, item in to_record.items():
         if sid not in written:
             report.skipped.append(sid)  # closed meanwhile by another delivery or the sweeper

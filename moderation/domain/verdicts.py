@@ -133,13 +133,19 @@ def _decided_event(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def record_verdicts(session: Session, items: list[VerdictToRecord]) -> set[uuid.UUID]:
+def record_verdicts(
+    session: Session, items: list[VerdictToRecord], fanout: decisions.Fanout | None = None
+) -> set[uuid.UUID]:
     """Decide the still-open submissions of ``items``: each gets its decision and audit event
-    once (one statement); returns the submissions decided now."""
+    once, and ``fanout``'s webhook messages (one statement); returns the submissions decided
+    now."""
     outcomes = [
         decide(i.policy, i.verdict.scores.unsafe, i.verdict.scores.categories) for i in items
     ]
     pairs = list(zip(items, outcomes, strict=True))
     return decisions.close_and_record(
-        session, [_decision_row(i, o) for i, o in pairs], [_decided_event(i, o) for i, o in pairs]
+        session,
+        [_decision_row(i, o) for i, o in pairs],
+        [_decided_event(i, o) for i, o in pairs],
+        fanout,
     )

@@ -13,6 +13,7 @@ from typing import Final, Literal
 from sqlalchemy.orm import Session
 
 from moderation.storage.repositories import outbox, webhook_messages
+from moderation.storage.repositories.decisions import Fanout
 
 Event = Literal["moderation.decided", "moderation.updated", "moderation.failed"]
 MODERATION_DECIDED: Final = "moderation.decided"
@@ -22,6 +23,11 @@ EVENTS: Final[tuple[Event, ...]] = (MODERATION_DECIDED, MODERATION_UPDATED, MODE
 
 DELIVER_TASK = "webhooks.deliver"
 WEBHOOKS_QUEUE = "webhooks"
+
+
+def fanout(event: Event) -> Fanout:
+    """``event``'s webhook messages and delivery tasks, to write inside another statement."""
+    return Fanout(event, DELIVER_TASK, WEBHOOKS_QUEUE)
 
 
 def emit_events(session: Session, event: Event, submission_ids: Sequence[uuid.UUID]) -> int:

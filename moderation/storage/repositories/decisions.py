@@ -4,66 +4,116 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, cast
+from functools import lru_cache
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, select, text
-from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    Table,
+    TableValuedAlias,
+    Text,
+    Uuid,
+    any_,
+    bindparam,
+    column,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
-from moderation.storage.models import AuditEvent, Decision
+from moderation.storage.models import AuditEvent, Decision, Submission
+from moderation.storage.repositories import outbox, webhook_messages
+from moderation.storage.repositories.submissions import DECIDED, FINAL
 
 _TABLE = cast(Table, Decision.__table__)
 
 
-def _recordset(table: Table, columns: list[str]) -> str:
-    """``jsonb_to_recordset`` column definitions for these columns of ``table``."""
-    dialect = PGDialect()  # type: ignore[no-untyped-call]
-    return ", ".join(f"{c} {table.c[c].type.compile(dialect)}" for c in columns)
-
-
 _DECISION_COLS = [c.name for c in _TABLE.c if c.name != "decided_at"]
+_EVENTS = cast(Table, AuditEvent.__table__)
 _EVENT_COLS = ["tenant_id", "subject_type", "subject_id", "event", "actor", "data"]
-_CLOSE_AND_RECORD = text(
-    f"""
-    WITH closed AS (
-        UPDATE submissions SET status = 'decided', error = NULL, updated_at = now()
-        WHERE id = ANY(CAST(:ids AS uuid[])) AND status NOT IN ('decided', 'failed')
-        RETURNING id
-    ), written AS (
-        INSERT INTO decisions ({", ".join(_DECISION_COLS)})
-        SELECT {", ".join(_DECISION_COLS)}
-        FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-            AS r({_recordset(_TABLE, _DECISION_COLS)})
-        WHERE r.submission_id IN (SELECT id FROM closed)
-        ON CONFLICT (submission_id) DO NOTHING
-        RETURNING submission_id
-    ), audited AS (
-        INSERT INTO audit_events ({", ".join(_EVENT_COLS)})
-        SELECT {", ".join(_EVENT_COLS)}
-        FROM jsonb_to_recordset(CAST(:events AS jsonb))
-            AS e({_recordset(cast(Table, AuditEvent.__table__), _EVENT_COLS)})
-        WHERE CAST(e.subject_id AS uuid) IN (SELECT submission_id FROM written)
+_SUBMISSIONS = cast(Table, Submission.__table__)
+
+
+class Fanout(NamedTuple):
+    """The webhook event to queue for every submission decided (and its delivery task)."""
+
+    event: str
+    task: str
+    queue: str
+
+
+def _recordset(name: str, param: str, table: Table, columns: list[str]) -> TableValuedAlias:
+    """``jsonb_to_recordset(:param) AS name(col type, …)`` for these columns of ``table``."""
+    fn = func.jsonb_to_recordset(func.cast(bindparam(param, type_=Text()), JSONB))
+    typed = [column(c, table.c[c].type) for c in columns]
+    return fn.table_valued(*typed).render_derived(name, with_types=True)
+
+
+@lru_cache(maxsize=8)
+def _close_and_record(fanout: Fanout | None) -> Select[Any]:
+    """The record statement, built once per fanout: parameters ``ids``, ``rows``, ``events``."""
+    closed = (
+        update(_SUBMISSIONS)
+        .where(
+            _SUBMISSIONS.c.id == any_(bindparam("ids", type_=ARRAY(Uuid()))),
+            _SUBMISSIONS.c.status.not_in(FINAL),
+        )
+        .values(status=DECIDED, error=None, updated_at=func.now())
+        .returning(_SUBMISSIONS.c.id)
+        .cte("closed")
     )
-    SELECT submission_id FROM written
-    """
-)
+    rows = _recordset("r", "rows", _TABLE, _DECISION_COLS)
+    written = (
+        insert(_TABLE)
+        .from_select(
+            _DECISION_COLS,
+            select(*(rows.c[c] for c in _DECISION_COLS)).where(
+                rows.c.submission_id.in_(select(closed.c.id))
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["submission_id"])
+        .returning(_TABLE.c.submission_id)
+        .cte("written")
+    )
+    events = _recordset("e", "events", _EVENTS, _EVENT_COLS)
+    audited = insert(_EVENTS).from_select(
+        _EVENT_COLS,
+        select(*(events.c[c] for c in _EVENT_COLS)).where(
+            events.c.subject_id.cast(Uuid()).in_(select(written.c.submission_id))
+        ),
+    )
+    stmt = select(written.c.submission_id)
+    ctes = [audited.cte("audited")]
+    if fanout is not None:
+        messages = webhook_messages.add_for_event(fanout.event, select(written.c.submission_id))
+        deliveries = outbox.per_row(fanout.task, fanout.queue, "message_id", messages)
+        stmt = stmt.add_columns(outbox.notify_if_any(deliveries))
+        ctes.append(deliveries)
+    return stmt.add_cte(*ctes)
 
 
 def close_and_record(
-    session: Session, rows: list[dict[str, Any]], events: list[dict[str, Any]]
+    session: Session,
+    rows: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    fanout: Fanout | None = None,
 ) -> set[uuid.UUID]:
     """Close the still-open submissions of ``rows`` as decided and insert their decisions
-    with one audit event each (``events``, keyed by ``subject_id`` = submission id), in ONE
-    statement; returns the submissions decided now. A submission already final (another
-    delivery, the sweeper) or already holding a decision gets nothing."""
+    with one audit event each (``events``, keyed by ``subject_id`` = submission id), and
+    queue ``fanout``'s webhook messages for them, in ONE statement; returns the submissions
+    decided now. A submission already final (another delivery, the sweeper) or already
+    holding a decision gets nothing."""
     if not rows:
         return set()
     params = {
-        "ids": [str(r["submission_id"]) for r in rows],
+        "ids": [r["submission_id"] for r in rows],
         "rows": json.dumps(rows, default=str),
         "events": json.dumps(events, default=str),
     }
-    return set(session.execute(_CLOSE_AND_RECORD, params).scalars())
+    return {row[0] for row in session.execute(_close_and_record(fanout), params)}
 
 
 def model_verdicts(session: Session, verdict_keys: list[str]) -> dict[str, Decision]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CTE, String, Table, func, insert, literal, select, text, update
+from sqlalchemy import CTE, ScalarSelect, String, Table, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from moderation.storage.models import OutboxMessage
@@ -32,9 +32,10 @@ def add(session: Session, task: str, queue: str, kwargs: dict[str, Any]) -> int:
     return message_id
 
 
-def add_per_row(session: Session, task: str, queue: str, arg: str, ids: CTE) -> int:
-    """One message ``task(arg=<id>)`` per row of ``ids`` (a CTE with an ``id`` column), in one
-    statement; wakes the relay at commit when any was written. Returns how many."""
+def per_row(task: str, queue: str, arg: str, ids: CTE) -> CTE:
+    """An INSERT (as a CTE of the new message ids): one message ``task(arg=<id>)`` per row of
+    ``ids`` (a CTE with an ``id`` column). The caller's statement must also NOTIFY
+    :data:`CHANNEL` when any was written (see :func:`notify_if_any`)."""
     rows = select(
         literal(task),
         literal(queue),
@@ -46,7 +47,21 @@ def add_per_row(session: Session, task: str, queue: str, arg: str, ids: CTE) -> 
         .from_select(["task", "queue", "args", "attempts"], rows)
         .returning(_TABLE.c.id)
     )
-    added = len(session.execute(stmt).all())
+    return stmt.cte(f"{task.replace('.', '_')}_messages")
+
+
+def notify_if_any(messages: CTE) -> ScalarSelect[Any]:
+    """A scalar subquery that wakes the relay (at commit) when ``messages`` holds any row."""
+    return (
+        select(func.count(func.pg_notify(CHANNEL, "")))
+        .select_from(select(messages.c.id).limit(1).subquery())
+        .scalar_subquery()
+    )
+
+
+def add_per_row(session: Session, task: str, queue: str, arg: str, ids: CTE) -> int:
+    """:func:`per_row` as a statement of its own, with its NOTIFY; returns how many."""
+    added = len(session.execute(select(per_row(task, queue, arg, ids).c.id)).all())
     if added:
         session.execute(text(f"NOTIFY {CHANNEL}"))
     return added

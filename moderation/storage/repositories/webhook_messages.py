@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import CTE, String, any_, func, literal, select, update
+from sqlalchemy import CTE, Select, String, any_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from moderation.storage.models import Submission, WebhookAttempt, WebhookEndpoin
 PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
 
 
-def add_for_event(event: str, submission_ids: Sequence[uuid.UUID]) -> CTE:
+def add_for_event(event: str, submission_ids: Sequence[uuid.UUID] | Select[Any]) -> CTE:
     """An INSERT … SELECT (as a CTE of the new ids): one pending message per enabled endpoint of
     each submission's tenant that subscribes to ``event``. No endpoint, no row."""
     rows = (
