@@ -140,6 +140,7 @@ def measure_worker(env: dict[str, str], url: str, key: str, db: str, n: int, tmp
             f"{statistics.mean(per_image):.3f} ms |",
             f"| same, median / max | {statistics.median(per_image):.3f} / "
             f"{max(per_image):.3f} ms |",
+            f"| same, batch by batch | {' '.join(f'{v:.2f}' for v in per_image)} |",
             f"| drain wall time per image minus model time | "
             f"{(wall * 1000 - model_total) / n:.3f} ms |",
             f"| model time per image | {model_total / n:.2f} ms |",

@@ -9,7 +9,7 @@ import time
 from functools import lru_cache
 
 from moderation.config import get_settings
-from moderation.domain.moderation_flow import FlowContext
+from moderation.domain.moderation_flow import FlowContext, warm_up_flow
 from moderation.domain.secrets import SecretBox
 from moderation.domain.webhook_delivery import DeliveryContext
 from moderation.inference.types import Engine
@@ -77,6 +77,7 @@ def engine() -> Engine:
         loaded.dtype,
     )
     _register(loaded)
+    warm_up_flow(flow_context(), loaded)
     return loaded
 
 

@@ -33,6 +33,7 @@ from moderation.inference.types import Engine, ModerationRequest, Verdict
 from moderation.storage.blobs import BlobNotFound, FileBlobStore
 from moderation.storage.db import session_scope, statement_scope
 from moderation.storage.repositories import audit, submissions
+from moderation.storage.repositories import policies as policy_repo
 from moderation.storage.repositories.submissions import SubmissionRef
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,19 @@ def _record(
             report.skipped.append(sid)  # closed meanwhile by another delivery or the sweeper
         else:
             (report.cached if item.cached_from else report.decided).append(sid)
+
+
+def warm_up_flow(ctx: FlowContext, engine: Engine) -> None:
+    """Do once at start what the first batch would otherwise pay for: open the connection
+    pools, compile the flow's statements, read the active policy versions and their decoding
+    parameters. Writes nothing."""
+    with statement_scope(ctx.db_url) as session:
+        versions = [v.version for _, v in policy_repo.list_active(session)]
+        submissions.start_attempts(session, [uuid.uuid4()], ctx.max_attempts)
+        cached_verdicts(session, ["0" * 64])
+        record_verdicts(session, [], fanout(MODERATION_DECIDED))
+    for version in versions:
+        model_info(engine, cached_policy_version(ctx.db_url, version))
 
 
 def moderate_submissions_flow(

@@ -119,3 +119,15 @@ def test_running_the_flow_twice_decides_once(env: Env, db: str, engine: Any) -> 
     assert rows(db, "SELECT count(*) AS n FROM decisions WHERE submission_id = :s", s=str(sid)) == [
         {"n": 1}
     ]
+
+
+def test_warm_up_writes_nothing(env: Env, db: str, engine: Any) -> None:
+    from moderation.domain.moderation_flow import warm_up_flow
+    from tests.support.db import count
+
+    tables = ("submissions", "decisions", "audit_events", "outbox", "webhook_messages")
+    before = {t: count(db, t) for t in tables}
+    counting = CountingEngine(engine)
+    warm_up_flow(_ctx(env, db), counting)
+    assert {t: count(db, t) for t in tables} == before
+    assert counting.calls == []

@@ -105,9 +105,7 @@ def close_and_record(
     with one audit event each (``events``, keyed by ``subject_id`` = submission id), and
     queue ``fanout``'s webhook messages for them, in ONE statement; returns the submissions
     decided now. A submission already final (another delivery, the sweeper) or already
-    holding a decision gets nothing."""
-    if not rows:
-        return set()
+    holding a decision gets nothing. With no rows it writes nothing (a warm-up)."""
     params = {
         "ids": [r["submission_id"] for r in rows],
         "rows": json.dumps(rows, default=str),
