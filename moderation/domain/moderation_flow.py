@@ -3,6 +3,7 @@ batch, record decisions. Safe to run again for the same ids (redelivery)."""
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 import uuid
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import PIL.Image
 from PIL.Image import Image
 from sqlalchemy.orm import Session
 
@@ -234,6 +236,10 @@ def warm_up_flow(ctx: FlowContext, engine: Engine) -> None:
         record_verdicts(session, [], fanout(MODERATION_DECIDED))
     for version in versions:
         model_info(engine, cached_policy_version(ctx.db_url, version))
+    for fmt in ("PNG", "JPEG"):  # Pillow loads its codecs on first use
+        buffer = io.BytesIO()
+        PIL.Image.new("RGB", (8, 8)).save(buffer, format=fmt)
+        decode_for_model(buffer.getvalue(), max_pixels=ctx.max_pixels)
 
 
 def moderate_submissions_flow(
