@@ -67,7 +67,9 @@ def audit_verify(tenant: str | None) -> None:
     """Recompute each tenant's hash chain; report the first row that does not hold (exit 1)."""
     tenant_id = _tenant_id(tenant)
     chain = None if tenant_id is None else str(tenant_id)
-    with read_scope(_db_url()) as session:
+    with session_scope(_db_url()) as session:
+        # one snapshot for the heads and the rows, whatever is appended meanwhile
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         result = audit_chain.verify(session, chain)
     if result.broken is not None:
         b = result.broken

@@ -87,7 +87,8 @@ def _locked_message(until: datetime) -> str:
 def check_login(
     session: Session, email: str, password: str, max_failures: int, lockout: timedelta
 ) -> User:
-    """The account these credentials open; LoginRefused otherwise (counting the failure)."""
+    """The account these credentials open; LoginRefused otherwise, after counting the failure
+    in ``session`` (the caller must commit it even though the login is refused)."""
     user = users.get_by_email(session, email)
     if user is None:
         _password_ok(_DUMMY_HASH, password)

@@ -77,7 +77,8 @@ def _walk(chain: str, rows: Iterable[ChainRow], head_seq: int, head_hash: str) -
 
 def verify(session: Session, chain: str | None = None) -> VerifyResult:
     """Walk every chain (or only ``chain``: a tenant id, '' for no tenant) in order and stop
-    at the first row whose sequence, link or hash does not hold."""
+    at the first row whose sequence, link or hash does not hold. Needs a transaction (rows
+    are streamed); REPEATABLE READ keeps heads and rows consistent while others append."""
     total = 0
     for head in audit.chains(session):
         if chain is not None and head.chain != chain:

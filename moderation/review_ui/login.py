@@ -66,15 +66,20 @@ def login_form(request: Request, settings: SettingsDep, next: str | None = None)
 
 
 def _login(settings: Settings, db_url: str, email: str, password: str) -> str:
+    refused: LoginRefused | None = None
     with session_scope(db_url) as session:
-        user = check_login(
-            session,
-            email,
-            password,
-            settings.login_max_failures,
-            timedelta(seconds=settings.login_lockout_s),
-        )
-    # the failure count is committed above even when the login is refused
+        try:
+            user = check_login(
+                session,
+                email,
+                password,
+                settings.login_max_failures,
+                timedelta(seconds=settings.login_lockout_s),
+            )
+        except LoginRefused as exc:
+            refused = exc  # raised after the commit: failed attempts must count
+    if refused is not None:
+        raise refused
     with session_scope(db_url) as session:
         return open_session(session, user, timedelta(seconds=settings.session_ttl_s))
 
