@@ -6,7 +6,7 @@ Create Date: 2026-11-25 21:05:00.000000+00:00
 
 The chain is computed in a BEFORE INSERT trigger, so inserts made inside single SQL statements
 (intake, decisions) are chained too. Each tenant's chain head lives in ``audit_chain_heads``;
-the trigger locks that row (SELECT ... FOR UPDATE) so concurrent writers of one tenant take
+the trigger updates that row first, so concurrent writers of one tenant take
 turns, and a writer under REPEATABLE READ gets a serialization error rather than forking the
 chain. The hashed content is documented in ``moderation.domain.audit_chain``.
 """
@@ -25,29 +25,33 @@ depends_on: Union[str, Sequence[str], None] = None
 _GENESIS = "0" * 64
 
 _LINK_FUNCTION = f"""
+CREATE FUNCTION audit_chain_field(value text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT length(value)::text || ':' || value $$;
+
 CREATE FUNCTION audit_chain_link(e audit_events) RETURNS audit_events
 LANGUAGE plpgsql AS $$
 DECLARE
     chain_key text := coalesce(e.tenant_id::text, '');
-    head audit_chain_heads%ROWTYPE;
-    fields text[];
 BEGIN
-    INSERT INTO audit_chain_heads (chain, seq, row_hash) VALUES (chain_key, 0, '{_GENESIS}')
-    ON CONFLICT (chain) DO NOTHING;
-    SELECT * INTO head FROM audit_chain_heads WHERE chain = chain_key FOR UPDATE;
-    e.chain_seq := head.seq + 1;
-    e.prev_hash := head.row_hash;
-    fields := ARRAY[
-        coalesce(e.tenant_id::text, ''), e.subject_type, e.subject_id, e.event, e.actor,
-        e.data::text,
-        to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        e.chain_seq::text, e.prev_hash
-    ];
-    e.row_hash := encode(sha256(convert_to(
-        (SELECT string_agg(length(f)::text || ':' || f, '' ORDER BY i)
-         FROM unnest(fields) WITH ORDINALITY AS u(f, i)), 'UTF8')), 'hex');
-    UPDATE audit_chain_heads SET seq = e.chain_seq, row_hash = e.row_hash
-    WHERE chain = chain_key;
+    -- the head row's lock makes one tenant's writers take turns until they commit
+    -- (row_hash is not changed here, so RETURNING gives the previous row's hash)
+    UPDATE audit_chain_heads SET seq = seq + 1 WHERE chain = chain_key
+        RETURNING seq, row_hash INTO e.chain_seq, e.prev_hash;
+    IF NOT FOUND THEN
+        INSERT INTO audit_chain_heads AS h (chain, seq, row_hash)
+            VALUES (chain_key, 1, '{_GENESIS}')
+            ON CONFLICT (chain) DO UPDATE SET seq = h.seq + 1
+            RETURNING seq, row_hash INTO e.chain_seq, e.prev_hash;
+    END IF;
+    e.row_hash := encode(sha256(convert_to(concat(
+        audit_chain_field(chain_key), audit_chain_field(e.subject_type),
+        audit_chain_field(e.subject_id), audit_chain_field(e.event),
+        audit_chain_field(e.actor), audit_chain_field(e.data::text),
+        audit_chain_field(to_char(e.created_at AT TIME ZONE 'UTC',
+                                  'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
+        audit_chain_field(e.chain_seq::text), audit_chain_field(e.prev_hash)
+    ), 'UTF8')), 'hex');
+    UPDATE audit_chain_heads SET row_hash = e.row_hash WHERE chain = chain_key;
     RETURN e;
 END $$;
 """
@@ -167,6 +171,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION audit_events_refuse_change()")
     op.execute("DROP FUNCTION audit_events_chain()")
     op.execute("DROP FUNCTION audit_chain_link(audit_events)")
+    op.execute("DROP FUNCTION audit_chain_field(text)")
     op.drop_index("ix_audit_events_chain", table_name="audit_events")
     for column in ("row_hash", "prev_hash", "chain_seq"):
         op.drop_column("audit_events", column)

@@ -128,6 +128,7 @@ def token_hash(token: str) -> str:
 
 def open_session(session: Session, user: User, ttl: timedelta) -> str:
     """Start a login session for ``user``; returns the cookie token (stored only hashed)."""
+    users.purge_expired_sessions(session)  # logins are rare enough to tidy up on
     token = secrets.token_urlsafe(32)
     users.open_session(session, token_hash(token), user.id, secrets.token_urlsafe(32), ttl)
     return token
