@@ -224,13 +224,15 @@ def models_build_tiny(arch: str, out: Path, size: str) -> None:
     click.echo(f"built {arch}/{size} (random weights) at {path}")
 
 
-def _add_policies() -> None:
+def _add_groups() -> None:
     from moderation.policy_cli import policies
+    from moderation.review_cli import audit, users
 
-    main.add_command(policies)
+    for group in (policies, users, audit):
+        main.add_command(group)
 
 
-_add_policies()
+_add_groups()
 
 if __name__ == "__main__":
     main()

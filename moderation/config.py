@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         default=True, description="run the outbox relay thread in each API process"
     )
 
+    # review console accounts
+    session_ttl_s: int = Field(default=12 * 3600, ge=60, description="console login lifetime")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed logins in a row that lock a console account"
+    )
+    login_lockout_s: int = Field(default=15 * 60, ge=1, description="how long a lockout lasts")
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     access_log: bool = True  # one log line per HTTP request (uvicorn's access log)

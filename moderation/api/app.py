@@ -18,6 +18,7 @@ from moderation.config import Settings, get_settings
 from moderation.domain.dispatch import Publish
 from moderation.domain.intake import INFERENCE_QUEUE
 from moderation.relay import OutboxRelay
+from moderation.review_ui.app import create_review_app
 
 
 @asynccontextmanager
@@ -66,4 +67,5 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
     app.include_router(webhook_endpoints.router)
     app.include_router(health.router)
     app.include_router(policies.router)
+    app.mount("/review", create_review_app(settings))
     return app

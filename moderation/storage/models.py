@@ -153,6 +153,49 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(200))
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = _now()
+    # filled by the BEFORE INSERT trigger ``audit_events_chain`` (see moderation.domain.audit_chain)
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (Index("ix_audit_events_chain", "tenant_id", "chain_seq"),)
+
+
+class AuditChainHead(Base):
+    """The last link of each tenant's audit chain ('' = events of no tenant); trigger-kept."""
+
+    __tablename__ = "audit_chain_heads"
+    chain: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class User(Base):
+    """A console account: reviewer, policy author or admin; ``tenant_id`` None = all tenants."""
+
+    __tablename__ = "users"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (Index("uq_users_email_lower", func.lower(email), unique=True),)
+
+
+class UserSession(Base):
+    """A console login; ``id`` is the sha256 of the cookie's token (the token is not stored)."""
+
+    __tablename__ = "user_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_seen: Mapped[datetime] = _now()
 
 
 class OutboxMessage(Base):
