@@ -1,0 +1,1 @@
+"""The reviewer and policy console (server-rendered, mounted at /review)."""
