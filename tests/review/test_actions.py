@@ -112,7 +112,9 @@ def test_confirm_makes_the_decision_the_reviewers_and_empties_the_queue(
         "reviewer",
     )
     assert (result.review.outcome, result.appeal, result.webhook_messages) == ("confirm", None, 0)
-    events = rows(db, "SELECT event FROM audit_events WHERE subject_id = :s ORDER BY id", s=str(sid))
+    events = rows(
+        db, "SELECT event FROM audit_events WHERE subject_id = :s ORDER BY id", s=str(sid)
+    )
     assert [e["event"] for e in events][-2:] == ["decision.made", "review.confirmed"]
     with session_scope(db) as session:
         queue = list_queue(session, QueueFilter(tenant_id=batch.tenant_id), sample_rate=1.0)

@@ -40,30 +40,34 @@ def _expire(db: str, sid: uuid.UUID) -> None:
         )
 
 
+def _race(db: str, sid: uuid.UUID, reviewers: list[str]) -> tuple[list[str], list[str]]:
+    """Every reviewer claims the item at once (one thread each); (winners, losers)."""
+    start = threading.Barrier(len(reviewers))
+    won: list[str] = []
+    lost: list[str] = []
+
+    def take(reviewer: str) -> None:
+        start.wait()
+        try:
+            won.append(_claim(db, sid, reviewer).reviewer)
+        except ClaimHeld as exc:
+            assert exc.claim is None or exc.claim.reviewer != reviewer
+            lost.append(reviewer)
+
+    threads = [threading.Thread(target=take, args=(r,)) for r in reviewers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return won, lost
+
+
 def test_two_reviewers_racing_for_an_item_exactly_one_wins(
     db: str, make_batch: Callable[..., Batch]
 ) -> None:
     (sid,) = make_batch(["review"]).ids
-    for round_ in range(3):
-        start = threading.Barrier(2)
-        won: list[str] = []
-        lost: list[str] = []
-
-        def take(reviewer: str) -> None:
-            start.wait()
-            try:
-                won.append(_claim(db, sid, reviewer).reviewer)
-            except ClaimHeld as exc:
-                lost.append(reviewer)
-                assert exc.claim is None or exc.claim.reviewer != reviewer
-
-        threads = [
-            threading.Thread(target=take, args=(f"{name}-{round_}",)) for name in ("ann", "bob")
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    for round_ in range(3):  # a fresh item, then twice over an expired claim
+        won, lost = _race(db, sid, [f"ann-{round_}", f"bob-{round_}"])
         assert len(won) == 1 and len(lost) == 1, (won, lost)
         _expire(db, sid)
 
