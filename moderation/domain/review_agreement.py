@@ -5,17 +5,29 @@ the same category (or both none)."""
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from moderation.domain.policies import NO_CATEGORY
-from moderation.storage.repositories.reviews import AgreementCell, agreement_cells
+from moderation.storage.repositories.reviews import (
+    AgreementCell,
+    AgreementFilter,
+    agreement_cells,
+)
+
+__all__ = [
+    "AgreementFilter",
+    "AgreementReport",
+    "CategoryAgreement",
+    "Rate",
+    "agreement",
+    "build_report",
+]
 
 
 @dataclass(frozen=True)
@@ -121,23 +133,6 @@ def build_report(cells: list[AgreementCell]) -> AgreementReport:
     )
 
 
-def agreement(
-    session: Session,
-    *,
-    policy_slug: str | None = None,
-    policy_version: str | None = None,
-    tenant_id: uuid.UUID | None = None,
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
-) -> AgreementReport:
-    """Agreement over the reviewed decisions under these filters (dates bound ``decided_at``;
-    a tenant-scoped viewer passes its ``tenant_id``)."""
-    cells = agreement_cells(
-        session,
-        policy_slug=policy_slug,
-        policy_version=policy_version,
-        tenant_id=tenant_id,
-        date_from=date_from,
-        date_to=date_to,
-    )
-    return build_report(cells)
+def agreement(session: Session, flt: AgreementFilter) -> AgreementReport:
+    """Agreement over the reviewed decisions under ``flt``."""
+    return build_report(agreement_cells(session, flt))

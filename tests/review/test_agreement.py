@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from moderation.domain.review_actions import confirm, overturn
-from moderation.domain.review_agreement import Rate, agreement, build_report
+from moderation.domain.review_agreement import AgreementFilter, Rate, agreement, build_report
 from moderation.domain.review_queue import claim_item
 from moderation.storage.db import session_scope
 from moderation.storage.repositories.reviews import AgreementCell
@@ -60,17 +60,19 @@ def test_agreement_counts_the_latest_review_of_each_decision(
     _review(db, allow, overturn, "block", "O3", "explicit")
     _review(db, block, confirm, "hateful symbol")
     with session_scope(db) as session:
-        report = agreement(session, tenant_id=batch.tenant_id)
+        report = agreement(session, AgreementFilter(tenant_id=batch.tenant_id))
     assert report.overall == Rate(1, 3) and report.actions == Rate(1, 3)
     assert report.labels == ["O1", "O2", "O3", "none"]
     assert report.confusion == [[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 1, 0]]
     (version,) = report.per_policy_version
     assert version.startswith("default-")
     assert report.per_day == [(datetime.now(UTC).date(), Rate(1, 3))]
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    t = batch.tenant_id
     with session_scope(db) as session:
-        tomorrow = datetime.now(UTC) + timedelta(days=1)
-        assert agreement(session, tenant_id=batch.tenant_id, date_from=tomorrow).overall.total == 0
-        assert agreement(session, tenant_id=batch.tenant_id, policy_slug="marketplace").labels == []
+        assert agreement(session, AgreementFilter(tenant_id=t, date_from=tomorrow)).labels == []
         assert (
-            agreement(session, tenant_id=batch.tenant_id, policy_version=version).overall.total == 3
+            agreement(session, AgreementFilter(tenant_id=t, policy_slug="marketplace")).labels == []
         )
+        by_version = agreement(session, AgreementFilter(tenant_id=t, policy_version=version))
+        assert by_version.overall.total == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal, NamedTuple
 
@@ -117,17 +118,21 @@ class AgreementCell(NamedTuple):
     n: int
 
 
-def agreement_cells(
-    session: Session,
-    *,
-    policy_slug: str | None = None,
-    policy_version: str | None = None,
-    tenant_id: uuid.UUID | None = None,
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
-) -> list[AgreementCell]:
-    """Model vs latest review of every reviewed decision under the filters (dates bound the
-    decision's ``decided_at``: from inclusive, to exclusive), grouped; days are UTC."""
+@dataclass(frozen=True)
+class AgreementFilter:
+    """Which reviewed decisions to measure; ``None`` means any. Dates bound the decision's
+    ``decided_at`` (from inclusive, to exclusive); a tenant-scoped viewer sets ``tenant_id``."""
+
+    policy_slug: str | None = None
+    policy_version: str | None = None
+    tenant_id: uuid.UUID | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+
+def agreement_cells(session: Session, flt: AgreementFilter) -> list[AgreementCell]:
+    """Model vs latest review of every reviewed decision under the filter, grouped; days are
+    UTC days of ``decided_at``."""
     latest = _latest_reviews()
     day = func.date(func.timezone("UTC", Decision.decided_at))
     columns = (
@@ -148,14 +153,14 @@ def agreement_cells(
         .order_by(day, Submission.policy_version)
     )
     for column, value in (
-        (PolicyVersion.slug, policy_slug),
-        (Submission.policy_version, policy_version),
-        (Submission.tenant_id, tenant_id),
+        (PolicyVersion.slug, flt.policy_slug),
+        (Submission.policy_version, flt.policy_version),
+        (Submission.tenant_id, flt.tenant_id),
     ):
         if value is not None:
             stmt = stmt.where(column == value)
-    if date_from is not None:
-        stmt = stmt.where(Decision.decided_at >= date_from)
-    if date_to is not None:
-        stmt = stmt.where(Decision.decided_at < date_to)
+    if flt.date_from is not None:
+        stmt = stmt.where(Decision.decided_at >= flt.date_from)
+    if flt.date_to is not None:
+        stmt = stmt.where(Decision.decided_at < flt.date_to)
     return [AgreementCell(*row) for row in session.execute(stmt)]
