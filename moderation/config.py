@@ -86,6 +86,17 @@ class Settings(BaseSettings):
         default=60, ge=1, description="a due delivery this late is re-sent by the sweep"
     )
 
+    # the human review queue
+    review_sample_rate: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="share of automatic (allow/block) decisions sampled into the review queue",
+    )
+    review_claim_ttl_s: int = Field(
+        default=600, ge=1, description="how long a reviewer's claim on a queue item lasts"
+    )
+
     relay_in_api: bool = Field(
         default=True, description="run the outbox relay thread in each API process"
     )

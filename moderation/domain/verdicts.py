@@ -105,6 +105,8 @@ def _decision_row(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
         "rationale": verdict.rationale,
         "scores": {"unsafe": verdict.scores.unsafe, "categories": verdict.scores.categories},
         "decided_by": "model",
+        "model_action": outcome.action,
+        "model_category": outcome.category,
         "source": "model" if item.cached_from is None else "cache",
         "verdict_key": verdict_key(sub, model),
         "cached_from": item.cached_from,

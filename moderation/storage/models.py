@@ -115,6 +115,9 @@ class Decision(Base):
     rationale: Mapped[str] = mapped_column(Text)
     scores: Mapped[dict[str, Any]]
     decided_by: Mapped[str] = mapped_column(String(16))
+    # what the model decided, kept when a reviewer changes action/rating/category (agreement)
+    model_action: Mapped[str] = mapped_column(String(16))
+    model_category: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16), server_default="model")
     verdict_key: Mapped[str | None] = mapped_column(String(64), index=True)
     cached_from: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("decisions.id"))
@@ -367,3 +370,13 @@ class BacktestItem(Base):
     baseline: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewClaim(Base):
+    """A reviewer's lock on a queue item; another reviewer may take it once it expires."""
+
+    __tablename__ = "review_claims"
+    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    claimed_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

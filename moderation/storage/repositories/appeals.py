@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from moderation.storage.models import Appeal
@@ -36,3 +36,22 @@ def latest(session: Session, submission_id: uuid.UUID) -> Appeal | None:
         .limit(1)
     )
     return session.scalars(stmt).first()
+
+
+def for_submission(session: Session, submission_id: uuid.UUID) -> list[Appeal]:
+    """The submission's appeals, oldest first."""
+    stmt = (
+        select(Appeal)
+        .where(Appeal.submission_id == submission_id)
+        .order_by(Appeal.created_at, Appeal.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def resolve(session: Session, appeal: Appeal, status: str, note: str) -> None:
+    """Close an open appeal as ``upheld`` or ``overturned``, with the reviewer's note."""
+    appeal.status = status
+    appeal.resolution_note = note
+    appeal.resolved_at = func.now()  # type: ignore[assignment]
+    session.flush()
+    session.refresh(appeal, ["resolved_at"])

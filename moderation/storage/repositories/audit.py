@@ -127,3 +127,13 @@ def chain_rows(session: Session, chain: str) -> Iterator[ChainRow]:
     )
     for row in session.execute(query):
         yield ChainRow(*row)
+
+
+def for_subject(session: Session, subject_type: str, subject_id: str) -> list[AuditEvent]:
+    """A subject's events, oldest first."""
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.subject_type == subject_type, AuditEvent.subject_id == subject_id)
+        .order_by(AuditEvent.id)
+    )
+    return list(session.scalars(stmt))

@@ -124,3 +124,15 @@ def model_verdicts(session: Session, verdict_keys: list[str]) -> dict[str, Decis
         .order_by(Decision.decided_at.desc())
     )
     return {d.verdict_key: d for d in session.scalars(stmt) if d.verdict_key}
+
+
+def set_by_reviewer(
+    session: Session, decision: Decision, action: str, rating: str, category: str | None
+) -> None:
+    """A reviewer's action, rating and category replace the current ones; the model's own
+    (``model_action``, ``model_category``, ``verdict``, ``raw_text``, ``scores``) stay."""
+    decision.action = action
+    decision.rating = rating
+    decision.category = category
+    decision.decided_by = "reviewer"
+    session.flush()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Literal, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Subquery, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
@@ -55,6 +57,16 @@ def add_review(
     return review
 
 
+def _latest_reviews() -> Subquery:
+    """The latest review of each reviewed submission (the human's final word on it)."""
+    return (
+        select(Review)
+        .ext(distinct_on(Review.submission_id))
+        .order_by(Review.submission_id, Review.created_at.desc(), Review.id)
+        .subquery()
+    )
+
+
 class GroundTruth(NamedTuple):
     """A reviewed submission of a policy: its image and what the reviewer decided."""
 
@@ -69,12 +81,7 @@ def ground_truth(
 ) -> list[GroundTruth]:
     """The latest review of each reviewed submission made under any version of ``slug`` (of
     one tenant, if given), most recently reviewed first."""
-    latest = (
-        select(Review)
-        .ext(distinct_on(Review.submission_id))
-        .order_by(Review.submission_id, Review.created_at.desc())
-        .subquery()
-    )
+    latest = _latest_reviews()
     stmt = (
         select(Submission.id, Submission.image_sha256, latest.c.rating, latest.c.category)
         .join(latest, latest.c.submission_id == Submission.id)
@@ -86,3 +93,74 @@ def ground_truth(
     if tenant_id is not None:
         stmt = stmt.where(Submission.tenant_id == tenant_id)
     return [GroundTruth(*row) for row in session.execute(stmt)]
+
+
+def for_submission(session: Session, submission_id: uuid.UUID) -> list[Review]:
+    """The submission's reviews, oldest first."""
+    stmt = (
+        select(Review)
+        .where(Review.submission_id == submission_id)
+        .order_by(Review.created_at, Review.id)
+    )
+    return list(session.scalars(stmt))
+
+
+class AgreementCell(NamedTuple):
+    """How many reviewed decisions of a policy version, decided on one day, the model and
+    the latest reviewer judged this way."""
+
+    policy_version: str
+    day: date
+    model_action: str
+    model_category: str | None
+    reviewer_action: str
+    reviewer_category: str | None
+    n: int
+
+
+@dataclass(frozen=True)
+class AgreementFilter:
+    """Which reviewed decisions to measure; ``None`` means any. Dates bound the decision's
+    ``decided_at`` (from inclusive, to exclusive); a tenant-scoped viewer sets ``tenant_id``."""
+
+    policy_slug: str | None = None
+    policy_version: str | None = None
+    tenant_id: uuid.UUID | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+
+def agreement_cells(session: Session, flt: AgreementFilter) -> list[AgreementCell]:
+    """Model vs latest review of every reviewed decision under the filter, grouped; days are
+    UTC days of ``decided_at``."""
+    latest = _latest_reviews()
+    day = func.date(func.timezone("UTC", Decision.decided_at))
+    columns = (
+        Submission.policy_version,
+        day,
+        Decision.model_action,
+        Decision.model_category,
+        latest.c.action,
+        latest.c.category,
+    )
+    stmt = (
+        select(*columns, func.count())
+        .select_from(Decision)
+        .join(latest, latest.c.decision_id == Decision.id)
+        .join(Submission, Submission.id == Decision.submission_id)
+        .join(PolicyVersion, PolicyVersion.version == Submission.policy_version)
+        .group_by(*columns)
+        .order_by(day, Submission.policy_version)
+    )
+    for column, value in (
+        (PolicyVersion.slug, flt.policy_slug),
+        (Submission.policy_version, flt.policy_version),
+        (Submission.tenant_id, flt.tenant_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if flt.date_from is not None:
+        stmt = stmt.where(Decision.decided_at >= flt.date_from)
+    if flt.date_to is not None:
+        stmt = stmt.where(Decision.decided_at < flt.date_to)
+    return [AgreementCell(*row) for row in session.execute(stmt)]
