@@ -8,22 +8,10 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Env
 from tests.support.db import rows
 from tests.support.intake import accept_many
 from tests.support.processes import ApiServer, WorkerProcess, start_worker
-
-
-@pytest.fixture(autouse=True)
-def empty_inference_queue(env: Env) -> None:
-    """Earlier tests leave messages for submissions nobody waits for; drop them so the batch
-    sizes counted here are this test's own (their rows stay for the sweeper)."""
-    from workers.app import INFERENCE_QUEUE, app
-
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(INFERENCE_QUEUE)
 
 
 def _queue(db: str, env: Env, seeds: range) -> list[str]:
