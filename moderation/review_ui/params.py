@@ -32,7 +32,7 @@ def one_of(value: str, allowed: tuple[str, ...], name: str) -> str | None:
 
 def tenant(value: str) -> uuid.UUID | None:
     """A tenant id, None when blank (ValueError when not a UUID)."""
-    return uuid.UUID(value) if value.strip() else None
+    return uuid.UUID(value.strip()) if value.strip() else None
 
 
 def search_of(form: dict[str, str]) -> str:
