@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from moderation.domain.policies import Policy, PolicyInvalid, PolicyProblem, parse_policy
 from moderation.domain.policy_catalog import UnknownPolicy
 from moderation.domain.yaml_lines import locate
-from moderation.storage.models import PolicyDraft
+from moderation.storage.models import PolicyDraft, PolicyVersion
 from moderation.storage.repositories import audit, policy_drafts
 from moderation.storage.repositories import policies as policy_repo
 
@@ -139,6 +139,18 @@ def diff_draft(session: Session, author: Author, draft: PolicyDraft) -> DraftDif
     data = {"draft_id": str(draft.id), "against": result.against}
     audit_authoring(session, author, draft.slug, "policy.draft_diffed", data)
     return result
+
+
+def diff_versions(before: PolicyVersion, after: PolicyVersion) -> str:
+    """A unified diff of the canonical YAML of two stored versions."""
+    texts = [canonical_yaml(Policy.model_validate(v.content)) for v in (before, after)]
+    lines = difflib.unified_diff(
+        texts[0].splitlines(keepends=True),
+        texts[1].splitlines(keepends=True),
+        fromfile=before.version,
+        tofile=after.version,
+    )
+    return "".join(lines)
 
 
 def _activate(session: Session, author: Author, slug: str, version: str, event: str) -> Activation:

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
 from moderation.config import Settings
-from moderation.review_ui import audit, login, queue
+from moderation.review_ui import agreement, audit, item, login, policies, queue
 from moderation.review_ui.auth import Forbidden, LoginRequired
 from moderation.review_ui.render import HERE, render
 
@@ -55,6 +55,6 @@ def create_review_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(LoginRequired, _to_login)
     app.add_exception_handler(Forbidden, _forbidden)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (login, queue, audit):
+    for module in (login, queue, item, audit, agreement, policies):
         app.include_router(module.router)
     return app

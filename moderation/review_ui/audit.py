@@ -3,15 +3,14 @@ only their tenant's rows."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from moderation.api.deps import DbUrlDep
 from moderation.review_ui.auth import ReviewerDep
+from moderation.review_ui.params import day, search_of
 from moderation.review_ui.render import render
 from moderation.storage.db import read_scope
 from moderation.storage.repositories import audit
@@ -19,14 +18,6 @@ from moderation.storage.repositories.audit import AuditFilter
 
 router = APIRouter()
 PAGE_SIZE = 50
-
-
-def _day(value: str, *, end: bool = False) -> datetime | None:
-    """The start of a ``YYYY-MM-DD`` day in UTC (of the next day when ``end``: inclusive)."""
-    if not value:
-        return None
-    day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
-    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 @router.get("/audit", name="audit")
@@ -42,15 +33,15 @@ def audit_page(
 ) -> Response:
     """Audit events, newest first, PAGE_SIZE a page."""
     form = {"submission": submission, "actor": actor, "since": since, "until": until}
-    search = urlencode({k: v for k, v in form.items() if v})
+    search = search_of(form)
     page_of = partial(render, request, "audit.html", user, form=form, page=page, search=search)
     try:
         where = AuditFilter(
             tenant_id=user.tenant_id,
             subject_id=submission.strip() or None,
             actor=actor.strip() or None,
-            since=_day(since),
-            until=_day(until, end=True),
+            since=day(since),
+            until=day(until, end=True),
         )
     except ValueError:
         return page_of(status_code=400, events=[], more=False, error="dates are YYYY-MM-DD")

@@ -50,3 +50,14 @@ def render(
         },
         status_code=status_code,
     )
+
+
+def error_page(
+    request: Request,
+    user: ReviewerSession | None,
+    status_code: int,
+    message: str,
+    heading: str = "Not found",
+) -> HTMLResponse:
+    """The console's error page (404s of items, policies and runs; 403s)."""
+    return render(request, "error.html", user, status_code, message=message, heading=heading)

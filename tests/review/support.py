@@ -45,7 +45,13 @@ def fixed_verdict(action: str, rationale: str = "fixed test verdict") -> Verdict
     )
 
 
-def decided(db: str, blobs: Path, actions: Sequence[str], policy: str = "default") -> Batch:
+def decided(
+    db: str,
+    blobs: Path,
+    actions: Sequence[str],
+    policy: str = "default",
+    rationale: str = "fixed test verdict",
+) -> Batch:
     """A new tenant with one decided submission per action of ``actions``."""
     name = f"review-{uuid.uuid4().hex[:8]}"
     seeds = [next(_SEEDS) for _ in actions]
@@ -59,7 +65,9 @@ def decided(db: str, blobs: Path, actions: Sequence[str], policy: str = "default
                 row.id, row.tenant_id, row.image_sha256, row.policy_version, row.attempts
             )
             policy_content = policy_version(session, row.policy_version)
-            items.append(VerdictToRecord(ref, policy_content, fixed_verdict(action), MODEL))
+            items.append(
+                VerdictToRecord(ref, policy_content, fixed_verdict(action, rationale), MODEL)
+            )
         assert record_verdicts(session, items) == set(made)
         tenant = tenants.get_by_name(session, name)
         assert tenant is not None

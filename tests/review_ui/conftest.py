@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 
 from moderation.api.app import create_app
 from moderation.config import Settings
+from tests.conftest import Env
+from tests.review.support import Batch, decided
 
 
 def _no_publish(task: str, queue: str, args: dict[str, object]) -> None:
@@ -34,3 +36,10 @@ def new_client(console_app: FastAPI) -> Iterator[Callable[[], TestClient]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def make_batch(env: Env, db: str) -> Callable[..., Batch]:
+    """``make_batch(["review", "allow", ...], rationale=...)``: a new tenant's decided
+    submissions, one per wanted action."""
+    return lambda actions, **kw: decided(db, env.data_dir / "blobs", actions, **kw)

@@ -87,3 +87,13 @@ def items(session: Session, run_id: uuid.UUID) -> list[BacktestItem]:
     """A run's items in order."""
     stmt = select(BacktestItem).where(BacktestItem.run_id == run_id).order_by(BacktestItem.position)
     return list(session.scalars(stmt))
+
+
+def recent_runs(
+    session: Session, slug: str, tenant_id: uuid.UUID | None, limit: int = 20
+) -> list[BacktestRun]:
+    """The latest runs of ``slug``, newest first; only ``tenant_id``'s when given."""
+    stmt = select(BacktestRun).where(BacktestRun.slug == slug)
+    if tenant_id is not None:
+        stmt = stmt.where(BacktestRun.created_by_tenant_id == tenant_id)
+    return list(session.scalars(stmt.order_by(BacktestRun.created_at.desc()).limit(limit)))

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moderation.storage.models import PolicyDraft
@@ -47,3 +48,11 @@ def mark_published(session: Session, draft: PolicyDraft) -> None:
     """Record when the draft went live (the first time only)."""
     draft.published_at = draft.published_at or datetime.now(UTC)
     session.flush()
+
+
+def unpublished(session: Session, slug: str, tenant_id: uuid.UUID | None) -> list[PolicyDraft]:
+    """Drafts of ``slug`` not published yet, newest first; only ``tenant_id``'s when given."""
+    stmt = select(PolicyDraft).where(PolicyDraft.slug == slug, PolicyDraft.published_at.is_(None))
+    if tenant_id is not None:
+        stmt = stmt.where(PolicyDraft.created_by_tenant_id == tenant_id)
+    return list(session.scalars(stmt.order_by(PolicyDraft.created_at.desc())))
