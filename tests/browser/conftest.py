@@ -27,7 +27,7 @@ TIMEOUT_MS = 5_000
 
 
 def artifacts_dir() -> Path:
-    """Where screenshots go: ``$MODERATION_TEST_ARTIFACTS/browser`` or ``var/test-artifacts/browser``."""
+    """Screenshots: ``$MODERATION_TEST_ARTIFACTS/browser``, else ``var/test-artifacts/browser``."""
     base = os.environ.get("MODERATION_TEST_ARTIFACTS")
     return (Path(base) if base else ROOT / "var" / "test-artifacts") / "browser"
 
@@ -130,6 +130,7 @@ def page(browser: Browser, server: ApiServer, screenshot: Screenshots) -> Iterat
     opened = context.new_page()
     opened.on("console", problems.console)
     opened.on("pageerror", problems.page_error)
+    opened.on("dialog", lambda dialog: dialog.accept())  # "are you sure?" prompts say yes
     screenshot.page = opened
     try:
         yield opened

@@ -5,19 +5,42 @@ Every test fails on any browser console error (see conftest)."""
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Screenshots
+from tests.browser.conftest import TIMEOUT_MS, Screenshots
 from tests.browser.support import QUEUE_URL, log_in, log_out, tenant_key
 from tests.conftest import Env
 from tests.review.support import decided
 from tests.review_ui.support import make_account, make_tenant
 from tests.support import images
+from tests.support.db import rows
 from tests.support.processes import ApiServer
 
 BLURRED = re.compile(r"(^|\s)blurred(\s|$)")
+
+
+def item_url(sid: uuid.UUID) -> re.Pattern[str]:
+    """The item page of a submission (a query string allowed)."""
+    return re.compile(rf"/review/items/{sid}(\?.*)?$")
+
+
+def claimed_by(db: str, sid: uuid.UUID) -> str | None:
+    """Who holds the claim on ``sid`` (None when nobody)."""
+    found = rows(db, "SELECT reviewer FROM review_claims WHERE submission_id = :s", s=sid)
+    return str(found[0]["reviewer"]) if found else None
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = TIMEOUT_MS / 1000) -> None:
+    """Poll ``check`` until it holds (or fail after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 def test_sign_in_lands_on_the_queue_and_sign_out_ends_the_session(
@@ -71,23 +94,23 @@ def test_audit_search_by_submission_shows_its_rows(
     log_in(page, make_account(db, "reviewer", tenant))
     page.locator("header nav a", has_text="Audit").click()
     expect(page.locator("h1")).to_have_text("Audit trail")
-    rows = page.locator("table.audit tbody tr")
-    expect(rows.filter(has_text=other)).to_have_count(1)  # unfiltered: both submissions
+    listed = page.locator("table.audit tbody tr")
+    expect(listed.filter(has_text=other)).to_have_count(1)  # unfiltered: both submissions
     page.locator("form.filters input[name=submission]").fill(wanted)
     page.locator("form.filters button[type=submit]").click()
     expect(page).to_have_url(re.compile(rf"/review/audit\?submission={wanted}"))
-    received = rows.filter(has_text="submission.received")
+    received = listed.filter(has_text="submission.received")
     expect(received).to_have_count(1)
     expect(received).to_contain_text(wanted)
     expect(received.locator("td").nth(3)).to_have_text("api")  # the actor column
-    expect(rows.filter(has_text=other)).to_have_count(0)
+    expect(listed.filter(has_text=other)).to_have_count(0)
     screenshot("audit-by-submission")
 
 
 def test_reviewer_claims_and_overturns_an_item_then_sees_audit_and_api(
     page: Page, db: str, env: Env, server: ApiServer, screenshot: Screenshots
 ) -> None:
-    """Needs the queue and item pages (DOM contract of the item page: see the README)."""
+    """Needs the queue and item pages (their DOM contract is in the README)."""
     batch = decided(db, env.data_dir / "blobs", ["review"])
     (sid,) = batch.ids
     key = tenant_key(db, batch.tenant_id)
@@ -99,7 +122,7 @@ def test_reviewer_claims_and_overturns_an_item_then_sees_audit_and_api(
     expect(row).to_have_count(1)
     screenshot("queue")
     row.locator("a.open-item").click()
-    expect(page).to_have_url(re.compile(rf"/review/items/{sid}$"))
+    expect(page).to_have_url(item_url(sid))
 
     image = page.locator("img#item-image")
     expect(image).to_have_class(BLURRED)
@@ -109,16 +132,18 @@ def test_reviewer_claims_and_overturns_an_item_then_sees_audit_and_api(
     expect(image).not_to_have_class(BLURRED)
     screenshot("item-revealed")
 
-    page.locator("#claim").click()
-    expect(page.locator("#overturn")).to_be_enabled()
-    expect(page.locator("#confirm")).to_be_enabled()
+    page.locator("form#claim-form button#claim").click()
+    wait_for(lambda: claimed_by(db, sid) is not None, "the claim to be stored")
+    page.wait_for_load_state()
+    expect(page).to_have_url(item_url(sid))
+    expect(page.locator("form#confirm-form button#confirm")).to_be_enabled()
+    expect(page.locator("form#overturn-form button#overturn")).to_be_enabled()
     screenshot("claimed")
 
-    # keyboard shortcut: "c" (pressed outside any field) puts the cursor in the confirm note
+    # the keyboard shortcut "c", pressed outside any field, puts the cursor in the confirm note
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     page.keyboard.press("c")
-    expect(page.locator("textarea#confirm-note")).to_be_focused()
-    expect(page.locator("textarea#confirm-note")).to_have_value("")  # the key is not typed
+    expect(page.locator("form#confirm-form textarea#confirm-note[name=note]")).to_be_focused()
     screenshot("confirm-shortcut")
 
     form = page.locator("form#overturn-form")
@@ -128,7 +153,7 @@ def test_reviewer_claims_and_overturns_an_item_then_sees_audit_and_api(
     screenshot("overturn-filled")
     form.locator("button#overturn").click()
     expect(page.locator("#decided-by")).to_have_text("reviewer")
-    expect(page).to_have_url(re.compile(rf"/review/items/{sid}"))
+    expect(page).to_have_url(item_url(sid))
     screenshot("overturned")
 
     page.goto(f"/review/audit?submission={sid}")
@@ -142,6 +167,8 @@ def test_reviewer_claims_and_overturns_an_item_then_sees_audit_and_api(
         response = client.get(f"/v1/moderations/{sid}")
     assert response.status_code == 200, response.text
     decision = response.json()["decision"]
-    assert decision["decided_by"] == "reviewer"
-    assert decision["action"] == "block"
-    assert decision["category"] == "O1"
+    assert (decision["decided_by"], decision["action"], decision["category"]) == (
+        "reviewer",
+        "block",
+        "O1",
+    )
