@@ -3,8 +3,9 @@ Playwright's sync API against the real API + console served by uvicorn.
 
 * one browser per session; a fresh context (cookie jar) per test; 5 s timeouts;
 * any browser console error or uncaught page error fails the test at teardown;
-* screenshots of every test (at the steps it names and at the end) go to
-  ``$MODERATION_TEST_ARTIFACTS/browser/<test>/`` (default ``var/test-artifacts/browser/<test>/``).
+* screenshots of every test (at the steps it names and at the end), and its browser console
+  (``console.txt``, when it printed anything) go to ``$MODERATION_TEST_ARTIFACTS/browser/<test>/``
+  (default ``var/test-artifacts/browser/<test>/``).
 """
 
 from __future__ import annotations
@@ -81,14 +82,17 @@ class BrowserProblems:
     """What the page reported that a test must not leave behind."""
 
     errors: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)  # every console line, kept beside the shots
 
     def console(self, message: ConsoleMessage) -> None:
+        self.log.append(f"{message.type}: {message.text}")
         if message.type == "error":
             where = message.location.get("url", "")
             self.errors.append(f"console error: {message.text} ({where})")
 
     def page_error(self, error: Error) -> None:
         self.errors.append(f"uncaught page error: {error.name}: {error.message}")
+        self.log.append(self.errors[-1])
 
 
 class Screenshots:
@@ -141,5 +145,7 @@ def page(browser: Browser, server: ApiServer, screenshot: Screenshots) -> Iterat
             problems.errors.append(f"no final screenshot: {exc.message}")
         finally:
             context.close()
+    if problems.log:
+        (screenshot.folder / "console.txt").write_text("\n".join(problems.log) + "\n")
     if problems.errors:
         pytest.fail("the browser reported errors:\n" + "\n".join(problems.errors), pytrace=False)
