@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         default=60, ge=1, description="a due delivery this late is re-sent by the sweep"
     )
 
+    chaos_fail_image_size: str | None = Field(
+        default=None,
+        pattern=r"^\d+x\d+$",
+        description="fault injection for resilience tests (WxH): the inference engine raises "
+        "for every image of exactly this size; refused in production",
+    )
+
     relay_in_api: bool = Field(
         default=True, description="run the outbox relay thread in each API process"
     )
@@ -112,6 +119,8 @@ class Settings(BaseSettings):
                 f"{MIN_SECRET_KEY_CHARS} characters when MODERATION_ENVIRONMENT=production "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
+        if self.environment == "production" and self.chaos_fail_image_size:
+            raise ValueError("MODERATION_CHAOS_FAIL_IMAGE_SIZE is for tests, not production")
         return self
 
     @property

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 
 from tests.support.db import rows
+from tests.support.processes import ApiServer, start_api
+from tests.support.services import RestartableRedis
 
 # Recovery in seconds, not minutes: the sweep runs every second and re-queues work idle for 3 s.
 FAST_RECOVERY = {
@@ -89,3 +92,25 @@ def stack_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "data"
     path.mkdir()
     yield path
+
+
+@pytest.fixture
+def redis() -> Iterator[RestartableRedis]:
+    """A broker of this test's own (it may be wiped)."""
+    with ExitStack() as stack:
+        yield RestartableRedis(stack)
+
+
+@pytest.fixture
+def stack(make_db: Callable[[], str], redis: RestartableRedis, stack_dir: Path) -> Stack:
+    """A fresh database on the suite's server, this test's broker and data directory."""
+    return Stack(make_db(), redis.url, stack_dir)
+
+
+@contextmanager
+def stack_api(stack: Stack) -> Iterator[ApiServer]:
+    """The API of ``stack``, its outbox relay publishing to the stack's broker."""
+    from workers.app import create_celery, publisher
+
+    with start_api(stack.settings(), publish=publisher(create_celery(stack.broker))) as api:
+        yield api

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from moderation.storage.db import normalize_url
-from tests.faults.conftest import Stack, new_tenant_key, wait_final
+from tests.faults.conftest import Stack, new_tenant_key, stack_api, wait_final
 from tests.support import images
 from tests.support.db import count
 from tests.support.intake import accept_many
-from tests.support.processes import ApiServer, start_api, start_worker
+from tests.support.processes import ApiServer, start_worker
 from tests.support.services import RestartablePostgres, RestartableRedis
 
 
@@ -28,14 +28,14 @@ def postgres(tmp_path: Path) -> Iterator[RestartablePostgres]:
 
 
 @pytest.fixture
-def stack(postgres: RestartablePostgres, stack_dir: Path) -> Iterator[Stack]:
+def stack(postgres: RestartablePostgres, redis: RestartableRedis, stack_dir: Path) -> Stack:
+    """The stack on the dedicated Postgres (this test stops it)."""
     from moderation.admin import migrate, sync_policy_files
     from tests.conftest import ROOT
 
     migrate(postgres.server_url)
     sync_policy_files(postgres.server_url, ROOT / "policies")
-    with ExitStack() as services:
-        yield Stack(postgres.server_url, RestartableRedis(services).url, stack_dir)
+    return Stack(postgres.server_url, redis.url, stack_dir)
 
 
 def _upload(api: ApiServer, key: str, seed: int) -> tuple[int, dict[str, object], str | None]:
@@ -65,7 +65,7 @@ def test_database_down_is_503_and_everything_recovers_by_itself(
     _mark_sent(stack.db)
     env = stack.env()
     with (
-        start_api(stack.settings(), publish=publish) as api,
+        stack_api(stack) as api,
         start_worker(
             tmp_path / "w.log", checkpoints["llava"], "inference,maintenance", beat=True, **env
         ) as worker,
