@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from moderation.storage.db import normalize_url
-from tests.faults.conftest import Stack, new_tenant_key, stack_api, wait_final
 from tests.support import images
 from tests.support.db import count
+from tests.support.fault_runs import Stack, new_tenant_key, stack_api, wait_final
 from tests.support.intake import accept_many
 from tests.support.processes import ApiServer, start_worker
 from tests.support.services import RestartablePostgres, RestartableRedis

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.faults.conftest import Stack, new_tenant_key, stack_api, wait_final
 from tests.support import images
+from tests.support.fault_runs import Stack, new_tenant_key, stack_api, wait_final
 from tests.support.processes import start_worker
 from tests.support.receiver import start_receiver
 from tests.webhooks.conftest import create_endpoint

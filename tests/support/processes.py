@@ -70,7 +70,11 @@ class WorkerProcess:
     """``moderation worker`` as a separate OS process, with its log in a file."""
 
     def __init__(
-        self, log_path: Path, env: dict[str, str], queues: str, beat: bool = False
+        self,
+        log_path: Path,
+        env: dict[str, str],
+        queues: str,
+        beat: bool = False,
     ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
@@ -120,7 +124,11 @@ class WorkerProcess:
 
 @contextmanager
 def start_worker(
-    log_path: Path, model: Path | str, queues: str = "inference", beat: bool = False, **env: str
+    log_path: Path,
+    model: Path | str,
+    queues: str = "inference",
+    beat: bool = False,
+    **env: str,
 ) -> Iterator[WorkerProcess]:
     """A ready worker serving ``model`` with the suite's environment (plus ``env``); with
     ``beat`` it also runs the periodic sweep."""
