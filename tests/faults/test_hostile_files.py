@@ -1,5 +1,6 @@
 """Hostile uploads against the real API process: each answered within 2 s with its status, the
-API's memory stays bounded, the accepted odd ones are decided and no worker dies."""
+API's memory stays bounded, the accepted odd ones are decided and no worker dies; a worker
+refuses (never unpickles) a pickle-serialised task message."""
 
 from __future__ import annotations
 
@@ -67,12 +68,33 @@ def _expected(batch: list[tuple[hostile.Hostile, bytes]], name: str) -> int:
     return next(case.status for case, _ in batch if case.name == name)
 
 
-def test_accepted_odd_images_are_normalised_and_decided_by_a_surviving_worker(
+class _Tripwire:
+    """Unpickling this creates ``path``: proof that a pickle payload was executed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return Path.touch, (self.path,)
+
+
+def test_accepted_odd_images_are_decided_and_a_pickle_message_is_refused(
     api_process: ApiProcess, keys: Keys, db: str, checkpoints: dict[str, Path], tmp_path: Path
 ) -> None:
+    from workers.app import INFERENCE_QUEUE, app
+
     accepted = [c for c in hostile.CASES if c.status == 202]
     ids = []
+    tripwire = tmp_path / "pickle-executed"
     with start_worker(tmp_path / "worker.log", checkpoints["llava"]) as worker:
+        assert app.conf.accept_content == ["json"]
+        app.send_task(
+            "inference.moderate",
+            kwargs={"submission_id": _Tripwire(tripwire)},
+            queue=INFERENCE_QUEUE,
+            serializer="pickle",
+        )
+        worker.wait_for_log("Refusing to deserialize untrusted content of type pickle", 30)
         with api_process.client(keys.b) as client:
             for case in accepted:
                 response = client.post(
@@ -82,6 +104,7 @@ def test_accepted_odd_images_are_normalised_and_decided_by_a_surviving_worker(
                 ids.append(response.json()["id"])
         states = _wait_final(db, ids)
         assert worker.alive()
+    assert not tripwire.exists()
     assert all(s["status"] == "decided" for s in states), states
 
 
