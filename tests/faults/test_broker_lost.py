@@ -22,8 +22,8 @@ def test_broker_wiped_under_load_loses_nothing(
     with (
         start_receiver() as receiver,
         stack_api(stack) as api,
-        start_worker(tmp_path / "hooks.log", model, "webhooks,maintenance", True, **stack.env()),
-        start_worker(tmp_path / "inference.log", model, **stack.env()) as inference,
+        start_worker(tmp_path / "hooks.log", model, "webhooks,maintenance", True, stack.env()),
+        start_worker(tmp_path / "inference.log", model, stack_env=stack.env()) as inference,
     ):
         with api.client(key) as client:
             create_endpoint(client, receiver.route("/hooks"), "moderation.decided")

@@ -67,7 +67,11 @@ def test_database_down_is_503_and_everything_recovers_by_itself(
     with (
         stack_api(stack) as api,
         start_worker(
-            tmp_path / "w.log", checkpoints["llava"], "inference,maintenance", beat=True, **env
+            tmp_path / "w.log",
+            checkpoints["llava"],
+            "inference,maintenance",
+            beat=True,
+            stack_env=env,
         ) as worker,
     ):
         assert _upload(api, key, seed=1)[0] == 202  # the pool holds live connections now

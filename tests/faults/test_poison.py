@@ -30,7 +30,7 @@ def test_poison_fails_after_the_cap_with_its_error_and_the_queue_flows(
         start_receiver() as receiver,
         stack_api(stack) as api,
         api.client(key) as client,
-        start_worker(tmp_path / "w.log", checkpoints["llava"], "inference,webhooks", **env),
+        start_worker(tmp_path / "w.log", checkpoints["llava"], "inference,webhooks", stack_env=env),
     ):
         create_endpoint(
             client, receiver.route("/events"), "moderation.decided", "moderation.failed"

@@ -32,15 +32,13 @@ def test_killed_workers_lose_nothing_and_decide_once(
     with (
         start_receiver() as receiver,
         stack_api(stack) as api,
-        start_worker(
-            tmp_path / "hooks.log", model, "webhooks,maintenance", True, **stack.env(**ENV)
-        ),
+        start_worker(tmp_path / "hooks.log", model, "webhooks,maintenance", True, stack.env(**ENV)),
     ):
         with api.client(key) as client:
             create_endpoint(client, receiver.route("/hooks"), "moderation.decided")
         with SteadyLoad(api, key, interval_s=2.0) as load:
             kill_cycles(stack, model, tmp_path, CYCLES, **ENV)
-        with start_worker(tmp_path / "survivor.log", model, **stack.env(**ENV)):
+        with start_worker(tmp_path / "survivor.log", model, stack_env=stack.env(**ENV)):
             result = tally(stack.db, load.accepted, receiver, "/hooks", timeout=180)
     assert result.accepted >= CYCLES and not load.refused, (result, load.refused)
     assert (result.lost, result.duplicated) == (0, 0), result

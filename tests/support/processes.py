@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,11 +128,12 @@ def start_worker(
     model: Path | str,
     queues: str = "inference",
     beat: bool = False,
+    stack_env: Mapping[str, str] | None = None,
     **env: str,
 ) -> Iterator[WorkerProcess]:
-    """A ready worker serving ``model`` with the suite's environment (plus ``env``); with
-    ``beat`` it also runs the periodic sweep."""
-    full_env = {**os.environ, "MODERATION_MODEL": str(model), **env}
+    """A ready worker serving ``model`` with the suite's environment plus ``stack_env`` and
+    ``env``; with ``beat`` it also runs the periodic sweep."""
+    full_env = {**os.environ, "MODERATION_MODEL": str(model), **(stack_env or {}), **env}
     worker = WorkerProcess(log_path, full_env, queues, beat)
     try:
         worker.wait_for_log(" ready.")
