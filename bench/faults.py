@@ -19,7 +19,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bench.common import machine, markdown_table
-from tests.support.fault_runs import Stack, SteadyLoad, Tally, kill_cycles, stack_api, tally
+from tests.support.fault_runs import Stack, SteadyLoad, kill_cycles, stack_api, tally
 from tests.support.processes import ApiServer, start_worker
 from tests.support.receiver import Receiver, start_receiver
 from tests.support.services import RestartablePostgres, RestartableRedis
@@ -28,17 +28,30 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {"MODERATION_STUCK_AFTER_S": "10"}  # a backlog behind a restarting worker is not stuck
 
 
-def _measure(
-    api: ApiServer, key: str, receiver: Receiver, db: str, fault: Callable[[], None]
-) -> tuple[Tally, float, int]:
-    """Run ``fault`` under load; (tally, recovery seconds, uploads refused)."""
+def _under_load(api: ApiServer, key: str, fault: Callable[[], None]) -> tuple[SteadyLoad, float]:
+    """Run ``fault`` amid a steady upload load; the load and when the fault ended."""
     with SteadyLoad(api, key, interval_s=0.5) as load:
         time.sleep(2)
         fault()
         ended = time.monotonic()
         time.sleep(2)
+    return load, ended
+
+
+def _row(name: str, load: SteadyLoad, ended: float, receiver: Receiver, db: str) -> list[str]:
+    """Wait for the outcome of ``load``'s submissions and describe it as a table row."""
     result = tally(db, load.accepted, receiver, "/hooks", timeout=600)
-    return result, time.monotonic() - 0.5 - ended, sum(load.refused.values())
+    recovery_s = time.monotonic() - 0.5 - ended  # tally waits 0.5 s for late duplicates
+    return [
+        name,
+        str(result.accepted),
+        str(result.decided),
+        str(result.lost),
+        str(result.duplicated),
+        str(result.delivered),
+        str(sum(load.refused.values())),
+        f"{recovery_s:.1f}",
+    ]
 
 
 @contextmanager
@@ -55,10 +68,10 @@ def _services(base: Path) -> Iterator[tuple[Stack, RestartablePostgres, Restarta
         yield Stack(postgres.server_url, redis.url, base / "data"), postgres, redis
 
 
-def _pause(stop: Callable[[], None], start: Callable[[], None], seconds: float) -> None:
-    stop()
+def _pause(postgres: RestartablePostgres, seconds: float) -> None:
+    postgres.stop()
     time.sleep(seconds)
-    start()
+    postgres.start()
 
 
 def run(cycles: int, outage_s: float) -> list[list[str]]:
@@ -81,33 +94,14 @@ def run(cycles: int, outage_s: float) -> list[list[str]]:
                 "/v1/webhook-endpoints",
                 json={"url": receiver.route("/hooks"), "events": ["moderation.decided"]},
             ).raise_for_status()
-        kills = lambda: kill_cycles(stack, model, base, cycles, **ENV)  # noqa: E731
-        table.append(
-            _row(f"worker kill -9 x{cycles}", *_measure(api, key, receiver, stack.db, kills))
-        )
+        killed = _under_load(api, key, lambda: kill_cycles(stack, model, base, cycles, **ENV))
         with start_worker(base / "inference.log", model, stack_env=stack.env(**ENV)):
-            for name, fault in (
-                ("Redis killed, restarted empty", redis.wipe_restart),
-                (
-                    f"Postgres stopped {outage_s:g} s",
-                    lambda: _pause(postgres.stop, postgres.start, outage_s),
-                ),
-            ):
-                table.append(_row(name, *_measure(api, key, receiver, stack.db, fault)))
+            table.append(_row(f"worker kill -9 x{cycles}", *killed, receiver, stack.db))
+            wiped = _under_load(api, key, redis.wipe_restart)
+            table.append(_row("Redis killed, restarted empty", *wiped, receiver, stack.db))
+            stopped = _under_load(api, key, lambda: _pause(postgres, outage_s))
+            table.append(_row(f"Postgres down {outage_s:g} s", *stopped, receiver, stack.db))
     return table
-
-
-def _row(name: str, result: Tally, recovery_s: float, refused: int) -> list[str]:
-    return [
-        name,
-        str(result.accepted),
-        str(result.decided),
-        str(result.lost),
-        str(result.duplicated),
-        str(result.delivered),
-        str(refused),
-        f"{recovery_s:.1f}",
-    ]
 
 
 def main() -> None:
