@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -42,6 +44,9 @@ def _row(name: str, load: SteadyLoad, ended: float, receiver: Receiver, db: str)
     """Wait for the outcome of ``load``'s submissions and describe it as a table row."""
     result = tally(db, load.accepted, receiver, "/hooks", timeout=600)
     recovery_s = time.monotonic() - 0.5 - ended  # tally waits 0.5 s for late duplicates
+    if result.lost:
+        statuses = Counter(str(s) for s in result.problems["open"].values())
+        print(f"{name}: not decided by status: {dict(statuses)}", file=sys.stderr)
     return [
         name,
         str(result.accepted),
