@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     review_claim_ttl_s: int = Field(
         default=600, ge=1, description="how long a reviewer's claim on a queue item lasts"
     )
+    chaos_fail_image_size: str | None = Field(
+        default=None,
+        pattern=r"^\d+x\d+$",
+        description="fault injection for resilience tests (WxH): the inference engine raises "
+        "for every image of exactly this size; refused in production",
+    )
 
     relay_in_api: bool = Field(
         default=True, description="run the outbox relay thread in each API process"
@@ -130,6 +136,8 @@ class Settings(BaseSettings):
                 f"{MIN_SECRET_KEY_CHARS} characters when MODERATION_ENVIRONMENT=production "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
+        if self.environment == "production" and self.chaos_fail_image_size:
+            raise ValueError("MODERATION_CHAOS_FAIL_IMAGE_SIZE is for tests, not production")
         return self
 
     @property

@@ -34,3 +34,13 @@ def test_production_loads_with_a_real_key_and_development_with_none(
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY
     assert settings.allow_private_urls is False
+
+
+def test_production_refuses_fault_injection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODERATION_ENVIRONMENT", "production")
+    monkeypatch.setenv("MODERATION_SECRET_KEY", STRONG)
+    monkeypatch.setenv("MODERATION_CHAOS_FAIL_IMAGE_SIZE", "7x13")
+    with pytest.raises(ValidationError, match="is for tests, not production"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("MODERATION_ENVIRONMENT", "development")
+    assert Settings(_env_file=None).chaos_fail_image_size == "7x13"  # type: ignore[call-arg]

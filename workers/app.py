@@ -29,6 +29,9 @@ def create_celery(broker_url: str | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # a prefork pool process loads the model before it reports up; Celery's default 4 s
+        # would kill every new process of a real (or loaded machine's tiny) model in a loop
+        worker_proc_alive_timeout=600,
         task_default_queue=MAINTENANCE_QUEUE,
         task_routes={
             "inference.*": {"queue": INFERENCE_QUEUE},

@@ -78,6 +78,11 @@ def engine() -> Engine:
     )
     _register(loaded)
     warm_up_flow(flow_context(), loaded)
+    if settings.chaos_fail_image_size:
+        from moderation.inference.chaos import FailingOnSize, parse_size
+
+        log.warning("fault injection on: images of %s fail", settings.chaos_fail_image_size)
+        return FailingOnSize(loaded, parse_size(settings.chaos_fail_image_size))
     return loaded
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,28 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
 
+DATABASE_RETRY_AFTER_S = 5
+
+
+def _database_unreachable(exc: Exception) -> bool:
+    """A lost or refused database connection (not a bad statement or a constraint)."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    if not _database_unreachable(exc):
+        return await _unhandled(_, exc)
+    log.warning("database unavailable: %s", str(exc).splitlines()[0])
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is unavailable; nothing was stored, retry later",
+        {"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )
+
+
 async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal server error")
@@ -109,4 +132,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unhandled)

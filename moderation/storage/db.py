@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -31,10 +34,32 @@ def with_async_commit(url: str) -> str:
     )
 
 
+def closed_by_server(dbapi_conn: Any) -> bool:
+    """Whether the server hung up on this idle pooled connection (a restart, a
+    ``pg_terminate_backend``): an idle connection has nothing to read, so a readable socket
+    means a termination notice or EOF. No round trip, unlike a ping."""
+    pgconn = getattr(dbapi_conn, "pgconn", None)
+    if pgconn is None:  # not psycopg 3: nothing to check cheaply
+        return False
+    if pgconn.status != 0:  # libpq CONNECTION_OK
+        return True
+    readable, _, _ = select.select([pgconn.socket], [], [], 0)
+    return bool(readable)
+
+
+def _drop_connections_closed_by_server(dbapi_conn: Any, *_: Any) -> None:
+    if closed_by_server(dbapi_conn):
+        raise DisconnectionError("the database closed this connection")  # pool reconnects
+
+
 @lru_cache(maxsize=4)
 def get_engine(url: str) -> Engine:
-    """One pooled engine per URL per process."""
-    return create_engine(normalize_url(url), pool_size=5, max_overflow=10)
+    """One pooled engine per URL per process. Connections the server closed while idle in the
+    pool (a database restart) are replaced at checkout, so the first request after a restart
+    succeeds."""
+    engine = create_engine(normalize_url(url), pool_size=5, max_overflow=10)
+    event.listen(engine, "checkout", _drop_connections_closed_by_server)
+    return engine
 
 
 @lru_cache(maxsize=4)

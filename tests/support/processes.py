@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,11 +69,18 @@ def start_api(settings: Any = None, **app_kwargs: Any) -> Iterator[ApiServer]:
 class WorkerProcess:
     """``moderation worker`` as a separate OS process, with its log in a file."""
 
-    def __init__(self, log_path: Path, env: dict[str, str], queues: str) -> None:
+    def __init__(
+        self,
+        log_path: Path,
+        env: dict[str, str],
+        queues: str,
+        beat: bool = False,
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
+        command = [sys.executable, "-m", "moderation.cli", "worker", "--queues", queues]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moderation.cli", "worker", "--queues", queues],
+            [*command, "--beat"] if beat else command,
             env=env,
             cwd=ROOT,
             stdout=self._log,
@@ -117,11 +124,17 @@ class WorkerProcess:
 
 @contextmanager
 def start_worker(
-    log_path: Path, model: Path | str, queues: str = "inference", **env: str
+    log_path: Path,
+    model: Path | str,
+    queues: str = "inference",
+    beat: bool = False,
+    stack_env: Mapping[str, str] | None = None,
+    **env: str,
 ) -> Iterator[WorkerProcess]:
-    """A ready worker serving ``model`` with the suite's environment (plus ``env``)."""
-    full_env = {**os.environ, "MODERATION_MODEL": str(model), **env}
-    worker = WorkerProcess(log_path, full_env, queues)
+    """A ready worker serving ``model`` with the suite's environment plus ``stack_env`` and
+    ``env``; with ``beat`` it also runs the periodic sweep."""
+    full_env = {**os.environ, "MODERATION_MODEL": str(model), **(stack_env or {}), **env}
+    worker = WorkerProcess(log_path, full_env, queues, beat)
     try:
         worker.wait_for_log(" ready.")
         yield worker
@@ -141,3 +154,57 @@ def wait_for_status(
         if time.monotonic() > deadline:
             raise TimeoutError(f"moderation {moderation_id} still {body.get('status')}: {body}")
         time.sleep(0.1)
+
+
+@dataclass
+class ApiProcess(ApiServer):
+    """``moderation serve`` as a separate OS process (its memory can be measured)."""
+
+    proc: subprocess.Popen[bytes]
+
+    def rss_mb(self) -> float:
+        """The process's resident memory now, in MiB (VmRSS)."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        (kb,) = re.findall(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        return int(kb) / 1024
+
+
+@contextmanager
+def start_api_process(log_path: Path, **env: str) -> Iterator[ApiProcess]:
+    """``moderation serve`` on a free port with the suite's environment (plus ``env``)."""
+    port = free_port()
+    full_env = {**os.environ, "MODERATION_ACCESS_LOG": "false", **env}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)],
+            env=full_env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        server = ApiProcess(f"http://127.0.0.1:{port}", proc)
+        try:
+            _wait_until_serving(server, log_path)
+            yield server
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_until_serving(server: ApiProcess, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=server.url, timeout=2) as client:
+        while True:
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"API exited:\n{log_path.read_text(errors='replace')[-4000:]}")
+            try:
+                client.get("/healthz")
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("API did not start") from None
+                time.sleep(0.1)

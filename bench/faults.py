@@ -1,0 +1,133 @@
+"""Fault benchmark: kill -9 the inference worker N times, wipe the broker, stop the database,
+all under a steady upload load, on embedded services and a tiny checkpoint; prints a table of
+accepted / decided / lost / duplicated and the recovery time after each fault kind.
+
+    .venv/bin/python -m bench.faults --kill-cycles 100
+
+Recovery time: from the end of the fault (the last kill, Redis back, Postgres back) until every
+submission accepted so far is decided and its ``moderation.decided`` webhook delivered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from bench.common import machine, markdown_table
+from tests.support.fault_runs import Stack, SteadyLoad, kill_cycles, stack_api, tally
+from tests.support.processes import ApiServer, start_worker
+from tests.support.receiver import Receiver, start_receiver
+from tests.support.services import RestartablePostgres, RestartableRedis
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {"MODERATION_STUCK_AFTER_S": "10"}  # a backlog behind a restarting worker is not stuck
+
+
+def _under_load(api: ApiServer, key: str, fault: Callable[[], None]) -> tuple[SteadyLoad, float]:
+    """Run ``fault`` amid a steady upload load; the load and when the fault ended."""
+    with SteadyLoad(api, key, interval_s=0.5) as load:
+        time.sleep(2)
+        fault()
+        ended = time.monotonic()
+        time.sleep(2)
+    return load, ended
+
+
+def _row(name: str, load: SteadyLoad, ended: float, receiver: Receiver, db: str) -> list[str]:
+    """Wait for the outcome of ``load``'s submissions and describe it as a table row."""
+    result = tally(db, load.accepted, receiver, "/hooks", timeout=600)
+    recovery_s = time.monotonic() - 0.5 - ended  # tally waits 0.5 s for late duplicates
+    if result.lost:
+        statuses = Counter(str(s) for s in result.problems["open"].values())
+        print(f"{name}: not decided by status: {dict(statuses)}", file=sys.stderr)
+    return [
+        name,
+        str(result.accepted),
+        str(result.decided),
+        str(result.lost),
+        str(result.duplicated),
+        str(result.delivered),
+        str(sum(load.refused.values())),
+        f"{recovery_s:.1f}",
+    ]
+
+
+@contextmanager
+def _services(base: Path) -> Iterator[tuple[Stack, RestartablePostgres, RestartableRedis]]:
+    from moderation.admin import migrate, sync_policy_files
+
+    with ExitStack() as stack:
+        postgres = RestartablePostgres(base / "pg", stack)
+        redis = RestartableRedis(stack)
+        migrate(postgres.server_url)
+        sync_policy_files(postgres.server_url, ROOT / "policies")
+        (base / "data").mkdir()
+        os.environ.setdefault("MODERATION_POLICIES_DIR", str(ROOT / "policies"))
+        yield Stack(postgres.server_url, redis.url, base / "data"), postgres, redis
+
+
+def _pause(postgres: RestartablePostgres, seconds: float) -> None:
+    postgres.stop()
+    time.sleep(seconds)
+    postgres.start()
+
+
+def run(cycles: int, outage_s: float) -> list[list[str]]:
+    """Run the three faults; the table's rows."""
+    from moderation.admin import create_tenant_key
+    from moderation.inference.tiny import build_tiny
+
+    base = Path(tempfile.mkdtemp(prefix="bench-faults-"))
+    model = build_tiny("llava", base / "model")
+    table = []
+    with (
+        _services(base) as (stack, postgres, redis),
+        start_receiver() as receiver,
+        stack_api(stack) as api,
+        start_worker(base / "hooks.log", model, "webhooks,maintenance", True, stack.env(**ENV)),
+    ):
+        key = create_tenant_key(stack.db, "bench-faults")
+        with api.client(key) as client:
+            client.post(
+                "/v1/webhook-endpoints",
+                json={"url": receiver.route("/hooks"), "events": ["moderation.decided"]},
+            ).raise_for_status()
+        killed = _under_load(api, key, lambda: kill_cycles(stack, model, base, cycles, **ENV))
+        with start_worker(base / "inference.log", model, stack_env=stack.env(**ENV)):
+            table.append(_row(f"worker kill -9 x{cycles}", *killed, receiver, stack.db))
+            wiped = _under_load(api, key, redis.wipe_restart)
+            table.append(_row("Redis killed, restarted empty", *wiped, receiver, stack.db))
+            stopped = _under_load(api, key, lambda: _pause(postgres, outage_s))
+            table.append(_row(f"Postgres down {outage_s:g} s", *stopped, receiver, stack.db))
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kill-cycles", type=int, default=100)
+    parser.add_argument("--outage-s", type=float, default=5.0, help="how long Postgres is down")
+    args = parser.parse_args()
+    rows = run(args.kill_cycles, args.outage_s)
+    header = [
+        "fault",
+        "accepted",
+        "decided",
+        "lost",
+        "duplicated",
+        "one webhook each",
+        "refused (503)",
+        "recovery s",
+    ]
+    print(markdown_table(header, rows))
+    print(f"\n{machine('cpu')}")
+
+
+if __name__ == "__main__":
+    main()

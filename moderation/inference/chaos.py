@@ -1,0 +1,54 @@
+"""Fault injection for resilience tests: an engine that raises for one image size.
+
+A poison submission (one that makes inference raise on every attempt) has no natural trigger
+with the shipped engines, which accept any image intake lets through. The ``chaos_fail_image_size``
+setting wraps the real engine so that any request whose image is exactly that size raises, and
+the rest of the batch is judged normally. Off by default; refused in production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from moderation.domain.policies import Policy
+from moderation.inference.types import Engine, ModerationRequest, Verdict
+
+
+class InjectedFault(RuntimeError):
+    """The failure the chaos engine injects."""
+
+
+def parse_size(value: str) -> tuple[int, int]:
+    """``"WxH"`` as (width, height)."""
+    width, _, height = value.lower().partition("x")
+    return int(width), int(height)
+
+
+@dataclass
+class FailingOnSize:
+    """Delegates to ``inner``; raises ``InjectedFault`` for a batch holding an image of ``size``."""
+
+    inner: Engine
+    size: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        self.model_id, self.revision = self.inner.model_id, self.inner.revision
+        self.device, self.dtype = self.inner.device, self.inner.dtype
+        self.warmed_up = self.inner.warmed_up
+
+    def decoding_params(self, policy: Policy) -> dict[str, object]:
+        """The inner engine's decoding parameters."""
+        return self.inner.decoding_params(policy)
+
+    def warm_up(self) -> None:
+        """Warm the inner engine up."""
+        self.inner.warm_up()
+
+    def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
+        """The inner engine's verdicts, unless an image has the poisoned size."""
+        if any(r.image.size == self.size for r in requests):
+            raise InjectedFault(
+                f"injected inference fault for a {self.size[0]}x{self.size[1]} image"
+            )
+        return self.inner.moderate_batch(requests)
