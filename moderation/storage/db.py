@@ -52,14 +52,18 @@ def _drop_connections_closed_by_server(dbapi_conn: Any, *_: Any) -> None:
         raise DisconnectionError("the database closed this connection")  # pool reconnects
 
 
-@lru_cache(maxsize=4)
-def get_engine(url: str) -> Engine:
-    """One pooled engine per URL per process. Connections the server closed while idle in the
-    pool (a database restart) are replaced at checkout, so the first request after a restart
-    succeeds."""
-    engine = create_engine(normalize_url(url), pool_size=5, max_overflow=10)
+def _pooled_engine(url: str, **options: Any) -> Engine:
+    """An engine whose pool replaces, at checkout, connections the server closed while they
+    were idle (a database restart), so the first request after a restart succeeds."""
+    engine = create_engine(normalize_url(url), pool_size=5, max_overflow=10, **options)
     event.listen(engine, "checkout", _drop_connections_closed_by_server)
     return engine
+
+
+@lru_cache(maxsize=4)
+def get_engine(url: str) -> Engine:
+    """One pooled engine per URL per process."""
+    return _pooled_engine(url)
 
 
 @lru_cache(maxsize=4)
@@ -84,9 +88,7 @@ def session_scope(url: str) -> Iterator[Session]:
 @lru_cache(maxsize=4)
 def _autocommit_engine(url: str) -> Engine:
     """A second pool whose connections stay in autocommit (no per-checkout switching)."""
-    return create_engine(
-        normalize_url(url), isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10
-    )
+    return _pooled_engine(url, isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

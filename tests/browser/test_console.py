@@ -55,7 +55,7 @@ def test_sign_in_lands_on_the_queue_and_sign_out_ends_the_session(
     expect(page).to_have_url(re.compile(r"/review/audit$"))
     page.locator("header nav a", has_text="Queue").click()
     expect(page).to_have_url(QUEUE_URL)
-    expect(page.locator("h1")).to_have_text("Queue")
+    expect(page.locator("h1")).to_have_text("Review queue")
     expect(page.locator("header nav a[aria-current=page]")).to_have_text("Queue")
     screenshot("queue")
     log_out(page)
@@ -71,7 +71,7 @@ def test_sign_in_from_the_login_page_lands_on_the_queue(
     account = make_account(db, "reviewer", make_tenant(db))
     log_in(page, account)
     expect(page).to_have_url(QUEUE_URL)
-    expect(page.locator("h1")).to_have_text("Queue")
+    expect(page.locator("h1")).to_have_text("Review queue")
     screenshot("queue")
 
 

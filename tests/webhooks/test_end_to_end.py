@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 
@@ -30,6 +33,19 @@ def workers(
         yield inference, webhooks
 
 
+def _attempts(client: httpx.Client, endpoint_id: str, timeout: float = 30) -> list[Any]:
+    """The endpoint's recorded attempts, once there are any (an attempt is committed just
+    after the POST it records has been answered)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data: list[Any] = client.get(f"/v1/webhook-endpoints/{endpoint_id}/deliveries").json()[
+            "data"
+        ]
+        if data or time.monotonic() > deadline:
+            return data
+        time.sleep(0.05)
+
+
 def test_a_decision_is_posted_signed_with_the_get_representation(
     workers: tuple[WorkerProcess, WorkerProcess],
     loopback_api: ApiServer,
@@ -47,7 +63,7 @@ def test_a_decision_is_posted_signed_with_the_get_representation(
         assert created.status_code == 202, created.text
         moderation = wait_for_status(client, created.json()["id"], ("decided",), timeout=90)
         (request,) = receiver.wait_for("/decided", 1, timeout=60)
-        (attempt,) = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries").json()["data"]
+        (attempt,) = _attempts(client, endpoint["id"])
     payload = Webhook(str(endpoint["secret"])).verify(request.body, request.headers)
     assert payload["type"] == "moderation.decided"
     assert payload["data"] == moderation
