@@ -222,3 +222,25 @@ def test_the_guard_runs_again_at_delivery_time(
 @pytest.mark.parametrize(("attempt", "delay"), [(1, 10), (2, 40), (3, 160), (7, 40960)])
 def test_the_retry_schedule_is_exponential(attempt: int, delay: float) -> None:
     assert retry_delay_s(attempt, base_s=10) == delay
+
+
+def test_a_redirect_to_a_private_address_is_not_followed(
+    env: Env,
+    db: str,
+    hooks_api: ApiServer,
+    worker: WorkerProcess,
+    receiver: Receiver,
+    tenant: tuple[str, str],
+) -> None:
+    private = receiver.route("/private-target", Reply(200))  # stands for 10.x: never reached
+    url = receiver.route("/moves", Reply(302, b"", {"location": private}))
+    with hooks_api.client(tenant[1]) as client:
+        endpoint = create_endpoint(client, url, "moderation.failed")
+        _fail_and_emit(env, db, tenant[0], seed=3007)
+        (request,) = receiver.wait_for("/moves", 1)
+        message_id = str(uuid.UUID(request.headers["webhook-id"].removeprefix("msg_")))
+        worker.wait_for_log(f"webhook message {message_id}: failed")
+        (attempt,) = _deliveries(client, endpoint["id"], 1)
+    assert receiver.received("/private-target") == []
+    assert attempt["message_status"] == "failed"
+    assert "redirect" in str(attempt["error"])
