@@ -166,17 +166,17 @@ def _submit(
     blobs: FileBlobStore,
 ) -> ModerationOut | uuid.UUID:
     """Store and queue; the new submission's view, or the id of a replayed one."""
+    # an uploaded file is fingerprinted by its bytes, a URL by itself (before any fetch)
+    info = None if data is None else _inspect(data, settings)
     claim = None
     if idempotency_key is not None:
-        source = fields.image_url if isinstance(fields, ImageUrlSubmission) else None
-        if data is not None:
-            source = _inspect(data, settings).sha256
-        assert source is not None
+        url = fields.image_url if isinstance(fields, ImageUrlSubmission) else ""
+        source = info.sha256 if info else url
         fingerprint = request_fingerprint(source, fields.policy, fields.external_id)
         claim = IdempotencyClaim(idempotency_key, fingerprint)
-    if data is None:
+    if data is None or info is None:
         data = _fetch(fields, settings)
-    info = _inspect(data, settings)
+        info = _inspect(data, settings)
     try:
         with statement_scope(db_url) as session:
             accepted = accept_submission(
