@@ -28,6 +28,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -155,8 +156,9 @@ def _ingest_rate(
     load: tuple[int, int, tuple[int, int]],
     log: Path,
     beside: list[str] | None = None,
-) -> float:
-    """Start one server (and ``beside`` it, another process), warm up, measure uploads/s."""
+) -> tuple[float, float]:
+    """Start one server (and ``beside`` it, another process), warm up, measure uploads/s and
+    the server's CPU time per upload (ms, its process only)."""
     requests, concurrency, size = load
     server = _serve(args, env, log)
     other = _serve(beside, env, log.with_suffix(".beside.log")) if beside else None
@@ -164,7 +166,10 @@ def _ingest_rate(
         url = f"http://127.0.0.1:{args[args.index('--port') + 1]}"
         _wait_http(f"{url}/docs", server)
         _post_many(url, key, 30, concurrency, distinct=False, size=size)  # warm-up
-        return _post_many(url, key, requests, concurrency, distinct=True, size=size)
+        cpu = psutil.Process(server.pid)
+        before = sum(cpu.cpu_times()[:2])
+        rate = _post_many(url, key, requests, concurrency, distinct=True, size=size)
+        return rate, (sum(cpu.cpu_times()[:2]) - before) * 1000 / requests
     finally:
         for proc in (server, other):
             if proc is not None:
@@ -180,8 +185,8 @@ def measure_ingest(
     images, no access log anywhere (the bare endpoint has none)."""
     lines = [
         f"| API ingest ({requests} uploads, {concurrency} clients) | image | bare FastAPI "
-        "multipart, uploads/s | ours, relay process beside, uploads/s | ratio "
-        "| ours, relay thread inside, uploads/s | ratio |",
+        "multipart, uploads/s (server CPU ms/upload) | ours, relay process beside, uploads/s "
+        "(CPU ms) | ratio | ours, relay thread inside, uploads/s (CPU ms) | ratio |",
         "|---|---|---|---|---|---|---|",
     ]
     quiet = {**env, "MODERATION_ACCESS_LOG": "false"}
@@ -192,15 +197,15 @@ def measure_ingest(
     for size in ((64, 64), (1024, 768)):
         load = (requests, concurrency, size)
         port = ["--port", str(free_port())]
-        bare = _ingest_rate([*bare_app, *port], quiet, key, load, tmp / "b.log")
+        bare, bare_cpu = _ingest_rate([*bare_app, *port], quiet, key, load, tmp / "b.log")
         port = ["--port", str(free_port())]
-        apart = _ingest_rate([*ours, *port], separate, key, load, tmp / "s.log", relay)
+        apart, apart_cpu = _ingest_rate([*ours, *port], separate, key, load, tmp / "s.log", relay)
         port = ["--port", str(free_port())]
-        inside = _ingest_rate([*ours, *port], quiet, key, load, tmp / "a.log")
+        inside, inside_cpu = _ingest_rate([*ours, *port], quiet, key, load, tmp / "a.log")
         label = f"{size[0]}x{size[1]} JPEG, {len(jpeg(*size)) // 1024} KiB"
         lines.append(
-            f"| | {label} | {bare:.0f} | {apart:.0f} | {apart / bare:.0%} "
-            f"| {inside:.0f} | {inside / bare:.0%} |"
+            f"| | {label} | {bare:.0f} ({bare_cpu:.2f}) | {apart:.0f} ({apart_cpu:.2f}) "
+            f"| {apart / bare:.0%} | {inside:.0f} ({inside_cpu:.2f}) | {inside / bare:.0%} |"
         )
     return "\n".join(lines)
 

@@ -13,12 +13,15 @@ from moderation.api.backlog import QueueDepth
 from moderation.api.body_limit import BodyLimitMiddleware
 from moderation.api.deps import resolve_publish
 from moderation.api.errors import install_error_handlers
+from moderation.api.intake_batcher import IntakeBatcher
+from moderation.api.known_keys import KnownKeys
 from moderation.api.rate_limit import KeyRateLimiter
 from moderation.config import Settings, get_settings
 from moderation.domain.dispatch import Publish
 from moderation.domain.intake import INFERENCE_QUEUE
 from moderation.relay import OutboxRelay
 from moderation.review_ui.app import create_review_app
+from moderation.storage.blobs import FileBlobStore
 
 
 @asynccontextmanager
@@ -33,6 +36,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app.state.intake.close()
         if relay is not None:
             relay.stop()
 
@@ -55,6 +59,10 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
         if settings.broker_url and settings.rate_limit
         else None
     )
+    app.state.intake = IntakeBatcher(
+        settings.database_url, FileBlobStore(settings.resolved_blob_dir)
+    )
+    app.state.known_keys = KnownKeys()
     app.state.backlog = (
         QueueDepth(settings.broker_url, INFERENCE_QUEUE) if settings.broker_url else None
     )

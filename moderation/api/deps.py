@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -10,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from moderation.api.backlog import QueueDepth
 from moderation.api.errors import ApiError
+from moderation.api.intake_batcher import IntakeBatcher
+from moderation.api.known_keys import KnownKeys
 from moderation.api.rate_limit import KeyRateLimiter
 from moderation.config import Settings
 from moderation.domain.api_keys import Principal, authenticate
@@ -65,8 +68,17 @@ def resolve_publish(app: FastAPI) -> Publish:
     return publish
 
 
+async def get_intake(request: Request) -> IntakeBatcher:
+    """The intake writer of this app (group commit)."""
+    intake: IntakeBatcher = request.app.state.intake
+    return intake
+
+
+IntakeDep = Annotated[IntakeBatcher, Depends(get_intake)]
+
+
 BACKLOG_RETRY_AFTER_S = 5
-_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
 def _presented_key(request: Request) -> str:
@@ -76,21 +88,23 @@ def _presented_key(request: Request) -> str:
             401,
             "unauthorized",
             "missing API key: send 'Authorization: Bearer <key>'",
-            _UNAUTHORIZED,
+            UNAUTHORIZED,
         )
     return key.strip()
 
 
-def current_principal(request: Request, db_url: DbUrlDep) -> Principal:
-    """The caller of ``Authorization: Bearer <key>``: 401 unless the key is valid and unrevoked,
-    429 over the key's rate limit. Keys are read from Postgres on every request (no cache), so
-    a revocation applies to the very next request in every API process."""
+def _authenticate(db_url: str, presented: str) -> Principal:
     with read_scope(db_url) as session:
-        principal = authenticate(session, _presented_key(request))
+        principal = authenticate(session, presented)
     if principal is None:
-        raise ApiError(401, "unauthorized", "invalid or revoked API key", _UNAUTHORIZED)
+        raise ApiError(401, "unauthorized", "invalid or revoked API key", UNAUTHORIZED)
+    return principal
+
+
+async def _rate_limited(request: Request, principal: Principal) -> Principal:
+    """``principal``, unless its key is over its rate limit (429)."""
     limiter: KeyRateLimiter | None = request.app.state.rate_limiter
-    if limiter is not None and (wait := limiter.retry_after(str(principal.key_id))) is not None:
+    if limiter is not None and (wait := await limiter.retry_after(str(principal.key_id))):
         raise ApiError(
             429,
             "rate_limited",
@@ -100,18 +114,50 @@ def current_principal(request: Request, db_url: DbUrlDep) -> Principal:
     return principal
 
 
+async def current_principal(request: Request, db_url: DbUrlDep) -> Principal:
+    """The caller of ``Authorization: Bearer <key>``: 401 unless the key is valid and unrevoked,
+    429 over the key's rate limit. Keys are read from Postgres on every request (no cache), so
+    a revocation applies to the very next request in every API process."""
+    principal = await run_in_threadpool(_authenticate, db_url, _presented_key(request))
+    return await _rate_limited(request, principal)
+
+
+async def submitting_principal(request: Request, db_url: DbUrlDep) -> Principal:
+    """:func:`current_principal` for ``POST /v1/moderations``, whose intake statement writes
+    nothing for a revoked key (answered 401): so a key seen lately in this process is taken
+    from memory, with no query and no thread hop, and revocation still applies to the very
+    next upload."""
+    presented = _presented_key(request)
+    known: KnownKeys = request.app.state.known_keys
+    principal = known.get(presented)
+    if principal is None:
+        principal = await run_in_threadpool(_authenticate, db_url, presented)
+        known.put(presented, principal)
+    return await _rate_limited(request, principal)
+
+
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency: the caller, whose key must hold ``scope`` (403 otherwise)."""
+def require_scope(
+    scope: Scope, caller: Callable[..., Awaitable[Principal]] = current_principal
+) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the caller (found by ``caller``), whose key must hold ``scope`` (403
+    otherwise)."""
 
-    async def scoped(principal: PrincipalDep) -> Principal:  # async: no thread hop
+    async def scoped(principal: Principal) -> Principal:
         if scope not in principal.scopes:
             raise ApiError(403, "forbidden", f"this API key lacks the '{scope}' scope")
         return principal
 
     scoped.__name__ = f"require_{scope.replace(':', '_')}"
+    # the annotation names ``caller``, which a string annotation could not
+    param = inspect.Parameter(
+        "principal",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        annotation=Annotated[Principal, Depends(caller)],
+    )
+    scoped.__signature__ = inspect.Signature([param], return_annotation=Principal)  # type: ignore[attr-defined]
     return scoped
 
 
@@ -123,7 +169,9 @@ async def current_tenant(principal: PrincipalDep) -> TenantRef:
 TenantDep = Annotated[TenantRef, Depends(current_tenant)]
 
 
-async def require_queue_room(request: Request, principal: PrincipalDep) -> None:
+async def require_queue_room(
+    request: Request, principal: Annotated[Principal, Depends(submitting_principal)]
+) -> None:
     """503 while the inference backlog is over ``max_queue_depth`` (checked after auth)."""
     settings: Settings = request.app.state.settings
     backlog: QueueDepth | None = request.app.state.backlog

@@ -15,14 +15,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from moderation.api.deps import (
-    BlobsDep,
+    UNAUTHORIZED,
     DbUrlDep,
+    IntakeDep,
     SettingsDep,
     require_queue_room,
     require_scope,
+    submitting_principal,
 )
 from moderation.api.errors import ApiError, error_responses, not_found, parse_id
 from moderation.api.image_urls import fetch_image
+from moderation.api.intake_batcher import IntakeBatcher
 from moderation.api.schemas import (
     MODERATION_EXAMPLE,
     AppealIn,
@@ -37,26 +40,31 @@ from moderation.api.schemas import (
 from moderation.config import Settings
 from moderation.domain import appeals
 from moderation.domain.api_keys import Principal
-from moderation.domain.images import ImageInfo, ImageRejected, inspect_image
+from moderation.domain.images import ImageInfo, ImageRejected, header_pixels, inspect_image
 from moderation.domain.intake import (
     IdempotencyKeyReused,
+    KeyRevoked,
     Replayed,
-    accept_submission,
+    image_row,
     request_fingerprint,
 )
 from moderation.domain.keys import Scope
 from moderation.domain.policy_catalog import UnknownPolicy
-from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope, statement_scope
 from moderation.storage.repositories import submissions
-from moderation.storage.repositories.submissions import FINAL, IdempotencyClaim
+from moderation.storage.repositories.submissions import FINAL, IdempotencyClaim, Incoming
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/moderations", tags=["moderations"])
 SubmitterDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_WRITE))]
+UploaderDep = Annotated[
+    Principal, Depends(require_scope(Scope.MODERATIONS_WRITE, submitting_principal))
+]
 ReaderDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_READ))]
 
 MAX_WAIT_S = 30.0
+# decoding up to this many pixels takes about a millisecond: done on the event loop
+INLINE_INSPECT_PIXELS = 256 * 256
 _REJECTION_STATUS = {
     "too_large": (413, "payload_too_large"),
     "unsupported": (415, "unsupported_media_type"),
@@ -156,16 +164,14 @@ def _fetch(fields: SubmissionFields, settings: Settings) -> bytes:
     return fetch_image(fields.image_url, settings)
 
 
-def _submit(
-    tenant_id: uuid.UUID,
+def _prepared(
+    caller: Principal,
     fields: SubmissionFields,
     data: bytes | None,
     idempotency_key: str | None,
     settings: Settings,
-    db_url: str,
-    blobs: FileBlobStore,
-) -> ModerationOut | uuid.UUID:
-    """Store and queue; the new submission's view, or the id of a replayed one."""
+) -> tuple[Incoming, ImageInfo, bytes]:
+    """Validate the image (fetching ``image_url`` first): the submission, ready to write."""
     # an uploaded file is fingerprinted by its bytes, a URL by itself (before any fetch)
     info = None if data is None else _inspect(data, settings)
     claim = None
@@ -177,20 +183,40 @@ def _submit(
     if data is None or info is None:
         data = _fetch(fields, settings)
         info = _inspect(data, settings)
+    incoming = Incoming(
+        caller.tenant_id, image_row(info), fields.policy, fields.external_id, caller.key_id, claim
+    )
+    return incoming, info, data
+
+
+async def _prepare(
+    caller: Principal,
+    fields: SubmissionFields,
+    data: bytes | None,
+    idempotency_key: str | None,
+    settings: Settings,
+) -> tuple[Incoming, ImageInfo, bytes]:
+    """:func:`_prepared` on the event loop for a small image (no thread hop), in a thread for
+    a large one or a URL to fetch."""
+    if data is not None and header_pixels(data) <= INLINE_INSPECT_PIXELS:
+        return _prepared(caller, fields, data, idempotency_key, settings)
+    return await run_in_threadpool(_prepared, caller, fields, data, idempotency_key, settings)
+
+
+async def _submit(
+    intake: IntakeBatcher,
+    prepared: tuple[Incoming, ImageInfo, bytes],
+    idempotency_key: str | None,
+) -> ModerationOut | uuid.UUID:
+    """Store the blob and write the submission (group-committed with concurrent ones): its
+    view, or the id of the submission an ``Idempotency-Key`` replays."""
+    incoming, info, data = prepared
     try:
-        with statement_scope(db_url) as session:
-            accepted = accept_submission(
-                session,
-                blobs,
-                tenant_id=tenant_id,
-                data=data,
-                image=info,
-                policy_slug=fields.policy,
-                external_id=fields.external_id,
-                idempotency=claim,
-            )
+        accepted = await intake.accept(incoming, data)
     except UnknownPolicy as exc:
-        raise ApiError(422, "unknown_policy", f"unknown policy '{fields.policy}'") from exc
+        raise ApiError(422, "unknown_policy", f"unknown policy '{incoming.policy_slug}'") from exc
+    except KeyRevoked as exc:
+        raise ApiError(401, "unauthorized", "invalid or revoked API key", UNAUTHORIZED) from exc
     except IdempotencyKeyReused as exc:
         raise ApiError(
             409,
@@ -201,7 +227,7 @@ def _submit(
     if isinstance(accepted, Replayed):
         return accepted.submission_id
     # the outbox relay sends the message as soon as this commit is visible (NOTIFY)
-    return received_out(accepted, info, fields.external_id)
+    return received_out(accepted, info, incoming.external_id)
 
 
 def _read(db_url: str, submission_id: uuid.UUID, tenant_id: uuid.UUID) -> ModerationOut | None:
@@ -253,10 +279,10 @@ async def _wait_final(
 async def create_moderation(
     request: Request,
     response: Response,
-    caller: SubmitterDep,
+    caller: UploaderDep,
     settings: SettingsDep,
     db_url: DbUrlDep,
-    blobs: BlobsDep,
+    intake: IntakeDep,
     wait: Annotated[
         float, Query(ge=0, le=MAX_WAIT_S, description="seconds to wait for the decision")
     ] = 0,
@@ -267,9 +293,8 @@ async def create_moderation(
 ) -> ModerationOut:
     """Validate and store the image, queue its moderation, answer 202 at once."""
     fields, data = await _parse_submission(request, settings)
-    submitted = await run_in_threadpool(
-        _submit, caller.tenant_id, fields, data, idempotency_key, settings, db_url, blobs
-    )
+    prepared = await _prepare(caller, fields, data, idempotency_key, settings)
+    submitted = await _submit(intake, prepared, idempotency_key)
     if isinstance(submitted, uuid.UUID):
         response.headers["Idempotent-Replayed"] = "true"
         view = await run_in_threadpool(_read, db_url, submitted, caller.tenant_id)

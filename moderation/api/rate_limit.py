@@ -1,4 +1,5 @@
-"""Per-key rate limits with ``limits`` (moving window) on the broker's Redis; fails open."""
+"""Per-key rate limits with ``limits`` (moving window) on the broker's Redis, asynchronous (no
+thread per check); fails open."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import math
 import time
 
 from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from moderation.api.broker_redis import TIMEOUT_S, limits_storage_uri
 
@@ -25,21 +26,22 @@ class KeyRateLimiter:
         storage = RedisStorage(
             limits_storage_uri(broker_url),
             wrap_exceptions=True,
+            implementation="redispy",
             socket_timeout=TIMEOUT_S,
             socket_connect_timeout=TIMEOUT_S,
         )
         self._limiter = MovingWindowRateLimiter(storage)
         self._warned_at = -math.inf
 
-    def retry_after(self, key_id: str) -> int | None:
+    async def retry_after(self, key_id: str) -> int | None:
         """Count one request; None if allowed, else seconds until the next one is (≥ 1).
 
         When Redis cannot be reached the request is allowed: availability beats limiting.
         """
         try:
-            if self._limiter.hit(self.item, key_id):
+            if await self._limiter.hit(self.item, key_id):
                 return None
-            reset_at = self._limiter.get_window_stats(self.item, key_id).reset_time
+            reset_at = (await self._limiter.get_window_stats(self.item, key_id)).reset_time
         except StorageError as exc:
             self._warn(exc)
             return None

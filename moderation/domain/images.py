@@ -79,6 +79,18 @@ def _decode_first_frame(img: Image.Image, *, verify_only: bool = False) -> Image
     return img
 
 
+def header_pixels(data: bytes) -> int:
+    """The pixel count an image's header declares, without decoding (0 when unreadable): what
+    tells how long :func:`inspect_image` may take."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as img:
+                return int(img.width * img.height)
+    except Exception:  # anything unreadable is rejected quickly by inspect_image itself
+        return 0
+
+
 def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
     """Validate an upload fully (type, size, pixels, decodability) and describe it."""
     if not data:

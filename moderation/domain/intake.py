@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from moderation.domain.images import ImageInfo
 from moderation.domain.policy_catalog import UnknownPolicy
 from moderation.storage.blobs import FileBlobStore
-from moderation.storage.repositories import outbox, submissions
+from moderation.storage.repositories import api_keys, outbox, submissions
 from moderation.storage.repositories.submissions import Received
 
 MODERATE_TASK = "inference.moderate"
@@ -44,6 +45,13 @@ def request_fingerprint(image: str, policy_slug: str, external_id: str | None) -
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+class KeyRevoked(Exception):
+    """The API key was revoked before the submission could be stored."""
+
+
+Accepted = Received | Replayed
+
+
 def accept_submission(
     session: Session,
     blobs: FileBlobStore,
@@ -54,33 +62,54 @@ def accept_submission(
     policy_slug: str,
     external_id: str | None,
     idempotency: submissions.IdempotencyClaim | None = None,
-) -> Received | Replayed:
-    """Store an already validated image and queue its moderation.
-
-    The rows go in as one statement, so an autocommit session makes the whole intake one
-    round trip and one commit. Raises UnknownPolicy, or IdempotencyKeyReused when the key
-    came with another request; a retry of the same request is Replayed."""
+) -> Accepted:
+    """Store an already validated image and queue its moderation (see :func:`accept_many`)."""
     blobs.put(image.sha256, data)  # content-addressed: an orphan after a rollback is harmless
-    row = submissions.ImageRow(
+    incoming = submissions.Incoming(
+        tenant_id, image_row(image), policy_slug, external_id, idempotency=idempotency
+    )
+    outcome = accept_many(session, [incoming])[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def image_row(image: ImageInfo) -> submissions.ImageRow:
+    """The metadata row of an inspected image."""
+    return submissions.ImageRow(
         image.sha256, image.size_bytes, image.width, image.height, image.format
     )
-    received = submissions.receive(
-        session,
-        tenant_id=tenant_id,
-        image=row,
-        policy_slug=policy_slug,
-        external_id=external_id,
-        intent=submissions.Intent(MODERATE_TASK, INFERENCE_QUEUE),
-        actor="api",
-        idempotency=idempotency,
+
+
+def accept_many(
+    session: Session, incoming: Sequence[submissions.Incoming]
+) -> list[Accepted | Exception]:
+    """Queue the moderation of submissions whose blobs are stored, in input order.
+
+    The rows go in as one statement, so an autocommit session makes the intake of the lot
+    one round trip and one commit (group commit). An item not written gets its reason: the
+    retry of an earlier request (Replayed), or KeyRevoked, IdempotencyKeyReused or
+    UnknownPolicy."""
+    written = submissions.receive_many(
+        session, incoming, intent=submissions.Intent(MODERATE_TASK, INFERENCE_QUEUE), actor="api"
     )
-    if received is not None:
-        return received
-    if idempotency is not None:
-        replay = replay_of(session, tenant_id, idempotency)
+    return [
+        received if received is not None else _not_written(session, item)
+        for item, received in zip(incoming, written, strict=True)
+    ]
+
+
+def _not_written(session: Session, item: submissions.Incoming) -> Replayed | Exception:
+    if item.key_id is not None and not api_keys.is_active(session, item.key_id):
+        return KeyRevoked(str(item.key_id))
+    if item.idempotency is not None:
+        try:
+            replay = replay_of(session, item.tenant_id, item.idempotency)
+        except IdempotencyKeyReused as exc:
+            return exc
         if replay is not None:
             return replay
-    raise UnknownPolicy(policy_slug)
+    return UnknownPolicy(item.policy_slug)
 
 
 def replay_of(

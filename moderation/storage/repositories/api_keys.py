@@ -71,6 +71,12 @@ def active_with_prefix(session: Session, prefix: str) -> list[ActiveKey]:
     ]
 
 
+def is_active(session: Session, key_id: uuid.UUID) -> bool:
+    """Whether the key exists and is not revoked."""
+    stmt = select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    return session.scalar(stmt) is not None
+
+
 def for_tenant(session: Session, tenant_id: uuid.UUID) -> list[ApiKey]:
     """A tenant's keys, revoked ones included, oldest first."""
     stmt = select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at)

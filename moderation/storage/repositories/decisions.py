@@ -11,21 +11,19 @@ from sqlalchemy import (
     ARRAY,
     Select,
     Table,
-    TableValuedAlias,
-    Text,
     Uuid,
     any_,
     bindparam,
-    column,
     func,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from moderation.storage.models import AuditEvent, Decision, Submission
 from moderation.storage.repositories import outbox, webhook_messages
+from moderation.storage.repositories.recordsets import table_recordset
 from moderation.storage.repositories.submissions import DECIDED, FINAL
 
 _TABLE = cast(Table, Decision.__table__)
@@ -45,13 +43,6 @@ class Fanout(NamedTuple):
     queue: str
 
 
-def _recordset(name: str, param: str, table: Table, columns: list[str]) -> TableValuedAlias:
-    """``jsonb_to_recordset(:param) AS name(col type, …)`` for these columns of ``table``."""
-    fn = func.jsonb_to_recordset(func.cast(bindparam(param, type_=Text()), JSONB))
-    typed = [column(c, table.c[c].type) for c in columns]
-    return fn.table_valued(*typed).render_derived(name, with_types=True)
-
-
 @lru_cache(maxsize=8)
 def _close_and_record(fanout: Fanout | None) -> Select[Any]:
     """The record statement, built once per fanout: parameters ``ids``, ``rows``, ``events``."""
@@ -65,7 +56,7 @@ def _close_and_record(fanout: Fanout | None) -> Select[Any]:
         .returning(_SUBMISSIONS.c.id)
         .cte("closed")
     )
-    rows = _recordset("r", "rows", _TABLE, _DECISION_COLS)
+    rows = table_recordset("r", "rows", _TABLE, _DECISION_COLS)
     written = (
         insert(_TABLE)
         .from_select(
@@ -78,7 +69,7 @@ def _close_and_record(fanout: Fanout | None) -> Select[Any]:
         .returning(_TABLE.c.submission_id)
         .cte("written")
     )
-    events = _recordset("e", "events", _EVENTS, _EVENT_COLS)
+    events = table_recordset("e", "events", _EVENTS, _EVENT_COLS)
     audited = insert(_EVENTS).from_select(
         _EVENT_COLS,
         select(*(events.c[c] for c in _EVENT_COLS)).where(

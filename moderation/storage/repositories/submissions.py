@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -13,31 +15,31 @@ from sqlalchemy import (
     Select,
     String,
     Uuid,
-    bindparam,
     cast,
+    column,
     delete,
     exists,
     func,
     literal,
+    or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.selectable import CTE
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.sql.elements import ColumnClause
 
 from moderation.storage.models import (
+    ApiKey,
     AuditEvent,
     Decision,
     IdempotencyKey,
     Image,
-    OutboxMessage,
     Policy,
     Submission,
 )
-from moderation.storage.repositories.outbox import CHANNEL as OUTBOX_CHANNEL
+from moderation.storage.repositories import outbox
+from moderation.storage.repositories.recordsets import recordset
 
 QUEUED, PROCESSING, DECIDED, FAILED = "queued", "processing", "decided", "failed"
 FINAL = (DECIDED, FAILED)
@@ -72,107 +74,183 @@ class Intent(NamedTuple):
     queue: str
 
 
-def _receive_statement(idempotent: bool) -> Select[tuple[uuid.UUID, str, datetime, Any]]:
-    """The intake statement, built once: parameters are bound at execution. ``idempotent``:
-    also claim ``(tenant, idempotency key)``; a key already taken writes nothing."""
-    types: dict[str, TypeEngine[Any]] = {
-        "id": Uuid(),
-        "tenant_id": Uuid(),
-        "external_id": String(),
-        "sha256": String(),
-        "size_bytes": BigInteger(),
-        "width": Integer(),
-        "height": Integer(),
-        "format": String(),
-        "policy_slug": String(),
-        "task": String(),
-        "queue": String(),
-        "actor": String(),
-        "idempotency_key": String(),
-        "request_sha256": String(),
-    }
-    p: dict[str, BindParameter[Any]] = {name: bindparam(name, type_=t) for name, t in types.items()}
-    image_row = (
-        insert(Image)
-        .values(
-            sha256=p["sha256"],
-            size_bytes=p["size_bytes"],
-            width=p["width"],
-            height=p["height"],
-            format=p["format"],
-        )
-        .on_conflict_do_nothing(index_elements=["sha256"])
-        .cte("image_row")
-    )
-    submission_cols: dict[str, Any] = {
-        "id": p["id"],
-        "tenant_id": p["tenant_id"],
-        "external_id": p["external_id"],
-        "image_sha256": p["sha256"],
-        "policy_version": Policy.active_version,
-        "status": literal(QUEUED, String()),
-        "attempts": literal(0, Integer()),
-        "enqueue_count": literal(1, Integer()),
-    }
-    source = select(*submission_cols.values()).where(Policy.slug == p["policy_slug"])
-    ctes: list[CTE] = [image_row]
-    if idempotent:
-        key_row = (
-            insert(IdempotencyKey)
-            .from_select(
-                ["tenant_id", "key", "request_sha256", "submission_id"],
-                select(p["tenant_id"], p["idempotency_key"], p["request_sha256"], p["id"]).where(
-                    Policy.slug == p["policy_slug"]
-                ),
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
-            .returning(IdempotencyKey.submission_id)
-            .cte("key_row")
-        )
-        source = source.where(exists(select(key_row.c.submission_id)))
-        ctes.append(key_row)
-    submission = (
-        insert(Submission)
-        .from_select(list(submission_cols), source)
-        .returning(Submission.id, Submission.policy_version, Submission.created_at)
-        .cte("submission")
-    )
-    sid = cast(submission.c.id, String())
-    message = insert(OutboxMessage).from_select(
-        ["task", "queue", "args", "attempts"],
-        select(
-            p["task"], p["queue"], func.jsonb_build_object("submission_id", sid), literal(0)
-        ).select_from(submission),
-    )
-    received_event = insert(AuditEvent).from_select(
-        ["tenant_id", "subject_type", "subject_id", "event", "actor", "data"],
-        select(
-            p["tenant_id"],
-            literal("submission", String()),
-            sid,
-            literal("submission.received", String()),
-            p["actor"],
-            func.jsonb_build_object(
-                "policy_version", submission.c.policy_version, "image_sha256", p["sha256"]
-            ),
-        ).select_from(submission),
-    )
-    return select(
-        submission.c.id,
-        submission.c.policy_version,
-        submission.c.created_at,
-        func.pg_notify(OUTBOX_CHANNEL, ""),
-    ).add_cte(*ctes, message.cte("message"), received_event.cte("received_event"))
-
-
-_RECEIVE = {False: _receive_statement(False), True: _receive_statement(True)}
-
-
 class IdempotencyClaim(NamedTuple):
     """An ``Idempotency-Key`` and the fingerprint of the request it came with."""
 
     key: str
     request_sha256: str
+
+
+class Incoming(NamedTuple):
+    """One submission to receive. ``key_id``: the API key it came with, which must still be
+    unrevoked when the rows are written (None: no key to check)."""
+
+    tenant_id: uuid.UUID
+    image: ImageRow
+    policy_slug: str
+    external_id: str | None
+    key_id: uuid.UUID | None = None
+    idempotency: IdempotencyClaim | None = None
+
+
+_INCOMING: list[ColumnClause[Any]] = [
+    column("idx", Integer()),
+    column("id", Uuid()),
+    column("tenant_id", Uuid()),
+    column("key_id", Uuid()),
+    column("external_id", String()),
+    column("sha256", String()),
+    column("size_bytes", BigInteger()),
+    column("width", Integer()),
+    column("height", Integer()),
+    column("format", String()),
+    column("policy_slug", String()),
+    column("idempotency_key", String()),
+    column("request_sha256", String()),
+]
+
+
+@lru_cache(maxsize=4)
+def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
+    """The intake statement for any number of submissions (parameter ``rows``), built once."""
+    r = recordset("r", "rows", _INCOMING)
+    images = (
+        insert(Image)
+        .from_select(
+            ["sha256", "size_bytes", "width", "height", "format"],
+            select(r.c.sha256, r.c.size_bytes, r.c.width, r.c.height, r.c.format).ext(
+                distinct_on(r.c.sha256)
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .cte("image_rows")
+    )
+    # a row is written only under a known policy, with an unrevoked key (when named) ...
+    admitted = (
+        select(r.c.idx, r.c.id, r.c.tenant_id, r.c.external_id, r.c.sha256)
+        .add_columns(r.c.idempotency_key, r.c.request_sha256, Policy.active_version)
+        .join(Policy, Policy.slug == r.c.policy_slug)
+        .where(
+            or_(
+                r.c.key_id.is_(None),
+                exists().where(ApiKey.id == r.c.key_id, ApiKey.revoked_at.is_(None)),
+            )
+        )
+        .cte("admitted")
+    )
+    # ... and, with an Idempotency-Key, only when this request is the first to claim it
+    claimed = (
+        insert(IdempotencyKey)
+        .from_select(
+            ["tenant_id", "key", "request_sha256", "submission_id"],
+            select(
+                admitted.c.tenant_id,
+                admitted.c.idempotency_key,
+                admitted.c.request_sha256,
+                admitted.c.id,
+            ).where(admitted.c.idempotency_key.is_not(None)),
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+        .returning(IdempotencyKey.submission_id)
+        .cte("claimed")
+    )
+    submission = (
+        insert(Submission)
+        .from_select(
+            [
+                "id",
+                "tenant_id",
+                "external_id",
+                "image_sha256",
+                "policy_version",
+                "status",
+                "attempts",
+                "enqueue_count",
+            ],
+            select(
+                admitted.c.id,
+                admitted.c.tenant_id,
+                admitted.c.external_id,
+                admitted.c.sha256,
+                admitted.c.active_version,
+                literal(QUEUED, String()),
+                literal(0, Integer()),
+                literal(1, Integer()),
+            )
+            .where(
+                or_(
+                    admitted.c.idempotency_key.is_(None),
+                    admitted.c.id.in_(select(claimed.c.submission_id)),
+                )
+            )
+            .order_by(admitted.c.idx),
+        )
+        .returning(
+            Submission.id,
+            Submission.tenant_id,
+            Submission.image_sha256,
+            Submission.policy_version,
+            Submission.created_at,
+        )
+        .cte("submission")
+    )
+    messages = outbox.per_row(intent.task, intent.queue, "submission_id", submission)
+    received_events = insert(AuditEvent).from_select(
+        ["tenant_id", "subject_type", "subject_id", "event", "actor", "data"],
+        select(
+            submission.c.tenant_id,
+            literal("submission", String()),
+            cast(submission.c.id, String()),
+            literal("submission.received", String()),
+            literal(actor, String()),
+            func.jsonb_build_object(
+                "policy_version",
+                submission.c.policy_version,
+                "image_sha256",
+                submission.c.image_sha256,
+            ),
+        ),
+    )
+    return select(
+        submission.c.id,
+        submission.c.policy_version,
+        submission.c.created_at,
+        outbox.notify_if_any(messages),
+    ).add_cte(images, claimed, messages, received_events.cte("received_events"))
+
+
+def receive_many(
+    session: Session, incoming: Sequence[Incoming], *, intent: Intent, actor: str
+) -> list[Received | None]:
+    """Record submissions under the active version of their policies in ONE statement: the
+    image rows (once per content), the queued submissions, an outbox row each with a NOTIFY
+    to wake the relay, and a ``submission.received`` audit event each. Answers in input
+    order; None where nothing was written: an unknown policy, a revoked key, or an
+    ``Idempotency-Key`` its tenant already used. Atomic even in autocommit mode: one round
+    trip, one commit for the lot."""
+    rows, ids = [], []
+    for idx, item in enumerate(incoming):
+        new_id = uuid.uuid4()
+        ids.append(new_id)
+        claim = item.idempotency
+        rows.append(
+            {
+                **item.image._asdict(),
+                "idx": idx,
+                "id": str(new_id),
+                "tenant_id": str(item.tenant_id),
+                "key_id": None if item.key_id is None else str(item.key_id),
+                "external_id": item.external_id,
+                "policy_slug": item.policy_slug,
+                "idempotency_key": claim.key if claim else None,
+                "request_sha256": claim.request_sha256 if claim else None,
+            }
+        )
+    written = {
+        row[0]: Received(row[0], row[1], row[2])
+        for row in session.execute(_receive_statement(intent, actor), {"rows": json.dumps(rows)})
+    }
+    return [written.get(i) for i in ids]
 
 
 def receive(
@@ -186,25 +264,9 @@ def receive(
     actor: str,
     idempotency: IdempotencyClaim | None = None,
 ) -> Received | None:
-    """Record a submission under the active version of ``policy_slug`` in ONE statement: the
-    image row (once per content), the queued submission, its outbox row with a NOTIFY to wake
-    the relay, and a ``submission.received`` audit event. None (nothing written) when no such
-    policy exists, or when ``idempotency`` names a key the tenant already used. Atomic even in
-    autocommit mode: one round trip, one commit."""
-    params = {
-        **image._asdict(),
-        "id": uuid.uuid4(),
-        "tenant_id": tenant_id,
-        "external_id": external_id,
-        "policy_slug": policy_slug,
-        "task": intent.task,
-        "queue": intent.queue,
-        "actor": actor,
-        "idempotency_key": idempotency.key if idempotency else None,
-        "request_sha256": idempotency.request_sha256 if idempotency else None,
-    }
-    row = session.execute(_RECEIVE[idempotency is not None], params).one_or_none()
-    return None if row is None else Received(row[0], row[1], row[2])
+    """:func:`receive_many` for one submission."""
+    item = Incoming(tenant_id, image, policy_slug, external_id, idempotency=idempotency)
+    return receive_many(session, [item], intent=intent, actor=actor)[0]
 
 
 def get_for_tenant(
