@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CTE, ScalarSelect, String, Table, func, insert, literal, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    CTE,
+    BigInteger,
+    ScalarSelect,
+    String,
+    Table,
+    Update,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from moderation.storage.models import OutboxMessage
@@ -67,23 +83,33 @@ def add_per_row(session: Session, task: str, queue: str, arg: str, ids: CTE) -> 
     return added
 
 
+@lru_cache(maxsize=2)
+def _claim_statement(only_ids: bool) -> Update:
+    """The claim statement, built once (it runs on every relay round): parameters ``limit``
+    and, with ``only_ids``, ``ids``."""
+    c = _TABLE.c
+    chosen = select(c.id).where(c.sent_at.is_(None))
+    if only_ids:
+        chosen = chosen.where(c.id == any_(bindparam("ids", type_=ARRAY(BigInteger()))))
+    chosen = chosen.order_by(c.id).limit(bindparam("limit")).with_for_update(skip_locked=True)
+    return (
+        update(_TABLE)
+        .where(c.id.in_(chosen.scalar_subquery()))
+        .values(sent_at=func.now(), attempts=c.attempts + 1)
+        .returning(c.id, c.task, c.queue, c.args)
+    )
+
+
 def claim(session: Session, ids: list[int] | None = None, limit: int = 500) -> list[Message]:
     """Take unsent messages (only these ids, if given), oldest first, and mark them sent with
     their attempt counted: one statement. Row locks (SKIP LOCKED) keep concurrent relays
     apart until the caller's transaction ends; :func:`release` undoes the mark for messages
     that could not be sent."""
-    c = _TABLE.c
-    chosen = select(c.id).where(c.sent_at.is_(None))
+    params: dict[str, Any] = {"limit": limit}
     if ids is not None:
-        chosen = chosen.where(c.id.in_(ids))
-    chosen = chosen.order_by(c.id).limit(limit).with_for_update(skip_locked=True)
-    stmt = (
-        update(_TABLE)
-        .where(c.id.in_(chosen.scalar_subquery()))
-        .values(sent_at=datetime.now(UTC), attempts=c.attempts + 1)
-        .returning(c.id, c.task, c.queue, c.args)
-    )
-    return sorted(Message(*row) for row in session.execute(stmt))
+        params["ids"] = ids
+    rows = session.connection().execute(_claim_statement(ids is not None), params)
+    return sorted(Message(*row) for row in rows)
 
 
 def release(session: Session, ids: list[int]) -> None:
