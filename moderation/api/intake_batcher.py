@@ -20,7 +20,7 @@ from moderation.storage.repositories.submissions import Incoming
 log = logging.getLogger(__name__)
 MAX_BATCH = 64
 
-_Pending = tuple[Incoming, bytes, "Future[Accepted]"]
+Pending = tuple[Incoming, bytes, "Future[Accepted]"]
 
 
 class IntakeBatcher:
@@ -30,7 +30,7 @@ class IntakeBatcher:
     def __init__(self, db_url: str, blobs: FileBlobStore, max_batch: int = MAX_BATCH) -> None:
         self._db_url, self._blobs = db_url, blobs
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
@@ -71,11 +71,13 @@ class IntakeBatcher:
                     stop = True
                     break
                 batch.append(more)
-            self._write(batch)
+            self.write_batch(batch)
             if stop:
                 return
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def write_batch(self, batch: list[Pending]) -> None:
+        """One round of the thread: store the blobs, then write the rows of those stored, and
+        answer every caller."""
         stored = []
         for item, data, done in batch:
             try:
@@ -88,7 +90,7 @@ class IntakeBatcher:
         if stored:
             self._write_rows(stored)
 
-    def _write_rows(self, batch: list[_Pending]) -> None:
+    def _write_rows(self, batch: list[Pending]) -> None:
         try:
             with statement_scope(self._db_url) as session:
                 outcomes = accept_many(session, [item for item, _, _ in batch])

@@ -11,7 +11,7 @@ import pytest
 from moderation.admin import create_key, create_tenant_key
 from moderation.domain.keys import hash_key
 from tests.support import images
-from tests.support.db import rows
+from tests.support.db import count, rows
 from tests.support.processes import ApiServer
 
 _TENANT_KEYS = (
@@ -79,6 +79,21 @@ def test_a_revoked_key_is_refused_on_the_very_next_request(
             (listed,) = [k for k in admin.get("/v1/api-keys").json() if k["id"] == new["id"]]
         assert listed["revoked_at"] is not None
         _error(client.get(f"/v1/moderations/{uuid.uuid4()}"), 401, "unauthorized")
+
+
+def test_a_revoked_key_known_to_the_api_uploads_nothing(
+    api: ApiServer, db: str, tenant: tuple[str, str]
+) -> None:
+    """Uploads take a key seen lately from memory; the intake statement re-checks it."""
+    new = _create(api, tenant[1], ["moderations:write"]).json()
+    assert _submit(api, new["key"]).status_code == 202  # the API process now knows the key
+    with api.client(tenant[1]) as admin:
+        assert admin.delete(f"/v1/api-keys/{new['id']}").status_code == 204
+    mine = "submissions s JOIN tenants t ON t.id = s.tenant_id WHERE t.name = :n"
+    before = count(db, mine, n=tenant[0])
+    _error(_submit(api, new["key"]), 401, "unauthorized")
+    assert count(db, mine, n=tenant[0]) == before
+    assert _submit(api, tenant[1]).status_code == 202  # other keys of the tenant still work
 
 
 def test_a_key_can_revoke_itself(api: ApiServer, tenant: tuple[str, str]) -> None:
