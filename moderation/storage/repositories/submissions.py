@@ -248,7 +248,9 @@ def receive_many(
         )
     written = {
         row[0]: Received(row[0], row[1], row[2])
-        for row in session.execute(_receive_statement(intent, actor), {"rows": json.dumps(rows)})
+        for row in session.connection().execute(
+            _receive_statement(intent, actor), {"rows": json.dumps(rows)}
+        )
     }
     return [written.get(i) for i in ids]
 
