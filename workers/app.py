@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import Celery
@@ -53,10 +54,33 @@ def create_celery(broker_url: str | None = None) -> Celery:
 
 
 def publisher(celery: Celery) -> Publish:
-    """A ``Publish`` that sends one task message now, without retrying (the outbox keeps it)."""
+    """A ``Publish`` that sends one task message now, without retrying (the outbox keeps it).
+
+    It keeps one producer (and its broker connection) from call to call, which saves about a
+    quarter of a send; after an error with a kept producer it tries once more with a new one.
+    """
+    lock = threading.Lock()
+    kept: list[Any] = []
+
+    def send(task: str, queue: str, kwargs: dict[str, Any]) -> None:
+        producer = kept[0] if kept else celery.producer_pool.acquire(block=True)
+        kept[:] = [producer]
+        try:
+            celery.send_task(task, kwargs=kwargs, queue=queue, retry=False, producer=producer)
+        except BaseException:
+            kept.clear()
+            producer.release()
+            raise
 
     def publish(task: str, queue: str, kwargs: dict[str, Any]) -> None:
-        celery.send_task(task, kwargs=kwargs, queue=queue, retry=False)
+        with lock:
+            reused = bool(kept)
+            try:
+                send(task, queue, kwargs)
+            except Exception:
+                if not reused:
+                    raise
+                send(task, queue, kwargs)  # the kept connection may have gone stale
 
     return publish
 
