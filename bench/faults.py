@@ -21,7 +21,14 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bench.common import machine, markdown_table
-from tests.support.fault_runs import Stack, SteadyLoad, kill_cycles, stack_api, tally
+from tests.support.fault_runs import (
+    Stack,
+    SteadyLoad,
+    breakdown,
+    kill_cycles,
+    stack_api,
+    tally,
+)
 from tests.support.processes import ApiServer, start_worker
 from tests.support.receiver import Receiver, start_receiver
 from tests.support.services import RestartablePostgres, RestartableRedis
@@ -54,7 +61,7 @@ def _row(name: str, load: SteadyLoad, ended: float, receiver: Receiver, db: str)
         str(result.lost),
         str(result.duplicated),
         str(result.delivered),
-        str(sum(load.refused.values())),
+        breakdown(load.refused),
         f"{recovery_s:.1f}",
     ]
 
@@ -122,7 +129,7 @@ def main() -> None:
         "lost",
         "duplicated",
         "one webhook each",
-        "refused (503)",
+        "not accepted (status code: n)",
         "recovery s",
     ]
     print(markdown_table(header, rows))
