@@ -130,6 +130,18 @@ def breakdown(refused: Counter[Refusal]) -> str:
     return ", ".join(f"{kind}: {count}" for kind, count in by_kind.most_common()) or "0"
 
 
+def unexpected(refused: Counter[Refusal], *allowed: tuple[int, str]) -> Counter[Refusal]:
+    """The refusals not of an ``allowed`` (status, code) or without a ``Retry-After``: a
+    client could not tell that it should retry those later."""
+    return Counter(
+        {
+            r: n
+            for r, n in refused.items()
+            if (r.status, r.code) not in allowed or r.retry_after is None
+        }
+    )
+
+
 class SteadyLoad:
     """A thread that uploads one small PNG every ``interval_s`` and keeps the accepted ids
     and, per kind, the refused uploads (a client would retry those: they are not accepted)."""
