@@ -1,6 +1,9 @@
 """Fault benchmark: kill -9 the inference worker N times, wipe the broker, stop the database,
 all under a steady upload load, on embedded services and a tiny checkpoint; prints a table of
-accepted / decided / lost / duplicated and the recovery time after each fault kind.
+accepted / decided / lost / duplicated, the uploads not accepted by status and error code, the
+peak depth of the inference queue and the recovery time after each fault kind. Exits non-zero
+when an accepted submission is lost or decided twice, or an upload is refused other than with
+a 503 that asks to retry later (backpressure; the database down).
 
     .venv/bin/python -m bench.faults --kill-cycles 100
 
@@ -14,39 +17,84 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import machine, markdown_table
-from tests.support.fault_runs import Stack, SteadyLoad, kill_cycles, stack_api, tally
+from moderation.api.backlog import QueueDepth
+from moderation.domain.intake import INFERENCE_QUEUE
+from tests.support.fault_runs import (
+    Stack,
+    SteadyLoad,
+    breakdown,
+    kill_cycles,
+    stack_api,
+    tally,
+    unexpected,
+)
 from tests.support.processes import ApiServer, start_worker
 from tests.support.receiver import Receiver, start_receiver
 from tests.support.services import RestartablePostgres, RestartableRedis
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"MODERATION_STUCK_AFTER_S": "10"}  # a backlog behind a restarting worker is not stuck
+# Uploads may be refused only with a 503 and a Retry-After: backpressure (the inference
+# backlog over MODERATION_MAX_QUEUE_DEPTH) or, while Postgres is down, database_unavailable.
+OVERLOADED = (503, "overloaded")
+DATABASE_UNAVAILABLE = (503, "database_unavailable")
+_PROBLEMS: list[str] = []  # faults whose outcome breaks a guarantee
 
 
-def _under_load(api: ApiServer, key: str, fault: Callable[[], None]) -> tuple[SteadyLoad, float]:
-    """Run ``fault`` amid a steady upload load; the load and when the fault ended."""
-    with SteadyLoad(api, key, interval_s=0.5) as load:
-        time.sleep(2)
-        fault()
-        ended = time.monotonic()
-        time.sleep(2)
-    return load, ended
+@dataclass
+class Run:
+    """The load during one fault: what it met, when the fault ended, the deepest queue."""
+
+    load: SteadyLoad
+    ended: float
+    peak_depth: int
 
 
-def _row(name: str, load: SteadyLoad, ended: float, receiver: Receiver, db: str) -> list[str]:
-    """Wait for the outcome of ``load``'s submissions and describe it as a table row."""
-    result = tally(db, load.accepted, receiver, "/hooks", timeout=600)
-    recovery_s = time.monotonic() - 0.5 - ended  # tally waits 0.5 s for late duplicates
+def _under_load(api: ApiServer, key: str, broker: str, fault: Callable[[], None]) -> Run:
+    """Run ``fault`` amid a steady upload load, reading the inference queue's depth."""
+    depth, peak, stop = QueueDepth(broker, INFERENCE_QUEUE, max_age_s=0), [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            peak[0] = max(peak[0], depth.current() or 0)
+
+    sampler = threading.Thread(target=sample, name="queue-depth", daemon=True)
+    sampler.start()
+    try:
+        with SteadyLoad(api, key, interval_s=0.5) as load:
+            time.sleep(2)
+            fault()
+            ended = time.monotonic()
+            time.sleep(2)
+    finally:
+        stop.set()
+        sampler.join()
+    return Run(load, ended, peak[0])
+
+
+def _row(name: str, run: Run, receiver: Receiver, db: str, *allowed: tuple[int, str]) -> list[str]:
+    """Wait for the outcome of ``run``'s submissions and describe it as a table row; problems
+    (lost submissions, refusals of another kind) go to stderr and set the exit status."""
+    result = tally(db, run.load.accepted, receiver, "/hooks", timeout=600)
+    recovery_s = time.monotonic() - 0.5 - run.ended  # tally waits 0.5 s for late duplicates
     if result.lost:
         statuses = Counter(str(s) for s in result.problems["open"].values())
         print(f"{name}: not decided by status: {dict(statuses)}", file=sys.stderr)
+        _PROBLEMS.append(name)
+    if result.duplicated:
+        _PROBLEMS.append(name)
+    if odd := unexpected(run.load.refused, *allowed):
+        print(f"{name}: UNEXPECTED refusals: {dict(odd)}", file=sys.stderr)
+        _PROBLEMS.append(name)
     return [
         name,
         str(result.accepted),
@@ -54,7 +102,8 @@ def _row(name: str, load: SteadyLoad, ended: float, receiver: Receiver, db: str)
         str(result.lost),
         str(result.duplicated),
         str(result.delivered),
-        str(sum(load.refused.values())),
+        breakdown(run.load.refused),
+        str(run.peak_depth),
         f"{recovery_s:.1f}",
     ]
 
@@ -99,13 +148,18 @@ def run(cycles: int, outage_s: float) -> list[list[str]]:
                 "/v1/webhook-endpoints",
                 json={"url": receiver.route("/hooks"), "events": ["moderation.decided"]},
             ).raise_for_status()
-        killed = _under_load(api, key, lambda: kill_cycles(stack, model, base, cycles, **ENV))
+        killed = _under_load(
+            api, key, stack.broker, lambda: kill_cycles(stack, model, base, cycles, **ENV)
+        )
         with start_worker(base / "inference.log", model, stack_env=stack.env(**ENV)):
-            table.append(_row(f"worker kill -9 x{cycles}", *killed, receiver, stack.db))
-            wiped = _under_load(api, key, redis.wipe_restart)
-            table.append(_row("Redis killed, restarted empty", *wiped, receiver, stack.db))
-            stopped = _under_load(api, key, lambda: _pause(postgres, outage_s))
-            table.append(_row(f"Postgres down {outage_s:g} s", *stopped, receiver, stack.db))
+            name = f"worker kill -9 x{cycles}"
+            table.append(_row(name, killed, receiver, stack.db, OVERLOADED))
+            wiped = _under_load(api, key, stack.broker, redis.wipe_restart)
+            name = "Redis killed, restarted empty"
+            table.append(_row(name, wiped, receiver, stack.db, OVERLOADED))
+            stopped = _under_load(api, key, stack.broker, lambda: _pause(postgres, outage_s))
+            name = f"Postgres down {outage_s:g} s"
+            table.append(_row(name, stopped, receiver, stack.db, OVERLOADED, DATABASE_UNAVAILABLE))
     return table
 
 
@@ -122,11 +176,14 @@ def main() -> None:
         "lost",
         "duplicated",
         "one webhook each",
-        "refused (503)",
+        "not accepted (status code: n)",
+        "peak queue (messages)",
         "recovery s",
     ]
     print(markdown_table(header, rows))
     print(f"\n{machine('cpu')}")
+    if _PROBLEMS:
+        sys.exit(f"guarantees broken under: {', '.join(dict.fromkeys(_PROBLEMS))}")
 
 
 if __name__ == "__main__":

@@ -37,16 +37,18 @@ def sweep_flow(
     webhook_grace_s: float = 60,
     idempotency_ttl_s: int = 86_400,
 ) -> SweepReport:
-    """Re-enqueue submissions stuck in queued/processing; fail those past the attempt cap;
-    re-send webhook deliveries overdue by more than ``webhook_grace_s``; relay the outbox;
-    forget expired idempotency keys."""
+    """Re-enqueue submissions stuck in queued/processing (see ``submissions.stuck``); fail
+    those whose attempts reached the cap; re-send webhook deliveries overdue by more than
+    ``webhook_grace_s``; relay the outbox; forget expired idempotency keys."""
     requeued = 0
     failed: list[uuid.UUID] = []
     with session_scope(db_url) as session:
         for sub in submissions.stuck(session, stuck_after_s):
-            tries = max(sub.attempts, sub.enqueue_count)
-            if tries >= max_attempts:
-                error = f"gave up after {tries} attempts; last error: {sub.error or 'none'}"
+            # Only claims count: re-enqueues of a submission waiting in a long backlog are
+            # not tries. A worker cannot die before its claim counts: the claim commits on
+            # its own, before any image is loaded or the model runs.
+            if sub.attempts >= max_attempts:
+                error = f"gave up after {sub.attempts} attempts; last error: {sub.error or 'none'}"
                 submissions.finish(session, sub, submissions.FAILED, error)
                 event = "submission.failed"
                 failed.append(sub.id)

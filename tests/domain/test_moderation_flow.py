@@ -3,8 +3,10 @@ the verdict cache saves model calls, failures are isolated, redelivery is harmle
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,10 @@ from moderation.domain.moderation_flow import FlowContext, moderate_submissions_
 from moderation.domain.policies import Policy
 from moderation.inference.types import ModerationRequest, Verdict
 from moderation.storage.blobs import FileBlobStore
+from moderation.storage.db import session_scope
+from moderation.storage.repositories import tenants, webhook_endpoints
 from tests.conftest import Env
-from tests.support.db import rows
+from tests.support.db import count, rows
 from tests.support.intake import accept_without_sending
 
 
@@ -39,6 +43,19 @@ class CountingEngine:
         if any(r.image.width == self.fail_on_width for r in requests):
             raise RuntimeError("this image breaks the model")
         return list(self.engine.moderate_batch(requests))
+
+
+class HeldEngine(CountingEngine):
+    """Holds its model call until released: a worker still busy with a batch."""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
+        self.started.set()
+        assert self.release.wait(60), "never released"
+        return super().moderate_batch(requests)
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +136,35 @@ def test_running_the_flow_twice_decides_once(env: Env, db: str, engine: Any) -> 
     assert rows(db, "SELECT count(*) AS n FROM decisions WHERE submission_id = :s", s=str(sid)) == [
         {"n": 1}
     ]
+
+
+def test_a_duplicate_message_while_a_worker_holds_the_submission_decides_once(
+    env: Env, db: str, engine: Any
+) -> None:
+    """The sweeper re-enqueued a submission whose worker is still busy (or the broker
+    redelivered it): both runs claim it and run the model, one decision and one
+    ``moderation.decided`` message are written, the late run skips it."""
+    tenant = f"dup-{uuid.uuid4().hex[:8]}"
+    with session_scope(db) as session:
+        owner = tenants.create(session, tenant)
+        webhook_endpoints.add(
+            session, owner.id, "https://hooks.example/d", ["moderation.decided"], "-"
+        )
+    sid = uuid.UUID(accept_without_sending(db, env.data_dir / "blobs", seed=707, tenant=tenant)[0])
+    held = HeldEngine(engine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(moderate_submissions_flow, _ctx(env, db), held, [sid])
+        assert held.started.wait(60)
+        second = moderate_submissions_flow(_ctx(env, db), CountingEngine(engine), [sid])
+        held.release.set()
+        late = first.result(timeout=60)
+    assert (second.decided, late.decided, late.skipped) == ([sid], [], [sid])
+    assert count(db, "decisions WHERE submission_id = :s", s=str(sid)) == 1
+    assert count(db, "webhook_messages WHERE submission_id = :s", s=str(sid)) == 1
+    made = "audit_events WHERE subject_id = :s AND event = 'decision.made'"
+    assert count(db, made, s=str(sid)) == 1
+    (row,) = rows(db, "SELECT status, attempts FROM submissions WHERE id = :s", s=str(sid))
+    assert row == {"status": "decided", "attempts": 2}
 
 
 def test_warm_up_writes_nothing(env: Env, db: str, engine: Any) -> None:

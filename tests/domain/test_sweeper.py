@@ -10,8 +10,10 @@ import pytest
 
 from moderation.domain.dispatch import relay_outbox
 from moderation.domain.sweeper import sweep_flow
+from moderation.storage.db import session_scope
+from moderation.storage.repositories import tenants, webhook_endpoints
 from tests.conftest import Env
-from tests.support.db import rows
+from tests.support.db import count, rows
 from tests.support.intake import accept_without_sending
 
 
@@ -38,16 +40,43 @@ def _submit(env: Env, db: str, seed: int) -> tuple[str, int]:
     return accept_without_sending(db, env.data_dir / "blobs", seed=1000 + seed, tenant="sweeper")
 
 
-def _age(db: str, sid: str, **values: object) -> None:
+@pytest.fixture(scope="module")
+def failed_hook(db: str) -> None:
+    """An endpoint of the tenant "sweeper" that takes ``moderation.failed`` (never called)."""
+    with session_scope(db) as session:
+        owner = tenants.get_by_name(session, "sweeper") or tenants.create(session, "sweeper")
+        webhook_endpoints.add(
+            session, owner.id, "https://hooks.example/failed", ["moderation.failed"], "unused"
+        )
+
+
+def _age(db: str, sid: str, idle_s: int = 3600, **values: object) -> None:
+    """Set columns of a submission, last updated ``idle_s`` ago."""
     from sqlalchemy import create_engine, text
 
     from moderation.storage.db import normalize_url
 
-    sets = ", ".join([f"{k} = :{k}" for k in values] + ["updated_at = now() - interval '1 hour'"])
+    sets = ", ".join(
+        [f"{k} = :{k}" for k in values] + ["updated_at = now() - make_interval(secs => :idle)"]
+    )
     engine = create_engine(normalize_url(db))
     with engine.begin() as conn:
-        conn.execute(text(f"UPDATE submissions SET {sets} WHERE id = :id"), {"id": sid, **values})
+        conn.execute(
+            text(f"UPDATE submissions SET {sets} WHERE id = :id"),
+            {"id": sid, "idle": idle_s, **values},
+        )
     engine.dispose()
+
+
+def _events(db: str, sid: str) -> list[object]:
+    found = rows(db, "SELECT event FROM audit_events WHERE subject_id = :id ORDER BY id", id=sid)
+    return [r["event"] for r in found]
+
+
+def _failed_messages(db: str, sid: str) -> int:
+    return count(
+        db, "webhook_messages WHERE submission_id = :s AND event = 'moderation.failed'", s=sid
+    )
 
 
 def _sweep(db: str, publish: Recorder, max_attempts: int = 3):  # type: ignore[no-untyped-def]
@@ -79,13 +108,61 @@ def test_sweeper_requeues_stuck_submissions(env: Env, db: str) -> None:
     assert {"event": "submission.requeued"} in events
 
 
-def test_sweeper_fails_submissions_past_the_attempt_cap(env: Env, db: str) -> None:
+def test_sweeper_fails_submissions_past_the_attempt_cap(
+    env: Env, db: str, failed_hook: None
+) -> None:
     sid, _ = _submit(env, db, seed=3)
     _age(db, sid, status="processing", attempts=3, error="RuntimeError: CUDA out of memory")
-    _sweep(db, Recorder())
+    report = _sweep(db, Recorder())
+    assert report.failed >= 1
     (row,) = rows(db, "SELECT status, error FROM submissions WHERE id = :id", id=sid)
     assert row["status"] == "failed"
     assert "gave up after 3 attempts" in row["error"] and "CUDA out of memory" in row["error"]
+    assert _events(db, sid)[-1] == "submission.failed"
+    assert _failed_messages(db, sid) == 1
+
+
+def test_a_submission_waiting_in_a_backlog_is_requeued_not_failed(
+    env: Env, db: str, failed_hook: None
+) -> None:
+    """Re-enqueued as often as the attempt cap and more while it waited, never claimed by a
+    worker: never tried, so never given up."""
+    sid, outbox_id = _submit(env, db, seed=6)
+    relay_outbox(db, Recorder(), [outbox_id])
+    for _ in range(4):
+        _age(db, sid)  # still queued long after its last (re-)enqueue
+        recorder = Recorder()
+        _sweep(db, recorder, max_attempts=3)
+        assert ("inference.moderate", "inference", {"submission_id": sid}) in recorder.sent
+    (row,) = rows(
+        db, "SELECT status, attempts, enqueue_count, error FROM submissions WHERE id = :id", id=sid
+    )
+    assert row == {"status": "queued", "attempts": 0, "enqueue_count": 5, "error": None}
+    assert _events(db, sid) == ["submission.received"] + ["submission.requeued"] * 4
+    assert _failed_messages(db, sid) == 0
+
+
+def test_a_waiting_submission_is_resent_less_and_less_often(env: Env, db: str) -> None:
+    """Each re-enqueue of a queued submission doubles the wait before the next one (up to 16
+    times ``stuck_after_s``); a claimed one is re-enqueued after ``stuck_after_s``."""
+    sid, outbox_id = _submit(env, db, seed=7)
+    relay_outbox(db, Recorder(), [outbox_id])
+
+    def requeued(idle_s: int, **values: object) -> bool:
+        _age(db, sid, idle_s, **values)
+        recorder = Recorder()
+        _sweep(db, recorder)  # stuck after 60 s
+        return ("inference.moderate", "inference", {"submission_id": sid}) in recorder.sent
+
+    assert not requeued(59, status="queued", enqueue_count=1)
+    assert requeued(61, status="queued", enqueue_count=1)
+    assert not requeued(230, status="queued", enqueue_count=3)  # twice re-enqueued: 4 x 60 s
+    assert requeued(250, status="queued", enqueue_count=3)
+    assert not requeued(950, status="queued", enqueue_count=40)
+    assert requeued(970, status="queued", enqueue_count=40)  # at most 16 x 60 s
+    assert requeued(61, status="processing", attempts=1, enqueue_count=40)
+    (row,) = rows(db, "SELECT status, attempts FROM submissions WHERE id = :id", id=sid)
+    assert row == {"status": "queued", "attempts": 1}
 
 
 def test_sweeper_relays_what_the_api_could_not_send(env: Env, db: str) -> None:

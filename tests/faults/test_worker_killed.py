@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.support.fault_runs import (
     Stack,
     SteadyLoad,
+    breakdown,
     kill_cycles,
     new_tenant_key,
     stack_api,
@@ -40,6 +41,7 @@ def test_killed_workers_lose_nothing_and_decide_once(
             kill_cycles(stack, model, tmp_path, CYCLES, **ENV)
         with start_worker(tmp_path / "survivor.log", model, stack_env=stack.env(**ENV)):
             result = tally(stack.db, load.accepted, receiver, "/hooks", timeout=180)
-    assert result.accepted >= CYCLES and not load.refused, (result, load.refused)
+    # the backlog stays far below MODERATION_MAX_QUEUE_DEPTH: no upload is even held back
+    assert result.accepted >= CYCLES and not load.refused, (result, breakdown(load.refused))
     assert (result.lost, result.duplicated) == (0, 0), result
     assert result.decided == result.delivered == result.accepted, result

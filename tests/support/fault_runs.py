@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -101,13 +101,55 @@ def stack_api(stack: Stack) -> Iterator[ApiServer]:
         yield api
 
 
+class Refusal(NamedTuple):
+    """Why an upload was not accepted: the HTTP status (0 for a transport error), the error
+    code of the body (or the exception's class) and the ``Retry-After`` header, if any."""
+
+    status: int
+    code: str
+    retry_after: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}"
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> Refusal:
+        """The refusal a non-202 answer stands for."""
+        try:
+            code = str(response.json()["error"]["code"])
+        except (ValueError, KeyError, TypeError):
+            code = "?"
+        return cls(response.status_code, code, response.headers.get("retry-after"))
+
+
+def breakdown(refused: Counter[Refusal]) -> str:
+    """Refusals by status and error code, most frequent first: '503 overloaded: 290, ...'."""
+    by_kind = Counter[str]()
+    for refusal, count in refused.items():
+        by_kind[str(refusal)] += count
+    return ", ".join(f"{kind}: {count}" for kind, count in by_kind.most_common()) or "0"
+
+
+def unexpected(refused: Counter[Refusal], *allowed: tuple[int, str]) -> Counter[Refusal]:
+    """The refusals not of an ``allowed`` (status, code) or without a ``Retry-After``: a
+    client could not tell that it should retry those later."""
+    return Counter(
+        {
+            r: n
+            for r, n in refused.items()
+            if (r.status, r.code) not in allowed or r.retry_after is None
+        }
+    )
+
+
 class SteadyLoad:
-    """A thread that uploads one small PNG every ``interval_s`` and keeps the accepted ids."""
+    """A thread that uploads one small PNG every ``interval_s`` and keeps the accepted ids
+    and, per kind, the refused uploads (a client would retry those: they are not accepted)."""
 
     def __init__(self, api: ApiServer, key: str, interval_s: float = 0.2, seed: int = 0) -> None:
         self.api, self.key, self.interval_s, self._seed = api, key, interval_s, seed
         self.accepted: list[str] = []
-        self.refused: Counter[int] = Counter()
+        self.refused: Counter[Refusal] = Counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="steady-load", daemon=True)
 
@@ -128,13 +170,13 @@ class SteadyLoad:
                     response = client.post(
                         "/v1/moderations", files={"image": ("a.png", data, "image/png")}
                     )
-                except httpx.TransportError:  # not accepted: a client would retry
-                    self.refused[0] += 1
+                except httpx.TransportError as exc:  # not accepted: a client would retry
+                    self.refused[Refusal(0, type(exc).__name__)] += 1
                     continue
                 if response.status_code == 202:
                     self.accepted.append(str(response.json()["id"]))
                 else:
-                    self.refused[response.status_code] += 1
+                    self.refused[Refusal.of(response)] += 1
 
 
 def _next_batch(worker: WorkerProcess, timeout: float = 60) -> None:

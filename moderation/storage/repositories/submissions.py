@@ -343,13 +343,29 @@ def finish(session: Session, submission: Submission, status: str, error: str | N
     session.flush()
 
 
+# A submission still queued after a re-enqueue is most likely waiting in a long backlog, not
+# lost: each re-enqueue doubles the wait before the next one, up to this factor, so a waiting
+# submission collects a few duplicate messages instead of one every ``older_than_s``.
+MAX_REQUEUE_BACKOFF = 16
+
+
 def stuck(session: Session, older_than_s: int, limit: int = 500) -> list[Submission]:
-    """Row-locked submissions left in queued/processing longer than ``older_than_s``."""
+    """Row-locked submissions due for a re-enqueue: processing (claimed, never finished) for
+    longer than ``older_than_s``; queued for longer than ``older_than_s`` times 2 to the power
+    of its re-enqueues so far, at most ``MAX_REQUEUE_BACKOFF`` times."""
+    now = _now()
+    idle = Submission.updated_at < now - timedelta(seconds=older_than_s)
+    requeues = func.greatest(Submission.enqueue_count - 1, 0)
+    backoff = func.least(func.power(2, requeues), MAX_REQUEUE_BACKOFF)
+    waited = Submission.updated_at < now - func.make_interval(
+        0, 0, 0, 0, 0, 0, older_than_s * backoff
+    )
     stmt = (
         select(Submission)
         .where(
             Submission.status.in_((QUEUED, PROCESSING)),
-            Submission.updated_at < _now() - timedelta(seconds=older_than_s),
+            idle,  # the index bound; ``waited`` refines it for queued rows
+            or_(Submission.status == PROCESSING, waited),
         )
         .order_by(Submission.updated_at)
         .limit(limit)
