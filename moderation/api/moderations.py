@@ -40,7 +40,7 @@ from moderation.api.schemas import (
 from moderation.config import Settings
 from moderation.domain import appeals
 from moderation.domain.api_keys import Principal
-from moderation.domain.images import ImageInfo, ImageRejected, header_pixels, inspect_image
+from moderation.domain.images import ImageInfo, ImageRejected, open_image, verify_image
 from moderation.domain.intake import (
     IdempotencyKeyReused,
     KeyRevoked,
@@ -149,44 +149,23 @@ async def _parse_submission(
     )
 
 
-def _inspect(data: bytes, settings: Settings) -> ImageInfo:
+def _rejected(exc: ImageRejected) -> ApiError:
+    status, code = _REJECTION_STATUS[exc.kind]
+    return ApiError(status, code, exc.message)
+
+
+async def _inspect(data: bytes, settings: Settings) -> ImageInfo:
+    """Validate an image: the header on the event loop, the decode there too when the image
+    is small (about a millisecond, no thread hop), else in a thread."""
     try:
-        return inspect_image(
+        img = open_image(
             data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
         )
+        if img.width * img.height <= INLINE_INSPECT_PIXELS:
+            return verify_image(img, data)
+        return await run_in_threadpool(verify_image, img, data)
     except ImageRejected as exc:
-        status, code = _REJECTION_STATUS[exc.kind]
-        raise ApiError(status, code, exc.message) from exc
-
-
-def _fetch(fields: SubmissionFields, settings: Settings) -> bytes:
-    assert isinstance(fields, ImageUrlSubmission)
-    return fetch_image(fields.image_url, settings)
-
-
-def _prepared(
-    caller: Principal,
-    fields: SubmissionFields,
-    data: bytes | None,
-    idempotency_key: str | None,
-    settings: Settings,
-) -> tuple[Incoming, ImageInfo, bytes]:
-    """Validate the image (fetching ``image_url`` first): the submission, ready to write."""
-    # an uploaded file is fingerprinted by its bytes, a URL by itself (before any fetch)
-    info = None if data is None else _inspect(data, settings)
-    claim = None
-    if idempotency_key is not None:
-        url = fields.image_url if isinstance(fields, ImageUrlSubmission) else ""
-        source = info.sha256 if info else url
-        fingerprint = request_fingerprint(source, fields.policy, fields.external_id)
-        claim = IdempotencyClaim(idempotency_key, fingerprint)
-    if data is None or info is None:
-        data = _fetch(fields, settings)
-        info = _inspect(data, settings)
-    incoming = Incoming(
-        caller.tenant_id, image_row(info), fields.policy, fields.external_id, caller.key_id, claim
-    )
-    return incoming, info, data
+        raise _rejected(exc) from exc
 
 
 async def _prepare(
@@ -196,11 +175,21 @@ async def _prepare(
     idempotency_key: str | None,
     settings: Settings,
 ) -> tuple[Incoming, ImageInfo, bytes]:
-    """:func:`_prepared` on the event loop for a small image (no thread hop), in a thread for
-    a large one or a URL to fetch."""
-    if data is not None and header_pixels(data) <= INLINE_INSPECT_PIXELS:
-        return _prepared(caller, fields, data, idempotency_key, settings)
-    return await run_in_threadpool(_prepared, caller, fields, data, idempotency_key, settings)
+    """Validate the image (fetching ``image_url`` first): the submission, ready to write."""
+    if isinstance(fields, ImageUrlSubmission):
+        data = await run_in_threadpool(fetch_image, fields.image_url, settings)
+    assert data is not None, "a file upload carries its bytes"
+    info = await _inspect(data, settings)
+    claim = None
+    if idempotency_key is not None:
+        # an uploaded file is fingerprinted by its bytes, a URL by itself
+        source = fields.image_url if isinstance(fields, ImageUrlSubmission) else info.sha256
+        fingerprint = request_fingerprint(source, fields.policy, fields.external_id)
+        claim = IdempotencyClaim(idempotency_key, fingerprint)
+    incoming = Incoming(
+        caller.tenant_id, image_row(info), fields.policy, fields.external_id, caller.key_id, claim
+    )
+    return incoming, info, data
 
 
 async def _submit(

@@ -79,25 +79,19 @@ def _decode_first_frame(img: Image.Image, *, verify_only: bool = False) -> Image
     return img
 
 
-def header_pixels(data: bytes) -> int:
-    """The pixel count an image's header declares, without decoding (0 when unreadable): what
-    tells how long :func:`inspect_image` may take."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as img:
-                return int(img.width * img.height)
-    except Exception:  # anything unreadable is rejected quickly by inspect_image itself
-        return 0
-
-
-def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
-    """Validate an upload fully (type, size, pixels, decodability) and describe it."""
+def open_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Check size, type and pixel count from the header, decoding nothing (cheap at any
+    size); :func:`verify_image` does the rest."""
     if not data:
         raise ImageRejected("invalid", "the image file is empty")
     if len(data) > max_bytes:
         raise ImageRejected("too_large", f"image is {len(data)} bytes; the limit is {max_bytes}")
-    img = _open(data, max_pixels)
+    return _open(data, max_pixels)
+
+
+def verify_image(img: Image.Image, data: bytes) -> ImageInfo:
+    """Decode the first frame of an image from :func:`open_image` (JPEG at 1/8 scale) and
+    describe it; corrupt or truncated data raises ImageRejected."""
     width, height, fmt = img.width, img.height, img.format
     _decode_first_frame(img, verify_only=True)
     if img.getexif().get(_EXIF_ORIENTATION) in _ROTATED_ORIENTATIONS:
@@ -109,6 +103,11 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
         height=height,
         format=str(fmt),
     )
+
+
+def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
+    """Validate an upload fully (type, size, pixels, decodability) and describe it."""
+    return verify_image(open_image(data, max_bytes=max_bytes, max_pixels=max_pixels), data)
 
 
 def decode_for_model(data: bytes, *, max_pixels: int) -> Image.Image:
