@@ -255,22 +255,6 @@ def receive_many(
     return [written.get(i) for i in ids]
 
 
-def receive(
-    session: Session,
-    *,
-    tenant_id: uuid.UUID,
-    image: ImageRow,
-    policy_slug: str,
-    external_id: str | None,
-    intent: Intent,
-    actor: str,
-    idempotency: IdempotencyClaim | None = None,
-) -> Received | None:
-    """:func:`receive_many` for one submission."""
-    item = Incoming(tenant_id, image, policy_slug, external_id, idempotency=idempotency)
-    return receive_many(session, [item], intent=intent, actor=actor)[0]
-
-
 def get_for_tenant(
     session: Session, submission_id: uuid.UUID, tenant_id: uuid.UUID
 ) -> tuple[Submission, Image, Decision | None] | None:
