@@ -19,3 +19,23 @@ def upload(
     """Read the upload and answer; no validation, storage or queueing."""
     data = image.file.read()
     return {"status": "queued", "bytes": len(data), "policy": policy, "external_id": external_id}
+
+
+if __name__ == "__main__":  # python -m bench.bare_app --port P [--workers N]: served as ours is
+    import argparse
+
+    import uvicorn
+
+    from moderation.api.http_protocol import NoDelayH11Protocol
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    uvicorn.run(
+        "bench.bare_app:app",
+        port=args.port,
+        workers=args.workers,
+        http=NoDelayH11Protocol,
+        log_level="warning",
+    )

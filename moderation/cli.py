@@ -63,11 +63,14 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the HTTP API."""
     import uvicorn
 
+    from moderation.api.http_protocol import NoDelayH11Protocol
+
     _db_url()
     settings = get_settings()
     uvicorn.run(
         "moderation.api.app:create_app",
         factory=True,
+        http=NoDelayH11Protocol,
         host=host or settings.api_host,
         port=port or settings.api_port,
         workers=workers,

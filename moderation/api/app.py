@@ -36,7 +36,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        app.state.intake.close()
+        await app.state.intake.aclose()
         if relay is not None:
             relay.stop()
 
