@@ -36,7 +36,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await app.state.intake.aclose()
+        app.state.intake.close()
         if relay is not None:
             relay.stop()
 

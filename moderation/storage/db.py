@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -39,8 +38,7 @@ def closed_by_server(dbapi_conn: Any) -> bool:
     """Whether the server hung up on this idle pooled connection (a restart, a
     ``pg_terminate_backend``): an idle connection has nothing to read, so a readable socket
     means a termination notice or EOF. No round trip, unlike a ping."""
-    # an async engine hands over SQLAlchemy's adapter: the psycopg connection is inside
-    pgconn = getattr(getattr(dbapi_conn, "driver_connection", dbapi_conn), "pgconn", None)
+    pgconn = getattr(dbapi_conn, "pgconn", None)
     if pgconn is None:  # not psycopg 3: nothing to check cheaply
         return False
     if pgconn.status != 0:  # libpq CONNECTION_OK
@@ -91,16 +89,6 @@ def session_scope(url: str) -> Iterator[Session]:
 def _autocommit_engine(url: str) -> Engine:
     """A second pool whose connections stay in autocommit (no per-checkout switching)."""
     return _pooled_engine(url, isolation_level="AUTOCOMMIT")
-
-
-def async_autocommit_engine(url: str) -> AsyncEngine:
-    """A new async engine whose connections stay in autocommit, for a writer on an event
-    loop (its connections belong to that loop: make one per loop, dispose of it there)."""
-    engine = create_async_engine(
-        normalize_url(url), pool_size=2, max_overflow=2, isolation_level="AUTOCOMMIT"
-    )
-    event.listen(engine.sync_engine, "checkout", _drop_connections_closed_by_server)
-    return engine
 
 
 @contextmanager

@@ -1,10 +1,11 @@
-"""Group commit: one round of the intake task writes many uploads in one statement and
+"""Group commit: one round of the intake thread writes many uploads in one statement and
 answers each on its own (real database and blob store)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from concurrent.futures import Future
 from pathlib import Path
 from typing import cast
 
@@ -60,14 +61,11 @@ class Tenant:
         external_id: str | None = None,
         key: uuid.UUID | None = None,
         claim: IdempotencyClaim | None = None,
-    ) -> Upload:
+    ) -> Pending:
         data = images.png(21, 17, seed=seed)
         info = inspect_image(data, max_bytes=10**6, max_pixels=10**6)
         item = Incoming(self.id, image_row(info), policy, external_id, key or self.live_key, claim)
-        return item, data
-
-
-Upload = tuple[Incoming, bytes]
+        return item, data, Future()
 
 
 @pytest.fixture
@@ -75,19 +73,9 @@ def tenant(db: str) -> Tenant:
     return Tenant(db)
 
 
-def _one_round(intake: IntakeBatcher, uploads: list[Upload]) -> list[Accepted | BaseException]:
-    """Run one round of ``intake`` over ``uploads`` on an event loop; each caller's answer."""
-
-    async def round_() -> list[Accepted | BaseException]:
-        loop = asyncio.get_running_loop()
-        batch: list[Pending] = [(item, data, loop.create_future()) for item, data in uploads]
-        try:
-            await intake.write_batch(batch)
-        finally:
-            await intake.aclose()
-        return [done.exception() or done.result() for _, _, done in batch]
-
-    return asyncio.run(round_())
+def _outcome(done: Future[Accepted]) -> Accepted | BaseException:
+    exc = done.exception(timeout=0)
+    return exc if exc is not None else done.result(timeout=0)
 
 
 def test_one_round_answers_every_upload_and_writes_only_the_admitted(
@@ -103,7 +91,9 @@ def test_one_round_answers_every_upload_and_writes_only_the_admitted(
         tenant.upload(4, claim=first),  # a retry in the same round
         tenant.upload(5, claim=other),  # the key, with another request
     ]
-    got = _one_round(IntakeBatcher(db, FileBlobStore(tmp_path)), batch)
+    IntakeBatcher(db, FileBlobStore(tmp_path)).write_batch(batch)
+
+    got = [_outcome(done) for _, _, done in batch]
     plain, again, unknown, revoked, claimed, retried, reused = got
     assert isinstance(plain, Received) and isinstance(again, Received) and plain.id != again.id
     assert isinstance(unknown, UnknownPolicy)
@@ -119,7 +109,7 @@ def test_one_round_answers_every_upload_and_writes_only_the_admitted(
     assert written <= {r["id"] for r in queued}
     events = "audit_events WHERE event = 'submission.received' AND subject_id = ANY(:ids)"
     assert count(db, events, ids=list(written)) == 3
-    for item, data in batch:  # blobs are stored before rows are written
+    for item, data, _ in batch:  # blobs are stored before rows are written
         assert FileBlobStore(tmp_path).get(item.image.sha256) == data
     with session_scope(db) as session:
         assert audit_chain.verify(session, str(tenant.id)).broken is None
@@ -133,7 +123,8 @@ def test_a_row_the_database_refuses_does_not_fail_its_neighbours(
         tenant.upload(12, external_id="x" * 500),  # over the column's 200 (the API checks it)
         tenant.upload(13),
     ]
-    good, bad, also_good = _one_round(IntakeBatcher(db, FileBlobStore(tmp_path)), batch)
+    IntakeBatcher(db, FileBlobStore(tmp_path)).write_batch(batch)
+    good, bad, also_good = (_outcome(done) for _, _, done in batch)
     assert isinstance(good, Received) and isinstance(also_good, Received)
     assert isinstance(bad, DBAPIError)
     assert count(db, "submissions WHERE tenant_id = :t", t=tenant.id) == 2
@@ -145,22 +136,22 @@ def test_a_blob_that_cannot_be_stored_fails_its_upload_and_writes_no_row(
     not_a_dir = tmp_path / "blobs"
     not_a_dir.write_text("a file where the blob directory should be")
     batch = [tenant.upload(21), tenant.upload(22)]
-    got = _one_round(IntakeBatcher(db, FileBlobStore(not_a_dir)), batch)
-    assert all(isinstance(outcome, OSError) for outcome in got)
+    IntakeBatcher(db, FileBlobStore(not_a_dir)).write_batch(batch)
+    assert all(isinstance(_outcome(done), OSError) for _, _, done in batch)
     assert count(db, "submissions WHERE tenant_id = :t", t=tenant.id) == 0
 
 
-def test_the_task_answers_concurrent_callers(db: str, tmp_path: Path, tenant: Tenant) -> None:
+def test_the_thread_answers_concurrent_callers(db: str, tmp_path: Path, tenant: Tenant) -> None:
     intake = IntakeBatcher(db, FileBlobStore(tmp_path))
     uploads = [tenant.upload(30 + i) for i in range(12)]
 
     async def upload_all() -> list[Accepted]:
-        try:
-            return await asyncio.gather(*(intake.accept(item, data) for item, data in uploads))
-        finally:
-            await intake.aclose()
+        return await asyncio.gather(*(intake.accept(item, data) for item, data, _ in uploads))
 
-    got = asyncio.run(upload_all())
+    try:
+        got = asyncio.run(upload_all())
+    finally:
+        intake.close()
     received = [g for g in got if isinstance(g, Received)]
     assert len({g.id for g in received}) == len(uploads)
     assert count(db, "submissions WHERE tenant_id = :t", t=tenant.id) == 12
