@@ -79,12 +79,11 @@ class IntakeBatcher:
         """One round of the thread: store the blobs, then write the rows of those stored, and
         answer every caller."""
         stored = []
-        for item, data, done in batch:
-            try:
-                self._blobs.put(item.image.sha256, data)
-            except OSError as exc:  # disk full, volume gone: this upload fails, not the rest
-                log.error("cannot store blob %s: %s", item.image.sha256, exc)
-                done.set_exception(exc)
+        errors = self._blobs.put_many([(item.image.sha256, data) for item, data, _ in batch])
+        for (item, data, done), error in zip(batch, errors, strict=True):
+            if error is not None:  # disk full, volume gone: this upload fails, not the rest
+                log.error("cannot store blob %s: %s", item.image.sha256, error)
+                done.set_exception(error)
             else:
                 stored.append((item, data, done))
         if stored:

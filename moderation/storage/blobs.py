@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -25,15 +26,48 @@ class FileBlobStore:
 
     def put(self, sha256: str, data: bytes) -> None:
         """Store ``data`` under its digest, durably (synced) before this returns; a no-op when
-        the same content is already there. Few system calls: on a busy API process each one
-        is a wait for the interpreter lock."""
+        the same content is already there."""
+        (error,) = self.put_many([(sha256, data)])
+        if error is not None:
+            raise error
+
+    def put_many(self, blobs: Sequence[tuple[str, bytes]]) -> list[OSError | None]:
+        """Store several ``(sha256, data)``, all durably before this returns; per blob, the
+        error that kept it out (disk full, volume gone), else None.
+
+        Each file's data is written synchronously and renamed into place (readers see all of
+        a blob or nothing); then every directory that gained an entry is synced, without
+        which a power loss could undo a rename after the upload was answered. On a
+        journaling filesystem the first of those syncs commits the renames of the lot. Few
+        system calls: on a busy API process each one is a wait for the interpreter lock."""
+        errors: list[OSError | None] = []
+        changed: set[str] = set()
+        for sha256, data in blobs:
+            try:
+                changed.update(self._write(sha256, data))
+            except OSError as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        try:
+            for directory in changed:
+                _sync_directory(directory)
+        except OSError as exc:  # no blob of the round can be vouched for
+            return [error or exc for error in errors]
+        return errors
+
+    def _write(self, sha256: str, data: bytes) -> list[str]:
+        """Write one blob (data synced, renamed into place); the directories whose entries
+        changed (none when the blob is already stored)."""
         path = str(self._path(sha256))
         if os.path.exists(path):
-            return
+            return []
         parent = os.path.dirname(path)
+        changed = [parent]
         if parent not in self._made:
             os.makedirs(parent, exist_ok=True)
             self._made.add(parent)
+            changed += [str(self.root), os.path.dirname(parent)]  # they may have gained one
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
         # O_DSYNC: each write returns once its data (and the file's size) are on disk
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DSYNC, 0o644)
@@ -44,10 +78,11 @@ class FileBlobStore:
                     view = view[os.write(fd, view) :]
             finally:
                 os.close(fd)
-            os.replace(tmp, path)  # atomic: readers see all of it or nothing
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return changed
 
     def get(self, sha256: str) -> bytes:
         """The stored bytes (BlobNotFound when missing)."""
@@ -59,3 +94,12 @@ class FileBlobStore:
     def exists(self, sha256: str) -> bool:
         """Whether the blob is stored."""
         return self._path(sha256).exists()
+
+
+def _sync_directory(directory: str) -> None:
+    """Make the entries of ``directory`` durable (its renames and new files)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

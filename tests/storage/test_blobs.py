@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from moderation.storage import blobs
 from moderation.storage.blobs import BlobNotFound, FileBlobStore
 
 
@@ -26,3 +27,57 @@ def test_missing_and_malformed(tmp_path: Path) -> None:
         store.get("0" * 64)
     with pytest.raises(ValueError, match="sha256"):
         store.get("../../etc/passwd")
+
+
+def _blob(seed: int, prefix: str = "") -> tuple[str, bytes]:
+    """Data whose sha256 starts with ``prefix`` (searched by counter)."""
+    n = 0
+    while True:
+        data = f"blob {seed} {n}".encode()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest.startswith(prefix):
+            return digest, data
+        n += 1
+
+
+def test_put_many_syncs_every_directory_that_gained_a_blob_after_its_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the directory sync a power loss could undo a rename after the upload was
+    answered: the row would point at a blob that is not there."""
+    synced: list[tuple[str, set[str]]] = []
+    real_sync = blobs._sync_directory
+
+    def recording_sync(directory: str) -> None:
+        synced.append((directory, {p.name for p in Path(directory).iterdir()}))
+        real_sync(directory)
+
+    monkeypatch.setattr(blobs, "_sync_directory", recording_sync)
+    store = FileBlobStore(tmp_path)
+    round_ = [_blob(i) for i in range(4)]
+    assert store.put_many(round_) == [None] * 4
+    entries = dict(synced)
+    for digest, data in round_:
+        path = store._path(digest)
+        assert path.read_bytes() == data
+        assert path.name in entries[str(path.parent)]  # synced once renamed into place
+        assert path.parent.parent.name in entries[str(path.parent.parent.parent)]
+    assert str(tmp_path) in entries  # the new first-level directories
+
+    synced.clear()
+    assert store.put_many(round_) == [None] * 4  # already stored: nothing written or synced
+    assert synced == []
+
+
+def test_put_many_fails_only_the_blob_that_cannot_be_stored(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path)
+    bad_digest, bad_data = _blob(1, prefix="ab")
+    (tmp_path / "ab").write_text("a file where a blob directory should be")
+    good = [_blob(2, prefix="cd"), _blob(3, prefix="ef")]
+    errors = store.put_many([good[0], (bad_digest, bad_data), good[1]])
+    assert errors[0] is None and errors[2] is None
+    assert isinstance(errors[1], OSError)
+    assert [store.get(d) for d, _ in good] == [data for _, data in good]
+    assert not store.exists(bad_digest)
+    with pytest.raises(OSError):
+        store.put(bad_digest, bad_data)
