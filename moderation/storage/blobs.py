@@ -35,11 +35,15 @@ class FileBlobStore:
         """Store several ``(sha256, data)``, all durably before this returns; per blob, the
         error that kept it out (disk full, volume gone), else None.
 
-        Each file's data is written synchronously and renamed into place (readers see all of
-        a blob or nothing); then every directory that gained an entry is synced, without
-        which a power loss could undo a rename after the upload was answered. On a
-        journaling filesystem the first of those syncs commits the renames of the lot. Few
-        system calls: on a busy API process each one is a wait for the interpreter lock."""
+        Each blob is written to a temporary file, renamed into place (readers see all of a
+        blob or nothing) and then synced; then every directory that gained an entry is
+        synced, without which a power loss could undo a rename after the upload was
+        answered. Syncing after the rename lets a journaling filesystem make data, file and
+        name durable in one commit (the directory syncs then find nothing left to do). A
+        crash between rename and sync can leave a torn file under the blob's name, for an
+        upload never answered: a blob found stored is therefore compared with the data and
+        synced before it is trusted, and written again when it differs. Few system calls: on
+        a busy API process each one is a wait for the interpreter lock."""
         errors: list[OSError | None] = []
         changed: set[str] = set()
         for sha256, data in blobs:
@@ -57,10 +61,10 @@ class FileBlobStore:
         return errors
 
     def _write(self, sha256: str, data: bytes) -> list[str]:
-        """Write one blob (data synced, renamed into place); the directories whose entries
-        changed (none when the blob is already stored)."""
+        """Write one blob (renamed into place, synced); the directories whose entries changed
+        (none when the blob is already stored)."""
         path = str(self._path(sha256))
-        if os.path.exists(path):
+        if _holds(path, data):
             return []
         parent = os.path.dirname(path)
         changed = [parent]
@@ -69,16 +73,16 @@ class FileBlobStore:
             self._made.add(parent)
             changed += [str(self.root), os.path.dirname(parent)]  # they may have gained one
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        # O_DSYNC: each write returns once its data (and the file's size) are on disk
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DSYNC, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
+                os.replace(tmp, path)
+                os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -101,5 +105,25 @@ def _sync_directory(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _holds(path: str, data: bytes) -> bool:
+    """Whether ``path`` holds exactly ``data``, made durable (synced) here if it was not."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        if os.fstat(fd).st_size != len(data):
+            return False
+        stored = bytearray()
+        while chunk := os.read(fd, len(data) - len(stored) or 1):
+            stored += chunk
+        if stored != data:
+            return False
+        os.fsync(fd)
+        return True
     finally:
         os.close(fd)

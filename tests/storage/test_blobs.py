@@ -81,3 +81,22 @@ def test_put_many_fails_only_the_blob_that_cannot_be_stored(tmp_path: Path) -> N
     assert not store.exists(bad_digest)
     with pytest.raises(OSError):
         store.put(bad_digest, bad_data)
+
+
+@pytest.mark.parametrize(
+    ("left", "data"),
+    [(b"", b"the real data"), (b"\x00" * 13, b"the real data"), (b"the real", b"the real data")],
+    ids=["empty", "zeroed, same size", "short"],
+)
+def test_a_torn_file_left_under_the_blobs_name_is_written_again(
+    tmp_path: Path, left: bytes, data: bytes
+) -> None:
+    """A crash between rename and sync can leave the name with no data or zeroed data (an
+    upload never answered); the next upload of the same bytes must not trust it."""
+    store = FileBlobStore(tmp_path)
+    digest = hashlib.sha256(data).hexdigest()
+    path = store._path(digest)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(left)
+    store.put(digest, data)
+    assert store.get(digest) == data
