@@ -112,18 +112,10 @@ def _sync_directory(directory: str) -> None:
 def _holds(path: str, data: bytes) -> bool:
     """Whether ``path`` holds exactly ``data``, made durable (synced) here if it was not."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        with open(path, "rb") as stored:
+            if stored.read(len(data) + 1) != data:  # one byte more: a longer file differs too
+                return False
+            os.fsync(stored.fileno())
+            return True
     except FileNotFoundError:
         return False
-    try:
-        if os.fstat(fd).st_size != len(data):
-            return False
-        stored = bytearray()
-        while chunk := os.read(fd, len(data) - len(stored) or 1):
-            stored += chunk
-        if stored != data:
-            return False
-        os.fsync(fd)
-        return True
-    finally:
-        os.close(fd)
