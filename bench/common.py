@@ -17,6 +17,9 @@ _SIZES = ((64, 64), (320, 200), (90, 160), (17, 17), (640, 480), (200, 300), (48
 def machine(device: str) -> str:
     """One line on where the numbers come from."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    if device.startswith("cuda"):
+        props = torch.cuda.get_device_properties(device)
+        device = f"{device} ({props.name}, {props.total_memory / 2**30:.0f} GiB)"
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {device}, "

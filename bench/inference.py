@@ -2,13 +2,20 @@
 
     python bench/inference.py [--arch llava_onevision] [--sizes tiny,small] [--images N]
         [--batches 1,4,8,16] [--layouts image_first,policy_first] [--device auto]
+        [--sequential-images N] [--workdir DIR]
 
 Every row comes from this one run, on the same checkpoints and machine (docs/benchmarks.md).
+On a GPU: ``--arch llava --sizes 7b`` measures a random-weight checkpoint with the shapes of
+LLaVA-1.5-7B, built there (13.5 GB in ``--workdir``). ``--sequential-images N`` runs the batch-1
+and naive rows over the first N images only; the naive loop still writes as many tokens as our
+verdicts average over all the images, so its cost per image is the same as over all of them
+(our batch-1 row's own mean is in its row).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -31,7 +38,7 @@ from bench.common import machine, markdown_table, synthetic_images
 from moderation.domain.policies import Policy, load_policy_file
 from moderation.inference import HFEngine, ModerationRequest, build_tiny, load_engine
 from moderation.inference.grammar import verdict_schema
-from moderation.inference.loading import load_processor, resolve_device
+from moderation.inference.loading import load_processor, resolve_device, resolve_dtype
 from moderation.inference.prompt import conversation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +47,7 @@ HEADER = (
     "path",
     "layout",
     "batch",
+    "images",
     "images/s",
     "speed-up vs naive",
     "% valid",
@@ -56,6 +64,7 @@ class Row:
     path: str
     layout: str
     batch: int
+    images: int
     images_per_s: float
     valid: float  # fraction of schema-valid outputs
     new_tokens: float  # per image, stop token included
@@ -97,6 +106,7 @@ def run_engine(engine: HFEngine, policy: Policy, images: Sequence[Image.Image], 
         path="ours",
         layout=policy.prompt_layout,
         batch=batch,
+        images=n,
         images_per_s=n / seconds,
         valid=valid / n,
         new_tokens=(engine.counters.generated_tokens - before[1]) / n,
@@ -128,7 +138,7 @@ def run_naive(
         text = processor.apply_chat_template(conversation(policy), add_generation_prompt=True)
         prefill += processor(images=image, text=text, return_tensors="pt")["input_ids"].shape[1]
     n = len(images)
-    return Row("", "naive", policy.prompt_layout, 1, n / seconds, valid / n, k, prefill / n)
+    return Row("", "naive", policy.prompt_layout, 1, n, n / seconds, valid / n, k, prefill / n)
 
 
 def bench_size(
@@ -136,29 +146,64 @@ def bench_size(
 ) -> tuple[list[Row], int]:
     """Every row for one checkpoint size: ours per layout and batch, then the naive loops."""
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        path = str(build_tiny(args.arch, Path(tmp) / size, size=size))
+    device = resolve_device(args.device)
+    sequential = images[: args.sequential_images or len(images)]
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        started = time.perf_counter()
+        path = str(build_tiny(args.arch, Path(tmp) / size, size=size, device=device))
+        built = time.perf_counter()
         engine = load_engine(path, device=args.device)
+        progress(
+            f"{size}: built in {built - started:.0f} s, loaded and warmed up in "
+            f"{time.perf_counter() - built:.0f} s"
+        )
+        params = sum(p.numel() for p in engine.model.parameters())
         for layout in args.layouts:
             policy = base.model_copy(update={"prompt_layout": layout})
             run_engine(engine, policy, images[:2], 2)  # warm-up: grammar, prefix cache
-            rows += [run_engine(engine, policy, images, b) for b in args.batches]
-        model = load_naive_model(path, engine)
+            for b in args.batches:
+                rows.append(run_engine(engine, policy, sequential if b == 1 else images, b))
+                progress(rows[-1])
+        del engine  # the naive model takes its place in (GPU) memory
+        _empty_cache()
+        model = load_naive_model(path, device)
         processor = load_processor(path)
         for layout in args.layouts:
             policy = base.model_copy(update={"prompt_layout": layout})
-            ours = [r for r in rows if r.layout == layout]
-            k = round(sum(r.new_tokens for r in ours) / len(ours))
+            k = naive_tokens([r for r in rows if r.layout == layout])
             naive_generate(model, processor, policy, images[0], 4)  # warm-up
-            rows.append(run_naive(model, processor, policy, images, k))
-        params = sum(p.numel() for p in engine.model.parameters())
+            rows.append(run_naive(model, processor, policy, sequential, k))
+            progress(rows[-1])
+        del model
+        _empty_cache()
     return [Row(size, *_fields(r)[1:]) for r in rows], params
 
 
-def load_naive_model(path: str, engine: HFEngine) -> Any:
+def naive_tokens(ours: Sequence[Row]) -> int:
+    """K for the naive loop: what our verdicts average over all the images (the batched rows)."""
+    full = max(r.images for r in ours)
+    same = [r for r in ours if r.images == full]
+    return round(sum(r.new_tokens for r in same) / len(same))
+
+
+def progress(line: object) -> None:
+    """A line on stderr as the run goes (a run cut short still shows what it measured)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _empty_cache() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        peak = torch.cuda.max_memory_allocated() / 2**30
+        progress(f"peak GPU memory so far {peak:.1f} GiB")
+        torch.cuda.empty_cache()
+
+
+def load_naive_model(path: str, device: str) -> Any:
     """The model as a model card loads it (same dtype and device as the engine, for fairness)."""
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, engine.dtype))
-    return model.to(engine.device).eval()
+    dtype = resolve_dtype("auto", device)
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, dtype))
+    return model.to(device).eval()
 
 
 def _fields(row: Row) -> list[Any]:
@@ -175,6 +220,7 @@ def table(rows: Sequence[Row]) -> str:
             r.path,
             r.layout,
             r.batch,
+            r.images,
             f"{r.images_per_s:.2f}",
             f"{r.images_per_s / naive[(r.size, r.layout)]:.2f}x",
             f"{100 * r.valid:.0f}%",
@@ -201,6 +247,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--layouts", default="image_first,policy_first", type=lambda s: s.split(",")
     )
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--sequential-images", type=int, default=None)
+    parser.add_argument("--workdir", default=None, help="where checkpoints are built")
     parser.add_argument("--policy", default=str(ROOT / "policies" / "default.yaml"))
     return parser.parse_args(argv)
 

@@ -218,12 +218,19 @@ def models() -> None:
     "--arch", type=click.Choice(["llava", "llava_next", "llava_onevision"]), required=True
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True)
-@click.option("--size", type=click.Choice(["tiny", "small"]), default="tiny", show_default=True)
-def models_build_tiny(arch: str, out: Path, size: str) -> None:
+@click.option(
+    "--size",
+    type=click.Choice(["tiny", "small", "7b"]),
+    default="tiny",
+    show_default=True,
+    help="7b: the shapes of LLaVA-1.5-7B (13.5 GB; build it on a GPU with --device cuda)",
+)
+@click.option("--device", default="cpu", show_default=True, help="where the weights are made")
+def models_build_tiny(arch: str, out: Path, size: str, device: str) -> None:
     """Build a random-weight LLaVA checkpoint offline (tests, demos, benchmarks)."""
     from moderation.inference.tiny import build_tiny
 
-    path = build_tiny(arch, out, size=size)
+    path = build_tiny(arch, out, size=size, device=device)
     click.echo(f"built {arch}/{size} (random weights) at {path}")
 
 

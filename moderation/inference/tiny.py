@@ -29,7 +29,7 @@ from moderation.inference.onevision import ImageOnlyOnevisionProcessor
 from moderation.inference.tiny_tokenizer import IMAGE, VIDEO, train_tokenizer
 
 ARCHITECTURES = ("llava", "llava_next", "llava_onevision")
-SIZES = ("tiny", "small")
+SIZES = ("tiny", "small", "7b")
 MARKER_FILE = "moderation_checkpoint.json"
 SEED = 1234
 RANDOM_WEIGHTS_LABEL = "(RANDOM WEIGHTS - verdicts are meaningless)"
@@ -50,6 +50,7 @@ class _Preset:
     image: int
     patch: int
     dtype: torch.dtype
+    embedding_rows: int = 0  # logits width when wider than the tokenizer (real checkpoints pad)
 
 
 _PRESETS = {
@@ -57,6 +58,11 @@ _PRESETS = {
     "tiny": _Preset(512, 64, 2, 4, 2, 128, 32, 2, 2, 64, 32, 8, torch.float32),
     # about 60M parameters: big enough that the model dominates a CPU benchmark
     "small": _Preset(2048, 640, 8, 10, 2, 2560, 384, 6, 6, 1536, 112, 14, torch.bfloat16),
+    # the exact shapes of LLaVA-1.5-7B (arch "llava": CLIP ViT-L/14 at 336 px, 576 image tokens,
+    # Llama-2-7B), 7.1B parameters, 13.5 GB in bf16: for measuring a GPU (build it there)
+    "7b": _Preset(
+        32000, 4096, 32, 32, 32, 11008, 1024, 24, 16, 4096, 336, 14, torch.bfloat16, 32064
+    ),
 }
 
 
@@ -159,8 +165,12 @@ def _look_like_hub_checkpoint(out_dir: Path, arch: str, p: _Preset) -> None:
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def build_tiny(arch: str, out_dir: Path, size: str = "tiny") -> Path:
-    """Build and save a deterministic random-weight checkpoint of ``arch``; returns ``out_dir``."""
+def build_tiny(arch: str, out_dir: Path, size: str = "tiny", device: str = "cpu") -> Path:
+    """Build and save a deterministic random-weight checkpoint of ``arch``; returns ``out_dir``.
+
+    The weights are made on ``device`` (the ``7b`` preset needs 28 GB in float32 before it is cast:
+    build it on a GPU); the same seed gives other numbers on another device.
+    """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHITECTURES}")
     if size not in SIZES:
@@ -168,12 +178,15 @@ def build_tiny(arch: str, out_dir: Path, size: str = "tiny") -> Path:
     preset = _PRESETS[size]
     tokenizer = train_tokenizer(preset.vocab, chatml=arch == "llava_onevision")
     # pad the embedding like real checkpoints do: logits are wider than the tokenizer
-    vocab = -(-len(tokenizer) // 64) * 64
+    vocab = max(-(-len(tokenizer) // 64) * 64, preset.embedding_rows)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (IMAGE, VIDEO)}
     config = _model_config(arch, preset, vocab, ids)
-    with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's RNG
+    rng_devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    # seed the weights without touching the caller's RNG
+    with torch.random.fork_rng(devices=rng_devices, device_type=torch.device(device).type):
         torch.manual_seed(SEED)
-        model = AutoModelForImageTextToText.from_config(config).to(preset.dtype).eval()
+        with torch.device(device):
+            model = AutoModelForImageTextToText.from_config(config).to(preset.dtype).eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.bos_token_id = tokenizer.bos_token_id
