@@ -101,7 +101,7 @@ def shared_prefix_attention(
 
 
 def install(model: Any) -> bool:
-    """Use this attention in the model's language model; False where it does not run SDPA."""
+    """Make this attention available to the model; False where its language model is not SDPA."""
     text_config = model.config.get_text_config(decoder=True)
     if text_config._attn_implementation not in ("sdpa", NAME):
         log.warning(
@@ -110,5 +110,15 @@ def install(model: Any) -> bool:
         return False
     AttentionInterface.register(NAME, shared_prefix_attention)
     AttentionMaskInterface.register(NAME, sdpa_mask)
-    model.set_attn_implementation({"text_config": NAME})
-    return bool(model.config.get_text_config(decoder=True)._attn_implementation == NAME)
+    return True
+
+
+def select(model: Any, shared_prefix: bool) -> None:
+    """Run the language model on this attention (a prefix comes in) or on transformers' SDPA.
+
+    Only rows that reuse a prefix need this function; every other batch runs transformers' own
+    path, untouched. Switching is a configuration change, done only when the mode changes.
+    """
+    wanted = NAME if shared_prefix else "sdpa"
+    if model.config.get_text_config(decoder=True)._attn_implementation != wanted:
+        model.set_attn_implementation({"text_config": wanted})

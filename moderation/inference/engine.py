@@ -149,6 +149,8 @@ class HFEngine:
         entry = None
         if self.uses_prefix_cache(policies[0]):
             inputs, entry = self._reuse_prefix(policies[0], inputs)
+        if self.prefix_cache_enabled:
+            attention.select(self.model, shared_prefix=entry is not None)
         decoded = greedy_decode(
             self.model,
             inputs,

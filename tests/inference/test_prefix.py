@@ -9,7 +9,14 @@ import torch
 from PIL import Image
 
 from moderation.domain.policies import Policy
-from moderation.inference import ARCHITECTURES, HFEngine, ModerationRequest, Verdict, load_engine
+from moderation.inference import (
+    ARCHITECTURES,
+    HFEngine,
+    ModerationRequest,
+    Verdict,
+    attention,
+    load_engine,
+)
 from moderation.inference.prefix import PrefixCache, shared_prefix, suffix_inputs
 
 IMAGE = 9  # image token id in the hand-made rows below
@@ -163,3 +170,17 @@ def test_prefix_cache_is_lru(engines: dict[str, HFEngine]) -> None:
     cache.get("b", b)
     cache.get("a", a)
     assert cache.computed == 3
+
+
+def test_only_batches_that_reuse_a_prefix_run_our_attention(
+    engines: dict[str, HFEngine], default_policy: Policy, images: list[Image.Image]
+) -> None:
+    engine = engines["llava"]
+
+    def implementation() -> str:
+        return str(engine.model.config.get_text_config(decoder=True)._attn_implementation)
+
+    engine.moderate_batch([ModerationRequest(images[0], _policy_first(default_policy))])
+    assert implementation() == attention.NAME
+    engine.moderate_batch([ModerationRequest(images[0], default_policy)])  # image_first
+    assert implementation() == "sdpa"
