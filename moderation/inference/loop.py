@@ -46,6 +46,10 @@ class _Active:
     matchers: list[xgr.GrammarMatcher]
     mask: torch.Tensor
     last_position: torch.Tensor
+    padded: bool = field(init=False)  # whether any row's cache holds padding (the mask matters)
+
+    def __post_init__(self) -> None:
+        self._check_padding()
 
     def keep(self, kept: list[int], cache: DynamicCache) -> None:
         """Drop every other row, here and in the cache."""
@@ -54,6 +58,13 @@ class _Active:
         self.rows = [self.rows[k] for k in kept]
         self.matchers = [self.matchers[k] for k in kept]
         self.mask, self.last_position = self.mask[index], self.last_position[index]
+        if self.padded:
+            self._check_padding()
+
+    def _check_padding(self) -> None:
+        # read from the device here, when rows change, not at every step: a decoding step
+        # only appends ones, and a host sync per step stalls a GPU's queue of kernels
+        self.padded = not bool(self.mask.all())
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
@@ -64,15 +75,15 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
 def _forward(
     model: Any,
     inputs: dict[str, Any],
-    mask: torch.Tensor,
+    mask: torch.Tensor | None,
     cache: DynamicCache,
     shared: dict[str, Any],
 ) -> torch.Tensor:
-    """Logits (float32) of the last position of each row."""
+    """Logits (float32) of the last position of each row; ``mask`` None: no padding."""
     out = model(
         **inputs,
         **shared,
-        attention_mask=None if bool(mask.all()) else mask,
+        attention_mask=mask,
         cache=cache,
         use_cache=True,
         logits_to_keep=1,
@@ -115,7 +126,7 @@ def _prefill(
         row["input_ids"] = row["input_ids"][:, real]
         row["position_ids"] = row["position_ids"][:, real]
         caches.append(_new_cache(model))
-        logits.append(_forward(model, row, mask[i : i + 1, real], caches[-1], shared))
+        logits.append(_forward(model, row, None, caches[-1], shared))  # its real tokens only
     return torch.cat(logits), _stacked(model, caches, mask.shape[1])
 
 
@@ -136,6 +147,10 @@ def greedy_decode(
     matchers = [xgr.GrammarMatcher(g) for g in grammars]
     active = _Active(list(range(len(grammars))), matchers, mask, position[:, -1])
     bitmask = xgr.allocate_token_bitmask(len(grammars), grammars[0].tokenizer_info.vocab_size)
+    if full_mask.device.type == "cuda":
+        # page-locked: the mask goes to the GPU without a blocking copy (it is filled again
+        # only after the step's tokens were read back, so the copy is done by then)
+        bitmask = bitmask.pin_memory()
     decoded = [DecodedRow() for _ in grammars]
     stops = set(stop_ids)
     prompt = {k: v for k, v in inputs.items() if k != "attention_mask"}
@@ -169,7 +184,7 @@ def _choose(
     matchers = active.matchers
     for k, matcher in enumerate(matchers):
         matcher.fill_next_token_bitmask(bitmask, k)
-    mask = bitmask[: len(matchers)].to(logits.device)
+    mask = bitmask[: len(matchers)].to(logits.device, non_blocking=True)
     xgr.apply_token_bitmask_inplace(logits, mask)
     if record:
         for k, dist in enumerate(sparse_distributions(logits)):
@@ -193,4 +208,4 @@ def _next(
         "input_ids": torch.tensor(tokens, device=device)[:, None],
         "position_ids": active.last_position[:, None],
     }
-    return _forward(model, step, active.mask, cache, shared)
+    return _forward(model, step, active.mask if active.padded else None, cache, shared)
