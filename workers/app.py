@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery
 
 from moderation.config import get_settings
-from moderation.domain.dispatch import Publish
 from moderation.domain.webhook_events import WEBHOOKS_QUEUE
 
 INFERENCE_QUEUE = "inference"
 MAINTENANCE_QUEUE = "maintenance"
 BACKTEST_QUEUE = "backtest"
 MODEL_QUEUES = (INFERENCE_QUEUE, BACKTEST_QUEUE)  # workers consuming these load the model
+# messages held in one Redis pipeline at most (a relay round claims up to 500)
+PUBLISH_BATCH_MAX = 1000
 
 
 def create_celery(broker_url: str | None = None) -> Celery:
@@ -53,36 +56,75 @@ def create_celery(broker_url: str | None = None) -> Celery:
     return app
 
 
-def publisher(celery: Celery) -> Publish:
-    """A ``Publish`` that sends one task message now, without retrying (the outbox keeps it).
+class CeleryPublish:
+    """A :class:`~moderation.domain.dispatch.BatchingPublish` over a Celery app: sends task
+    messages now, without retrying (the outbox keeps them).
 
     It keeps one producer (and its broker connection) from call to call, which saves about a
-    quarter of a send; after an error with a kept producer it tries once more with a new one.
+    quarter of a send; after an error with a kept producer a single send tries once more with
+    a new one. ``batch()`` holds a round's messages in one Redis pipeline (kombu's
+    ``Producer.batch``): one client and one round trip for the round, about 40% less CPU per
+    message than sending them one by one.
     """
-    lock = threading.Lock()
-    kept: list[Any] = []
 
-    def send(task: str, queue: str, kwargs: dict[str, Any]) -> None:
-        producer = kept[0] if kept else celery.producer_pool.acquire(block=True)
-        kept[:] = [producer]
-        try:
-            celery.send_task(task, kwargs=kwargs, queue=queue, retry=False, producer=producer)
-        except BaseException:
-            kept.clear()
-            producer.release()
-            raise
+    def __init__(self, celery: Celery) -> None:
+        self._celery = celery
+        self._lock = threading.RLock()
+        self._kept: Any = None
+        self._batching = False
 
-    def publish(task: str, queue: str, kwargs: dict[str, Any]) -> None:
-        with lock:
-            reused = bool(kept)
+    def __call__(self, task: str, queue: str, kwargs: dict[str, Any]) -> None:
+        with self._lock:
+            if self._batching:  # buffered: errors surface when the batch is flushed
+                self._send(task, queue, kwargs)
+                return
+            reused = self._kept is not None
             try:
-                send(task, queue, kwargs)
+                self._send(task, queue, kwargs)
             except Exception:
                 if not reused:
                     raise
-                send(task, queue, kwargs)  # the kept connection may have gone stale
+                self._send(task, queue, kwargs)  # the kept connection may have gone stale
 
-    return publish
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Deliver the sends made inside the context together when it exits."""
+        with self._lock:
+            try:
+                with self._producer().batch(max_size=PUBLISH_BATCH_MAX):
+                    self._batching = True
+                    try:
+                        yield
+                    finally:
+                        self._batching = False
+            except BaseException:
+                self._drop()  # a broken or stale connection: a new producer next time
+                raise
+
+    def _producer(self) -> Any:
+        if self._kept is None:
+            self._kept = self._celery.producer_pool.acquire(block=True)
+        return self._kept
+
+    def _drop(self) -> None:
+        if self._kept is not None:
+            self._kept.release()
+            self._kept = None
+
+    def _send(self, task: str, queue: str, kwargs: dict[str, Any]) -> None:
+        try:
+            self._celery.send_task(
+                task, kwargs=kwargs, queue=queue, retry=False, producer=self._producer()
+            )
+        except BaseException:
+            if not self._batching:  # a batch drops its producer when it ends
+                self._drop()
+            raise
+
+
+def publisher(celery: Celery) -> CeleryPublish:
+    """The ``Publish`` (with batches) of a Celery app."""
+    return CeleryPublish(celery)
 
 
 app = create_celery()
