@@ -2,8 +2,8 @@
 
 Intake writes an outbox row and a NOTIFY in its transaction; this thread LISTENs, and on each
 wake-up (or every ``poll_s`` as a fallback) publishes everything pending in one transaction
-on a connection it keeps (as one broker pipeline, see :func:`relay_round`). Several API processes may each run one: rows are claimed with
-SKIP LOCKED.
+on a connection it keeps (as one broker pipeline, see :func:`relay_round`). Several API
+processes may each run one: rows are claimed with SKIP LOCKED.
 """
 
 from __future__ import annotations

@@ -14,15 +14,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from moderation.api.deps import (
-    UNAUTHORIZED,
-    DbUrlDep,
-    IntakeDep,
-    SettingsDep,
-    require_queue_room,
-    require_scope,
-    submitting_principal,
-)
+from moderation.api.deps import UNAUTHORIZED, DbUrlDep, UploadDep, require_scope
 from moderation.api.errors import ApiError, error_responses, not_found, parse_id
 from moderation.api.image_urls import fetch_image
 from moderation.api.intake_batcher import IntakeBatcher
@@ -57,9 +49,6 @@ from moderation.storage.repositories.submissions import FINAL, IdempotencyClaim,
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/moderations", tags=["moderations"])
 SubmitterDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_WRITE))]
-UploaderDep = Annotated[
-    Principal, Depends(require_scope(Scope.MODERATIONS_WRITE, submitting_principal))
-]
 ReaderDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_READ))]
 
 MAX_WAIT_S = 30.0
@@ -263,15 +252,11 @@ async def _wait_final(
         **error_responses(401, 403, 409, 413, 415, 422, 429, 503),
     },
     openapi_extra=_SUBMIT_BODY,
-    dependencies=[Depends(require_queue_room)],
 )
 async def create_moderation(
     request: Request,
     response: Response,
-    caller: UploaderDep,
-    settings: SettingsDep,
-    db_url: DbUrlDep,
-    intake: IntakeDep,
+    upload: UploadDep,
     wait: Annotated[
         float, Query(ge=0, le=MAX_WAIT_S, description="seconds to wait for the decision")
     ] = 0,
@@ -281,9 +266,10 @@ async def create_moderation(
     ] = None,
 ) -> ModerationOut:
     """Validate and store the image, queue its moderation, answer 202 at once."""
+    caller, settings, db_url = upload.caller, upload.settings, upload.db_url
     fields, data = await _parse_submission(request, settings)
     prepared = await _prepare(caller, fields, data, idempotency_key, settings)
-    submitted = await _submit(intake, prepared, idempotency_key)
+    submitted = await _submit(upload.intake, prepared, idempotency_key)
     if isinstance(submitted, uuid.UUID):
         response.headers["Idempotent-Replayed"] = "true"
         view = await run_in_threadpool(_read, db_url, submitted, caller.tenant_id)
