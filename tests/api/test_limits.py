@@ -18,7 +18,11 @@ from moderation.admin import create_tenant_key
 from moderation.api.backlog import queue_keys
 from moderation.api.broker_redis import redis_url
 from moderation.config import Settings
+from moderation.domain.api_keys import issue_key
+from moderation.domain.keys import Scope
 from moderation.embedded import start_redis
+from moderation.storage.db import session_scope
+from moderation.storage.repositories import tenants
 from tests.conftest import Env
 from tests.support import images
 from tests.support.db import count
@@ -34,6 +38,14 @@ def _read(client: httpx.Client) -> httpx.Response:
 
 def _submit(client: httpx.Client) -> httpx.Response:
     return client.post("/v1/moderations", files={"image": ("a.png", images.png(), "image/png")})
+
+
+def _reader_key(db: str, tenant: str) -> str:
+    """A key of ``tenant`` holding only ``moderations:read``."""
+    with session_scope(db) as session:
+        found = tenants.get_by_name(session, tenant)
+        assert found is not None
+        return issue_key(session, found.id, [Scope.MODERATIONS_READ]).plaintext
 
 
 def _retry_after(response: httpx.Response, status: int, code: str) -> int:
@@ -104,6 +116,8 @@ def test_a_deep_inference_queue_is_503_before_anything_is_stored(
     assert before["submissions"] == before["images"] == before["outbox"] == 0
     with start_api(settings) as api, api.client(key) as client:
         assert _retry_after(_submit(client), 503, "overloaded") >= 1
+        with api.client(_reader_key(db, "backlog")) as reader:
+            assert _submit(reader).status_code == 403  # a key that may not upload learns that
         assert {t: count(db, t) for t in STORED} == before
         assert [p for p in (tmp_path / "data").rglob("*") if p.is_file()] == []  # no blob
         health = client.get("/healthz").json()["inference_queue"]
