@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -114,7 +113,7 @@ async def current_principal(request: Request, db_url: DbUrlDep) -> Principal:
     return await _rate_limited(request, principal)
 
 
-async def submitting_principal(request: Request, db_url: DbUrlDep) -> Principal:
+async def submitting_principal(request: Request, db_url: str) -> Principal:
     """:func:`current_principal` for ``POST /v1/moderations``, whose intake statement writes
     nothing for a revoked key (answered 401): so a key seen lately in this process is taken
     from memory, with no query and no thread hop, and revocation still applies to the very
@@ -138,23 +137,14 @@ def _with_scope(principal: Principal, scope: Scope) -> Principal:
     return principal
 
 
-def require_scope(
-    scope: Scope, caller: Callable[..., Awaitable[Principal]] = current_principal
-) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency: the caller (found by ``caller``), whose key must hold ``scope`` (403
+def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the caller (:func:`current_principal`), whose key must hold ``scope`` (403
     otherwise)."""
 
-    async def scoped(principal: Principal) -> Principal:
+    async def scoped(principal: PrincipalDep) -> Principal:
         return _with_scope(principal, scope)
 
     scoped.__name__ = f"require_{scope.replace(':', '_')}"
-    # the annotation names ``caller``, which a string annotation could not
-    param = inspect.Parameter(
-        "principal",
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        annotation=Annotated[Principal, Depends(caller)],
-    )
-    scoped.__signature__ = inspect.Signature([param], return_annotation=Principal)  # type: ignore[attr-defined]
     return scoped
 
 
