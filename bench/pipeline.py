@@ -7,6 +7,7 @@
 (b) The API's ingest rate next to a bare FastAPI endpoint that parses the same multipart upload.
 
     python bench/pipeline.py [--n 96] [--requests 2000] [--repeats 3] [--parts worker,ingest]
+                             [--sizes 64x64,1024x768] [--layouts 1x4,1x16,2x4,2x16]
 
 Uses MODERATION_DATABASE_URL / MODERATION_BROKER_URL when set, else embedded servers.
 """
@@ -199,12 +200,26 @@ def _ingest_rate(
                 proc.wait(timeout=30)
 
 
-# (uvicorn workers, concurrent clients): a client per core or four per core, one process or a
+# uvicorn workers x concurrent clients: a client per core or four per core, one process or a
 # process per core (what docker-compose runs)
-INGEST_LAYOUTS = ((1, 4), (1, 16), (2, 4), (2, 16))
+INGEST_LAYOUTS = "1x4,1x16,2x4,2x16"
+INGEST_SIZES = "64x64,1024x768"
 
 
-def measure_ingest(env: dict[str, str], key: str, requests: int, repeats: int, tmp: Path) -> str:
+def _pairs(spec: str) -> list[tuple[int, int]]:
+    """``"1x4,2x16"`` → ``[(1, 4), (2, 16)]``."""
+    return [(int(a), int(b)) for a, b in (item.split("x") for item in spec.split(","))]
+
+
+def measure_ingest(
+    env: dict[str, str],
+    key: str,
+    requests: int,
+    repeats: int,
+    tmp: Path,
+    sizes: list[tuple[int, int]],
+    layouts: list[tuple[int, int]],
+) -> str:
     """Our API (relay in its own process, as docker-compose runs it) next to the bare
     multipart endpoint served the same way (uvicorn, same protocol, same worker count): same
     client, same images, no access log anywhere (the bare endpoint has none). Each cell is
@@ -218,11 +233,12 @@ def measure_ingest(env: dict[str, str], key: str, requests: int, repeats: int, t
     ]
     quiet = {**env, "MODERATION_ACCESS_LOG": "false", "MODERATION_RELAY_IN_API": "false"}
     relay = [sys.executable, "-m", "moderation.cli", "relay"]
-    best = {"bare": 0.0, "ours": 0.0}
-    for size in ((64, 64), (1024, 768)):
-        count = requests if size == (64, 64) else requests // 3
+    best: dict[tuple[int, int], dict[str, float]] = {}
+    for size in sizes:
+        count = requests if size[0] * size[1] <= 64 * 64 else requests // 3
         label = f"{size[0]}x{size[1]} JPEG, {len(_base_jpeg(size)) // 1024} KiB"
-        for workers, clients in INGEST_LAYOUTS:
+        best[size] = {"bare": 0.0, "ours": 0.0}
+        for workers, clients in layouts:
             load = (count, clients, size)
             bare_app = [sys.executable, "-m", "bench.bare_app", "--workers", str(workers)]
             ours = [sys.executable, "-m", "moderation.cli", "serve", "--workers", str(workers)]
@@ -232,16 +248,19 @@ def measure_ingest(env: dict[str, str], key: str, requests: int, repeats: int, t
                 our_runs.append(_ingest_rate(ours, quiet, key, load, tmp / "s.log", relay))
             bare, bare_cpu = (statistics.median(v) for v in zip(*bare_runs, strict=True))
             rate, cpu = (statistics.median(v) for v in zip(*our_runs, strict=True))
-            if size == (64, 64):
-                best = {"bare": max(best["bare"], bare), "ours": max(best["ours"], rate)}
+            best[size] = {
+                "bare": max(best[size]["bare"], bare),
+                "ours": max(best[size]["ours"], rate),
+            }
             lines.append(
                 f"| | {label} | {count} | {workers} | {clients} | {bare:.0f} ({bare_cpu:.2f}) "
                 f"| {rate:.0f} ({cpu:.2f}) | {rate / bare:.0%} |"
             )
-    lines.append(
-        f"| best layout of each, 64x64 | | | | | {best['bare']:.0f} | {best['ours']:.0f} "
-        f"| {best['ours'] / best['bare']:.0%} |"
-    )
+    for (w, h), top in best.items():
+        lines.append(
+            f"| best layout of each, {w}x{h} | | | | | {top['bare']:.0f} | {top['ours']:.0f} "
+            f"| {top['ours'] / top['bare']:.0%} |"
+        )
     return "\n".join(lines)
 
 
@@ -264,6 +283,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="small uploads per ingest run")
     parser.add_argument("--repeats", type=int, default=3, help="ingest runs per cell (median)")
     parser.add_argument("--parts", default="worker,ingest", help="worker,ingest")
+    parser.add_argument("--sizes", default=INGEST_SIZES, help="ingest image sizes, WxH,...")
+    parser.add_argument(
+        "--layouts", default=INGEST_LAYOUTS, help="ingest uvicorn workers x clients, WxC,..."
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmpdir:
@@ -296,7 +319,10 @@ def main() -> None:
             measure = lambda url: measure_worker(env, url, key, db, args.n, tmp)  # noqa: E731
             tables.append(_with_api(env, tmp, measure))
         if "ingest" in parts:
-            tables.append(measure_ingest(env, key, args.requests, args.repeats, tmp))
+            sizes, layouts = _pairs(args.sizes), _pairs(args.layouts)
+            tables.append(
+                measure_ingest(env, key, args.requests, args.repeats, tmp, sizes, layouts)
+            )
     print(f"# bench/pipeline.py: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n")
     print("\n\n".join(tables))
 

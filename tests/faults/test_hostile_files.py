@@ -1,5 +1,6 @@
 """Hostile uploads against the real API process: each answered within 2 s with its status, the
-API's memory stays bounded, the accepted odd ones are decided and no worker dies; a worker
+API's memory stays bounded, the accepted odd ones are decided (one whose JPEG scan does not
+decode is failed) and no worker dies; a worker
 refuses (never unpickles) a pickle-serialised task message."""
 
 from __future__ import annotations
@@ -102,10 +103,15 @@ def test_accepted_odd_images_are_decided_and_a_pickle_message_is_refused(
                 )
                 assert response.status_code == 202, (case.name, response.text)
                 ids.append(response.json()["id"])
-        states = _wait_final(db, ids)
+        states = {str(s["id"]): s for s in _wait_final(db, ids)}
         assert worker.alive()
     assert not tripwire.exists()
-    assert all(s["status"] == "decided" for s in states), states
+    ended = {case.name: states[sid]["status"] for case, sid in zip(accepted, ids, strict=True)}
+    assert ended == {case.name: case.final for case in accepted}, states
+    broken = [
+        states[sid] for case, sid in zip(accepted, ids, strict=True) if case.final != "decided"
+    ]
+    assert all("image could not be loaded" in str(s["error"]) for s in broken), broken
 
 
 def _wait_final(db: str, ids: list[str], timeout: float = 90) -> list[dict[str, object]]:

@@ -1,7 +1,8 @@
 """Hostile upload files, each generated in code (no binaries in the repository).
 
 ``CASES`` pairs each file with the status the API must answer: bombs 413, broken files 422,
-formats we do not accept 415, odd but valid images 202 (the worker normalises them to RGB).
+formats we do not accept 415, odd but valid images 202 (the worker normalises them to RGB), and
+a JPEG whose structure is whole but whose scan does not decode 202 (the worker fails it).
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ def corrupt_png() -> bytes:
     (length,) = struct.unpack(">I", data[start : start + 4])
     chunk = images._chunk(b"IDAT", b"\x78\x9c" + b"\xa5" * (length - 2))  # zlib header, junk
     return data[:start] + chunk + data[start + 12 + length :]
+
+
+def jpeg_with_corrupt_scan() -> bytes:
+    """A JPEG with a frame header (SOF0) in the middle of its scan data: its structure is whole,
+    so the API accepts it, but it does not decode, so the worker fails its submission."""
+    data = images.jpeg(128, 128, seed=6)
+    middle = (data.index(b"\xff\xda") + len(data)) // 2
+    bogus = b"\xff\xc0\x00\x04\x00\x00"
+    return data[:middle] + bogus + data[middle + len(bogus) :]
 
 
 def png_named_jpeg() -> bytes:
@@ -154,13 +164,15 @@ def over_the_limit(limit: int) -> bytes:
 
 @dataclass(frozen=True)
 class Hostile:
-    """One hostile upload and the status the API must answer."""
+    """One hostile upload, the status the API must answer and, when it accepts it, how the
+    worker must end it."""
 
     name: str
     make: Callable[[], bytes]
     status: int
     filename: str = "upload.png"
     content_type: str = "image/png"
+    final: str = "decided"
 
 
 CASES = (
@@ -171,6 +183,7 @@ CASES = (
     Hostile("truncated png", truncated_png, 422),
     Hostile("corrupt jpeg", corrupt_jpeg, 415, "c.jpg", "image/jpeg"),
     Hostile("corrupt png", corrupt_png, 422),
+    Hostile("corrupt jpeg scan", jpeg_with_corrupt_scan, 202, "s.jpg", "image/jpeg", "failed"),
     Hostile("png named jpeg", png_named_jpeg, 202, "x.jpg", "image/jpeg"),
     Hostile("jpeg with png magic", jpeg_with_png_magic, 415),
     Hostile("svg", svg, 415, "x.svg", "image/svg+xml"),
