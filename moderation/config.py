@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         description="fault injection for resilience tests (WxH): the inference engine raises "
         "for every image of exactly this size; refused in production",
     )
+    chaos_kill_image_size: str | None = Field(
+        default=None,
+        pattern=r"^\d+x\d+$",
+        description="fault injection for resilience tests (WxH): the worker process kills "
+        "itself (SIGKILL, as an out-of-memory kill would) when a model call holds an image of "
+        "exactly this size; refused in production",
+    )
 
     relay_in_api: bool = Field(
         default=True, description="run the outbox relay thread in each API process"
@@ -136,8 +143,13 @@ class Settings(BaseSettings):
                 f"{MIN_SECRET_KEY_CHARS} characters when MODERATION_ENVIRONMENT=production "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
-        if self.environment == "production" and self.chaos_fail_image_size:
-            raise ValueError("MODERATION_CHAOS_FAIL_IMAGE_SIZE is for tests, not production")
+        if self.environment == "production" and (
+            self.chaos_fail_image_size or self.chaos_kill_image_size
+        ):
+            raise ValueError(
+                "MODERATION_CHAOS_FAIL_IMAGE_SIZE and MODERATION_CHAOS_KILL_IMAGE_SIZE are for "
+                "tests, not production"
+            )
         return self
 
     @property

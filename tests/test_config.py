@@ -39,8 +39,12 @@ def test_production_loads_with_a_real_key_and_development_with_none(
 def test_production_refuses_fault_injection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODERATION_ENVIRONMENT", "production")
     monkeypatch.setenv("MODERATION_SECRET_KEY", STRONG)
-    monkeypatch.setenv("MODERATION_CHAOS_FAIL_IMAGE_SIZE", "7x13")
-    with pytest.raises(ValidationError, match="is for tests, not production"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
-    monkeypatch.setenv("MODERATION_ENVIRONMENT", "development")
-    assert Settings(_env_file=None).chaos_fail_image_size == "7x13"  # type: ignore[call-arg]
+    for setting in ("MODERATION_CHAOS_FAIL_IMAGE_SIZE", "MODERATION_CHAOS_KILL_IMAGE_SIZE"):
+        monkeypatch.setenv("MODERATION_ENVIRONMENT", "production")
+        monkeypatch.setenv(setting, "7x13")
+        with pytest.raises(ValidationError, match="for tests, not production"):
+            Settings(_env_file=None)  # type: ignore[call-arg]
+        monkeypatch.setenv("MODERATION_ENVIRONMENT", "development")
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        assert "7x13" in (settings.chaos_fail_image_size, settings.chaos_kill_image_size)
+        monkeypatch.delenv(setting)

@@ -78,11 +78,13 @@ def engine() -> Engine:
     )
     _register(loaded)
     warm_up_flow(flow_context(), loaded)
-    if settings.chaos_fail_image_size:
+    poison = settings.chaos_kill_image_size or settings.chaos_fail_image_size
+    if poison:
         from moderation.inference.chaos import FailingOnSize, parse_size
 
-        log.warning("fault injection on: images of %s fail", settings.chaos_fail_image_size)
-        return FailingOnSize(loaded, parse_size(settings.chaos_fail_image_size))
+        kill = bool(settings.chaos_kill_image_size)
+        log.warning("fault injection on: images of %s %s", poison, "kill" if kill else "fail")
+        return FailingOnSize(loaded, parse_size(poison), kill)
     return loaded
 
 

@@ -1,5 +1,11 @@
 """The worker's flow: claim submissions, reuse cached verdicts, run the model on the rest as one
-batch, record decisions. Safe to run again for the same ids (redelivery)."""
+batch, record decisions. Safe to run again for the same ids (redelivery).
+
+A submission that arrives already ``processing`` was claimed before and never finished: the
+process that ran it died (a crash, an out-of-memory kill, a restart) or another still runs it.
+Such suspects are run one at a time after the batch, each claimed only when its turn comes,
+so an image that kills the worker uses up its own attempts and no batch-mate's: the
+innocent ones are decided, the poison one fails at the attempt cap."""
 
 from __future__ import annotations
 
@@ -60,6 +66,7 @@ class FlowReport:
     failed: list[uuid.UUID] = field(default_factory=list)
     skipped: list[uuid.UUID] = field(default_factory=list)
     retry: list[uuid.UUID] = field(default_factory=list)
+    isolated: list[uuid.UUID] = field(default_factory=list)  # suspects, run one at a time
     model_calls: int = 0
     model_ms: float = 0.0  # time inside the engine
     flow_ms: float = 0.0  # the whole flow: model_ms plus rows, blobs, images, decisions
@@ -104,29 +111,42 @@ def _fail(session: Session, submission_id: uuid.UUID, error: str) -> None:
     emit_events(session, MODERATION_FAILED, [submission_id])
 
 
-def _classify_unclaimed(session: Session, ids: set[uuid.UUID], report: FlowReport) -> None:
-    """Ids not claimed: already final or unknown (skipped), or past the attempt cap (failed)."""
+def _classify_unclaimed(
+    session: Session, ids: Sequence[uuid.UUID], report: FlowReport, max_attempts: int
+) -> list[uuid.UUID]:
+    """Ids not claimed: already final or unknown (skipped), past the attempt cap (failed), or
+    suspects (``processing`` under the cap, returned)."""
     found = {sub.id: sub for sub in submissions.get_many(session, list(ids))}
+    suspects = []
     for sid in ids:
         sub = found.get(sid)
         if sub is None or sub.status in submissions.FINAL:
             report.skipped.append(sid)
+        elif sub.attempts < max_attempts:
+            suspects.append(sid)
         else:
-            _fail(session, sid, f"gave up after {sub.attempts} attempts: {sub.error}")
+            last = sub.error or "the worker stopped during each (a crash, a kill or a restart)"
+            _fail(session, sid, f"gave up after {sub.attempts} attempts: {last}")
             report.failed.append(sid)
+    return suspects
 
 
 def claim(
-    ctx: FlowContext, engine: Engine, ids: Sequence[uuid.UUID], report: FlowReport
-) -> list[_Claim]:
-    """Mark open submissions as processing, find cached verdicts, fail those past the cap.
+    ctx: FlowContext,
+    engine: Engine,
+    ids: Sequence[uuid.UUID],
+    report: FlowReport,
+    statuses: Sequence[str] = (submissions.QUEUED,),
+) -> tuple[list[_Claim], list[uuid.UUID]]:
+    """Mark the submissions in one of ``statuses`` as processing, find cached verdicts, fail
+    those past the cap; also the suspects left unclaimed (see the module's doc).
 
     The claim is one statement and the cache lookup one read, so both run in autocommit:
     two round trips for the whole batch."""
     models: dict[str, ModelInfo] = {}  # per policy version: decoding params are not free
     claims = []
     with statement_scope(ctx.db_url) as session:
-        for ref in submissions.start_attempts(session, ids, ctx.max_attempts):
+        for ref in submissions.start_attempts(session, ids, ctx.max_attempts, statuses):
             policy = cached_policy_version(ctx.db_url, ref.policy_version)
             if ref.policy_version not in models:
                 models[ref.policy_version] = model_info(engine, policy)
@@ -135,11 +155,13 @@ def claim(
         cached = cached_verdicts(session, keys)
     for c, key in zip(claims, keys, strict=True):
         c.cached = cached.get(key)
-    unclaimed = set(ids) - {c.submission.id for c in claims}
+    claimed = {c.submission.id for c in claims}
+    unclaimed = [sid for sid in ids if sid not in claimed]
+    suspects = []
     if unclaimed:
         with session_scope(ctx.db_url) as session:
-            _classify_unclaimed(session, unclaimed, report)
-    return claims
+            suspects = _classify_unclaimed(session, unclaimed, report, ctx.max_attempts)
+    return claims, suspects
 
 
 def _load_images(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> list[_Claim]:
@@ -242,18 +264,41 @@ def warm_up_flow(ctx: FlowContext, engine: Engine) -> None:
         decode_for_model(buffer.getvalue(), max_pixels=ctx.max_pixels)
 
 
-def moderate_submissions_flow(
-    ctx: FlowContext, engine: Engine, ids: Sequence[uuid.UUID]
-) -> FlowReport:
-    """Decide a batch of submissions: cached verdicts first, the rest in one model call."""
-    started = time.perf_counter()
-    report = FlowReport()
-    claims = claim(ctx, engine, ids, report)
+def _decide(
+    ctx: FlowContext,
+    engine: Engine,
+    ids: Sequence[uuid.UUID],
+    report: FlowReport,
+    statuses: Sequence[str],
+) -> list[uuid.UUID]:
+    """Claim, reuse cached verdicts, one model call for the rest, record; the suspects."""
+    claims, suspects = claim(ctx, engine, ids, report, statuses)
     results: list[tuple[_Claim, Verdict | str]] = [(c, c.cached[1]) for c in claims if c.cached]
     to_model = _load_images(ctx, [c for c in claims if not c.cached], report)
     if to_model:
         results.extend(zip(to_model, _infer(engine, to_model, report), strict=True))
     if results:
         _record(ctx, results, report)
+    return suspects
+
+
+def moderate_submissions_flow(
+    ctx: FlowContext, engine: Engine, ids: Sequence[uuid.UUID]
+) -> FlowReport:
+    """Decide a batch of submissions: cached verdicts first, the rest in one model call; then
+    each suspect alone."""
+    started = time.perf_counter()
+    report = FlowReport()
+    suspects = _decide(ctx, engine, ids, report, (submissions.QUEUED,))
+    if suspects:
+        log.warning(
+            "%d of %d submissions were claimed before and never finished; running them one at "
+            "a time",
+            len(suspects),
+            len(ids),
+        )
+    for sid in suspects:
+        report.isolated.append(sid)
+        _decide(ctx, engine, [sid], report, submissions.OPEN)
     report.flow_ms = (time.perf_counter() - started) * 1000
     return report

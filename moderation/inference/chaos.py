@@ -1,13 +1,17 @@
-"""Fault injection for resilience tests: an engine that raises for one image size.
+"""Fault injection for resilience tests: an engine that fails for one image size.
 
-A poison submission (one that makes inference raise on every attempt) has no natural trigger
-with the shipped engines, which accept any image intake lets through. The ``chaos_fail_image_size``
-setting wraps the real engine so that any request whose image is exactly that size raises, and
-the rest of the batch is judged normally. Off by default; refused in production.
+A poison submission (one that makes inference raise, or kills the process, on every attempt)
+has no natural trigger with the shipped engines, which accept any image intake lets through.
+The ``chaos_fail_image_size`` setting wraps the real engine so that a model call holding an
+image of exactly that size raises; ``chaos_kill_image_size`` makes such a call end its own
+process with SIGKILL instead, as an out-of-memory kill or a crash in native code would. Off by
+default; refused in production.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,10 +31,12 @@ def parse_size(value: str) -> tuple[int, int]:
 
 @dataclass
 class FailingOnSize:
-    """Delegates to ``inner``; raises ``InjectedFault`` for a batch holding an image of ``size``."""
+    """Delegates to ``inner``; for a batch holding an image of ``size`` raises ``InjectedFault``,
+    or with ``kill`` ends this process (SIGKILL: no cleanup, no acknowledgement)."""
 
     inner: Engine
     size: tuple[int, int]
+    kill: bool = False
 
     def __post_init__(self) -> None:
         self.model_id, self.revision = self.inner.model_id, self.inner.revision
@@ -48,6 +54,8 @@ class FailingOnSize:
     def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
         """The inner engine's verdicts, unless an image has the poisoned size."""
         if any(r.image.size == self.size for r in requests):
+            if self.kill:
+                os.kill(os.getpid(), signal.SIGKILL)
             raise InjectedFault(
                 f"injected inference fault for a {self.size[0]}x{self.size[1]} image"
             )

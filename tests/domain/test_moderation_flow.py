@@ -17,7 +17,7 @@ from moderation.domain.policies import Policy
 from moderation.inference.types import ModerationRequest, Verdict
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
-from moderation.storage.repositories import tenants, webhook_endpoints
+from moderation.storage.repositories import submissions, tenants, webhook_endpoints
 from tests.conftest import Env
 from tests.support.db import count, rows
 from tests.support.intake import accept_without_sending
@@ -165,6 +165,42 @@ def test_a_duplicate_message_while_a_worker_holds_the_submission_decides_once(
     assert count(db, made, s=str(sid)) == 1
     (row,) = rows(db, "SELECT status, attempts FROM submissions WHERE id = :s", s=str(sid))
     assert row == {"status": "decided", "attempts": 2}
+
+
+def _claimed_by_a_dead_worker(db: str, ids: list[uuid.UUID], times: int = 1) -> None:
+    """Claim ``ids`` as a worker would before its model call, ``times`` times, and never
+    finish them: what a worker killed mid-batch leaves behind."""
+    for _ in range(times):
+        with session_scope(db) as session:
+            submissions.start_attempts(session, ids, max_attempts=10)
+
+
+def test_suspects_of_a_dead_batch_run_one_at_a_time_after_the_fresh_ones(
+    env: Env, db: str, engine: Any
+) -> None:
+    fresh = [_submit(env, db, seed=seed) for seed in (720, 721)]
+    suspects = [_submit(env, db, seed=seed) for seed in (722, 723, 724)]
+    _claimed_by_a_dead_worker(db, suspects)
+    counting = CountingEngine(engine)
+    report = moderate_submissions_flow(_ctx(env, db), counting, [*suspects, *fresh])
+    assert counting.calls == [2, 1, 1, 1]
+    assert report.isolated == suspects
+    assert sorted(report.decided) == sorted([*fresh, *suspects])
+    states = rows(db, "SELECT status, attempts FROM submissions WHERE id = ANY(:i)", i=suspects)
+    assert all(s == {"status": "decided", "attempts": 2} for s in states), states
+
+
+def test_a_suspect_at_the_attempt_cap_fails_saying_the_worker_stopped(
+    env: Env, db: str, engine: Any
+) -> None:
+    sid = _submit(env, db, seed=725)
+    _claimed_by_a_dead_worker(db, [sid], times=3)
+    counting = CountingEngine(engine)
+    report = moderate_submissions_flow(_ctx(env, db), counting, [sid])
+    assert (report.failed, report.isolated, counting.calls) == ([sid], [], [])
+    (row,) = rows(db, "SELECT status, error FROM submissions WHERE id = :s", s=str(sid))
+    assert row["status"] == "failed"
+    assert "gave up after 3 attempts: the worker stopped during each" in str(row["error"])
 
 
 def test_warm_up_writes_nothing(env: Env, db: str, engine: Any) -> None:

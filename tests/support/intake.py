@@ -3,7 +3,7 @@ here (an outbox relay listening on the database, like the suite's API, still sen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sqlalchemy import text
@@ -23,13 +23,15 @@ def accept_many(
     tenant: str = "direct",
     policy: str = "default",
     size: tuple[int, int] = (31, 29),
+    sizes: Mapping[int, tuple[int, int]] | None = None,
 ) -> list[tuple[str, int]]:
-    """Store one PNG submission per seed in ONE transaction; [(submission id, outbox id)]."""
+    """Store one PNG submission per seed in ONE transaction (of ``size``, or of ``sizes[seed]``
+    where given); [(submission id, outbox id)]."""
     made = []
     with session_scope(db) as session:
         owner = tenants.get_by_name(session, tenant) or tenants.create(session, tenant)
         for seed in seeds:
-            data = images.png(*size, seed=seed)
+            data = images.png(*(sizes or {}).get(seed, size), seed=seed)
             info = inspect_image(data, max_bytes=10**6, max_pixels=10**6)
             received = accept_submission(
                 session,

@@ -43,6 +43,7 @@ from moderation.storage.repositories.recordsets import recordset
 
 QUEUED, PROCESSING, DECIDED, FAILED = "queued", "processing", "decided", "failed"
 FINAL = (DECIDED, FAILED)
+OPEN = (QUEUED, PROCESSING)
 
 
 def _now() -> datetime:
@@ -295,17 +296,20 @@ _NO_SYNC = {"synchronize_session": False}
 
 
 def start_attempts(
-    session: Session, ids: Sequence[uuid.UUID], max_attempts: int
+    session: Session,
+    ids: Sequence[uuid.UUID],
+    max_attempts: int,
+    statuses: Sequence[str] = OPEN,
 ) -> list[SubmissionRef]:
-    """Claim the open submissions under the attempt cap: processing, attempt counted (one
-    statement; the row locks hold until commit)."""
+    """Claim the submissions in one of ``statuses`` (default: open) under the attempt cap:
+    processing, attempt counted (one statement; the row locks hold until commit)."""
     if not ids:
         return []
     stmt = (
         update(Submission)
         .where(
             Submission.id.in_(ids),
-            Submission.status.in_((QUEUED, PROCESSING)),
+            Submission.status.in_(statuses),
             Submission.attempts < max_attempts,
         )
         .values(status=PROCESSING, attempts=Submission.attempts + 1, updated_at=_now())
