@@ -79,6 +79,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     )
 
 
+MODEL_QUEUES = ("inference", "backtest")  # the queues whose tasks run the model
+
+
 @main.command()
 @click.option(
     "--queues",
@@ -86,18 +89,29 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     show_default=True,
     help="comma-separated: inference, backtest (give it its own worker), maintenance",
 )
-@click.option("--pool", default="solo", show_default=True, help="solo (one model) or prefork")
+@click.option(
+    "--pool",
+    default="solo",
+    show_default=True,
+    help="solo (one model; required for inference and backtest) or prefork",
+)
 @click.option("--concurrency", type=int, default=1, show_default=True)
 @click.option("--beat/--no-beat", default=False, help="also run the periodic sweeper schedule")
 def worker(queues: str, pool: str, concurrency: int, beat: bool) -> None:
     """Run a Celery worker (the model loads lazily in the process that runs tasks)."""
     from moderation.inference.resolve import resolve_model
 
+    consumed = queues.split(",")
+    if pool != "solo" and any(q in consumed for q in MODEL_QUEUES):
+        raise click.UsageError(
+            f"the {' and '.join(MODEL_QUEUES)} queues need --pool solo: a worker process holds "
+            "one model, and with celery-batches a prefork worker whose pool process dies "
+            "mid-batch stops starting batches; run one solo worker per GPU (or per few cores)"
+        )
     _db_url()
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    consumed = queues.split(",")
-    if any(q in consumed for q in ("inference", "backtest")):
+    if any(q in consumed for q in MODEL_QUEUES):
         model, _ = resolve_model(settings)  # builds the demo checkpoint once, warns if used
         os.environ["MODERATION_MODEL"] = model
         get_settings.cache_clear()

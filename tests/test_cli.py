@@ -113,3 +113,10 @@ def test_commands_need_a_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.undo()
         get_settings.cache_clear()
     assert result.exit_code != 0 and "MODERATION_DATABASE_URL" in result.output
+
+
+@pytest.mark.parametrize("queues", ["inference", "backtest", "maintenance,inference"])
+def test_a_model_queue_refuses_the_prefork_pool(queues: str) -> None:
+    result = CliRunner().invoke(main, ["worker", "--queues", queues, "--pool", "prefork"])
+    assert result.exit_code == 2, result.output
+    assert "need --pool solo" in result.output
