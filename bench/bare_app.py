@@ -26,7 +26,7 @@ if __name__ == "__main__":  # python -m bench.bare_app --port P [--workers N]: s
 
     import uvicorn
 
-    from moderation.api.http_protocol import NoDelayH11Protocol
+    from moderation.api.http_protocol import server_options
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -36,6 +36,6 @@ if __name__ == "__main__":  # python -m bench.bare_app --port P [--workers N]: s
         "bench.bare_app:app",
         port=args.port,
         workers=args.workers,
-        http=NoDelayH11Protocol,
+        **server_options(),
         log_level="warning",
     )

@@ -63,14 +63,14 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the HTTP API."""
     import uvicorn
 
-    from moderation.api.http_protocol import NoDelayH11Protocol
+    from moderation.api.http_protocol import server_options
 
     _db_url()
     settings = get_settings()
     uvicorn.run(
         "moderation.api.app:create_app",
         factory=True,
-        http=NoDelayH11Protocol,
+        **server_options(),
         host=host or settings.api_host,
         port=port or settings.api_port,
         workers=workers,

@@ -1,4 +1,5 @@
-"""Uvicorn's HTTP protocol with Nagle's algorithm off on every connection.
+"""How ``moderation serve`` runs uvicorn: uvloop and the httptools parser where installed,
+with Nagle's algorithm off on every connection.
 
 With ``--workers N`` uvicorn binds the listening socket itself as ``socket.socket(family)``,
 whose protocol number is 0, so asyncio does not recognise the accepted connections as TCP
@@ -9,16 +10,39 @@ ACK, and every request takes about 40 ms (measured: 1.3 ms with one worker, 44 m
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
+from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+def _no_delay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class NoDelayH11Protocol(H11Protocol):
-    """:class:`H11Protocol` that sets TCP_NODELAY on its connection."""
+    """:class:`H11Protocol` (pure Python) that sets TCP_NODELAY on its connection."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _no_delay(transport)
         super().connection_made(transport)
+
+
+class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+    """:class:`HttpToolsProtocol` (the C parser) that sets TCP_NODELAY on its connection."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        _no_delay(transport)
+        super().connection_made(transport)
+
+
+def server_options() -> dict[str, Any]:
+    """uvicorn's ``http`` and ``loop`` for our servers (the bare benchmark endpoint too):
+    httptools and uvloop, about 0.1-0.25 ms less CPU per upload than h11 and asyncio's loop
+    (``docs/benchmarks.md``); asyncio's loop where uvloop is not installed (Windows)."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return {"http": NoDelayHttpToolsProtocol, "loop": loop}
