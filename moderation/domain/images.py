@@ -12,6 +12,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 _ROTATED_ORIENTATIONS = {5, 6, 7, 8}
+# libjpeg's own progressive script writes 10 scans; encoders that tune it stay in the tens
+MAX_JPEG_SCANS = 256
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -104,14 +106,22 @@ def _jpeg_scan_start(data: bytes) -> int:
     raise ImageRejected("invalid", "corrupt JPEG: its segments do not reach a scan")
 
 
-def _check_jpeg_structure(data: bytes) -> None:
+def _check_jpeg_structure(img: Image.Image, data: bytes) -> None:
     """A JPEG whose segments lead to a scan and whose data after it holds an end-of-image
-    marker: what truncation breaks. The scan itself is not decoded: that costs ~3 ms of API
-    CPU for a 1024x768 photo, libjpeg passes most corrupt scan data anyway, and the worker
-    decodes every image before the model sees it (a broken one ends ``failed``, with the
-    ``moderation.failed`` event)."""
-    if data.rfind(b"\xff\xd9", _jpeg_scan_start(data)) < 0:  # from the end: it ends there
+    marker: what truncation breaks; a progressive one with at most ``MAX_JPEG_SCANS`` scans.
+    The scan itself is not decoded: that costs ~3 ms of API CPU for a 1024x768 photo, libjpeg
+    passes most corrupt scan data anyway, and the worker decodes every image before the model
+    sees it (a broken one ends ``failed``, with the ``moderation.failed`` event)."""
+    scan = _jpeg_scan_start(data)
+    if data.rfind(b"\xff\xd9", scan) < 0:  # from the end: it ends there
         raise ImageRejected("invalid", "corrupt or truncated image: the JPEG has no end marker")
+    # each scan of a progressive JPEG is a pass over the whole image: thousands of tiny scans
+    # (a "scan bomb") would keep a worker decoding for minutes. 0xFF in scan data is always
+    # followed by 0x00 or a restart marker, so every FF DA after the first scan starts one.
+    if img.info.get("progressive") and data.count(b"\xff\xda", scan) >= MAX_JPEG_SCANS:
+        raise ImageRejected(
+            "invalid", f"progressive JPEG with more than {MAX_JPEG_SCANS} scans refused"
+        )
 
 
 def decodes_to_verify(img: Image.Image) -> bool:
@@ -128,7 +138,7 @@ def verify_image(img: Image.Image, data: bytes) -> ImageInfo:
     if decodes_to_verify(img):
         _decode_first_frame(img)
     else:
-        _check_jpeg_structure(data)
+        _check_jpeg_structure(img, data)
     if img.getexif().get(_EXIF_ORIENTATION) in _ROTATED_ORIENTATIONS:
         width, height = height, width
     return ImageInfo(

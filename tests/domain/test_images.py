@@ -8,7 +8,12 @@ import io
 import pytest
 from PIL import Image
 
-from moderation.domain.images import ImageRejected, decode_for_model, inspect_image
+from moderation.domain.images import (
+    MAX_JPEG_SCANS,
+    ImageRejected,
+    decode_for_model,
+    inspect_image,
+)
 from tests.support import hostile, images
 
 LIMITS = {"max_bytes": 50 * 1024 * 1024, "max_pixels": 40_000_000}
@@ -71,3 +76,15 @@ def test_other_formats_are_decoded_at_intake() -> None:
     assert inspect_image(gif.getvalue(), **LIMITS).format == "GIF"
     assert decode_for_model(gif.getvalue(), max_pixels=1000).mode == "RGB"
     assert isinstance(decode_for_model(images.png(8, 8), max_pixels=1000), Image.Image)
+
+
+def test_a_progressive_jpeg_over_the_scan_limit_is_refused() -> None:
+    assert MAX_JPEG_SCANS < 300
+    assert "scans refused" in _rejected_message(hostile.jpeg_scan_bomb(300))
+    assert inspect_image(hostile.jpeg_scan_bomb(MAX_JPEG_SCANS - 20), **LIMITS).format == "JPEG"
+
+
+def _rejected_message(data: bytes) -> str:
+    with pytest.raises(ImageRejected) as caught:
+        inspect_image(data, **LIMITS)
+    return caught.value.message

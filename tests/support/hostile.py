@@ -7,6 +7,7 @@ a JPEG whose structure is whole but whose scan does not decode 202 (the worker f
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,19 @@ def jpeg_with_corrupt_scan() -> bytes:
     middle = (data.index(b"\xff\xda") + len(data)) // 2
     bogus = b"\xff\xc0\x00\x04\x00\x00"
     return data[:middle] + bogus + data[middle + len(bogus) :]
+
+
+def jpeg_scan_bomb(repeats: int = 300) -> bytes:
+    """A progressive JPEG whose first scan is repeated ``repeats`` times (libjpeg decodes them
+    all, each a pass over the whole image): over the scan limit."""
+    buffer = io.BytesIO()
+    sample(64, 64, seed=11).save(buffer, "JPEG", progressive=True)
+    data = buffer.getvalue()
+    first = data.index(b"\xff\xda")
+    scan = data[
+        first : data.index(b"\xff", first + 2 + int.from_bytes(data[first + 2 : first + 4]))
+    ]
+    return data[:-2] + scan * repeats + data[-2:]
 
 
 def png_named_jpeg() -> bytes:
@@ -184,6 +198,7 @@ CASES = (
     Hostile("corrupt jpeg", corrupt_jpeg, 415, "c.jpg", "image/jpeg"),
     Hostile("corrupt png", corrupt_png, 422),
     Hostile("corrupt jpeg scan", jpeg_with_corrupt_scan, 202, "s.jpg", "image/jpeg", "failed"),
+    Hostile("jpeg scan bomb", jpeg_scan_bomb, 422, "b.jpg", "image/jpeg"),
     Hostile("png named jpeg", png_named_jpeg, 202, "x.jpg", "image/jpeg"),
     Hostile("jpeg with png magic", jpeg_with_png_magic, 415),
     Hostile("svg", svg, 415, "x.svg", "image/svg+xml"),
