@@ -4,13 +4,15 @@ Each hop: http(s) only; the host is resolved once and every address it resolves 
 (:mod:`moderation.net.addresses`); the connection goes to the checked address itself (the URL
 carries the IP, the ``Host`` header and TLS SNI/certificate check keep the name), so a second
 DNS answer cannot swap it. Redirects are followed by hand and re-checked; the body and the total
-time are capped.
+time (name resolution included) are capped.
 """
 
 from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as WaitTimeout
 from dataclasses import dataclass
 
 import httpx
@@ -19,6 +21,11 @@ from moderation.net.addresses import IPAddress, refusal_reason, resolve
 
 SCHEMES = {"http": 80, "https": 443}
 REDIRECTS = {301, 302, 303, 307, 308}
+CHECK_TIMEOUT_S = 10.0  # name resolution for check_url
+# getaddrinfo cannot be interrupted: lookups run here and are waited for up to the deadline, so
+# a slow DNS server delays no caller past its time cap (a stuck lookup holds one of these
+# threads until the resolver gives up; when all are stuck, new lookups time out in the queue)
+_RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
 
 
 class GuardedHttpError(Exception):
@@ -72,8 +79,9 @@ class _Target:
 
 
 def check_url(url: str, *, allow_private: bool) -> None:
-    """Refuse (:class:`UrlRefused`, :class:`FetchFailed`) a URL the guard would not fetch."""
-    _target(_parse(url), allow_private=allow_private)
+    """Refuse (:class:`UrlRefused`, :class:`FetchFailed`, :class:`FetchTimeout`) a URL the
+    guard would not fetch."""
+    _target(_parse(url), allow_private=allow_private, deadline=time.monotonic() + CHECK_TIMEOUT_S)
 
 
 def _parse(url: str, base: httpx.URL | None = None) -> httpx.URL:
@@ -83,14 +91,24 @@ def _parse(url: str, base: httpx.URL | None = None) -> httpx.URL:
         raise UrlRefused(f"'{url}' is not a valid URL: {exc}") from exc
 
 
-def _target(url: httpx.URL, *, allow_private: bool) -> _Target:
+def _resolve_by(host: str, port: int, deadline: float) -> list[IPAddress]:
+    """:func:`resolve`, given up (:class:`FetchTimeout`) at ``deadline``."""
+    lookup = _RESOLVER.submit(resolve, host, port)
+    try:
+        return lookup.result(timeout=max(0.0, deadline - time.monotonic()))
+    except WaitTimeout:
+        lookup.cancel()  # if it is still queued
+        raise FetchTimeout(f"the host '{host}' did not resolve in time") from None
+
+
+def _target(url: httpx.URL, *, allow_private: bool, deadline: float) -> _Target:
     if url.scheme not in SCHEMES:
         raise UrlRefused(f"only http and https URLs are allowed, not '{url.scheme or url}'")
     if not url.host:
         raise UrlRefused(f"the URL '{url}' has no host")
     port = url.port or SCHEMES[url.scheme]
     try:
-        addresses = resolve(url.host, port)
+        addresses = _resolve_by(url.host, port, deadline)
     except (socket.gaierror, UnicodeError) as exc:
         raise FetchFailed(f"the host '{url.host}' does not resolve: {exc}") from exc
     for address in addresses:
@@ -175,7 +193,7 @@ def request(
     options = (content, dict(headers or {}))
     with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as client:
         for _ in range(max_redirects + 1):
-            target = _target(current, allow_private=allow_private)
+            target = _target(current, allow_private=allow_private, deadline=deadline)
             response, body = _send_once(
                 client, method, target, options, max_bytes, truncate, deadline
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -158,3 +159,19 @@ def test_error_answers_and_unknown_hosts_fail_clearly(receiver: Receiver) -> Non
         fetch(url, max_bytes=100, timeout_s=5, allow_private=True)
     with pytest.raises(FetchFailed, match="does not resolve"):
         fetch("http://no-such-host.invalid/", max_bytes=100, timeout_s=5)
+
+
+def test_a_slow_name_server_cannot_hold_a_fetch_past_its_time_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """getaddrinfo cannot be interrupted: the guard stops waiting for it at the deadline."""
+
+    def slow(host: str, port: int) -> list[addresses.IPAddress]:
+        time.sleep(3)
+        return [ipaddress.ip_address("93.184.216.34")]
+
+    monkeypatch.setattr(guarded_http, "resolve", slow)
+    started = time.monotonic()
+    with pytest.raises(FetchTimeout, match="did not resolve in time"):
+        fetch("http://slow-dns.example/a.png", max_bytes=100, timeout_s=0.3)
+    assert time.monotonic() - started < 1.5
