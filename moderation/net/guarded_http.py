@@ -10,6 +10,7 @@ time (name resolution included) are capped.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as WaitTimeout
@@ -22,6 +23,9 @@ from moderation.net.addresses import IPAddress, refusal_reason, resolve
 SCHEMES = {"http": 80, "https": 443}
 REDIRECTS = {301, 302, 303, 307, 308}
 CHECK_TIMEOUT_S = 10.0  # name resolution for check_url
+# certificates of https servers are checked against the name in the URL (sent as SNI), with
+# httpx's default CA store; tests point this at their own CA
+TLS_VERIFY: ssl.SSLContext | bool = True
 # getaddrinfo cannot be interrupted: lookups run here and are waited for up to the deadline, so
 # a slow DNS server delays no caller past its time cap (a stuck lookup holds one of these
 # threads until the resolver gives up; when all are stuck, new lookups time out in the queue)
@@ -191,7 +195,10 @@ def request(
     deadline = time.monotonic() + timeout_s
     current = _parse(url)
     options = (content, dict(headers or {}))
-    with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as client:
+    client = httpx.Client(
+        timeout=timeout_s, follow_redirects=False, trust_env=False, verify=TLS_VERIFY
+    )
+    with client:
         for _ in range(max_redirects + 1):
             target = _target(current, allow_private=allow_private, deadline=deadline)
             response, body = _send_once(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 import time
 from collections.abc import Iterator
 
@@ -20,6 +21,7 @@ from moderation.net.guarded_http import (
     fetch,
 )
 from tests.support.receiver import Receiver, Reply, start_receiver
+from tests.support.tls import ThrowawayCA
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +177,55 @@ def test_a_slow_name_server_cannot_hold_a_fetch_past_its_time_cap(
     with pytest.raises(FetchTimeout, match="did not resolve in time"):
         fetch("http://slow-dns.example/a.png", max_bytes=100, timeout_s=0.3)
     assert time.monotonic() - started < 1.5
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> ThrowawayCA:
+    return ThrowawayCA.create(tmp_path_factory.mktemp("ca"))
+
+
+def _tls_server(ca: ThrowawayCA, name: str, sni: list[str | None]) -> ssl.SSLContext:
+    context = ca.server_context(name)
+    context.sni_callback = lambda _sock, server_name, _ctx: sni.append(server_name)  # type: ignore[assignment, return-value]
+    return context
+
+
+def _pin_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def loopback(host: str, port: int) -> list[addresses.IPAddress]:
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(guarded_http, "resolve", loopback)
+
+
+def test_https_goes_to_the_pinned_address_with_the_name_in_sni_and_certificate_check(
+    ca: ThrowawayCA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sni: list[str | None] = []
+    _pin_to_loopback(monkeypatch)
+    monkeypatch.setattr(guarded_http, "TLS_VERIFY", ca.client_context())
+    with start_receiver(_tls_server(ca, "images.test", sni)) as server:
+        server.route("/a.png", Reply(200, b"png bytes"))
+        port = server.url.rsplit(":", 1)[1]
+        url = f"https://images.test:{port}/a.png"
+        fetched = fetch(url, max_bytes=100, timeout_s=5, allow_private=True)
+        host = server.received("/a.png")[-1].headers["host"]
+    assert (fetched.content, fetched.final_url) == (b"png bytes", url)
+    assert sni == ["images.test"] and host == f"images.test:{port}"
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_https_with_a_certificate_for_another_name_or_an_unknown_ca_is_refused(
+    ca: ThrowawayCA, monkeypatch: pytest.MonkeyPatch, trusted: bool
+) -> None:
+    """Checked against the name, not the pinned IP; and only against trusted CAs (the
+    default store does not know the test CA)."""
+    _pin_to_loopback(monkeypatch)
+    if trusted:
+        monkeypatch.setattr(guarded_http, "TLS_VERIFY", ca.client_context())
+    name = "elsewhere.test" if trusted else "images.test"
+    with start_receiver(_tls_server(ca, name, [])) as server:
+        port = server.url.rsplit(":", 1)[1]
+        with pytest.raises(FetchFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            fetch(
+                f"https://images.test:{port}/a.png", max_bytes=100, timeout_s=5, allow_private=True
+            )

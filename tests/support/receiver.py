@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -33,8 +34,9 @@ class Request:
 class Receiver:
     """Routes answer with their scripted replies in order, the last one repeating."""
 
-    def __init__(self, server: ThreadingHTTPServer) -> None:
+    def __init__(self, server: ThreadingHTTPServer, scheme: str = "http") -> None:
         self._server = server
+        self._scheme = scheme
         self._scripts: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
         self.requests: list[Request] = []
@@ -42,7 +44,7 @@ class Receiver:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     def route(self, path: str, *replies: Reply) -> str:
         """Script ``path``; returns its full URL."""
@@ -97,10 +99,12 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def start_receiver() -> Iterator[Receiver]:
-    """A receiver on a free loopback port, stopped at exit."""
+def start_receiver(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A receiver on a free loopback port (HTTPS with ``tls``), stopped at exit."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    receiver = Receiver(server)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    receiver = Receiver(server, "https" if tls is not None else "http")
     server.RequestHandlerClass = _handler(receiver)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
