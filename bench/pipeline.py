@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import httpx
@@ -165,10 +165,36 @@ def measure_worker(env: dict[str, str], url: str, key: str, db: str, n: int, tmp
     )
 
 
-def _cpu_seconds(proc: psutil.Process) -> float:
-    """User + system CPU of a process and its children (uvicorn's workers)."""
-    procs = [proc, *proc.children(recursive=True)]
-    return sum(sum(p.cpu_times()[:2]) for p in procs)
+CPU_GROUPS = ("client", "server", "relay", "postgres", "redis")
+
+
+def _processes(
+    server: subprocess.Popen[bytes], other: subprocess.Popen[bytes] | None
+) -> dict[str, list[psutil.Process]]:
+    """The processes whose CPU an upload costs: this client, the server (uvicorn's workers
+    included), the relay beside it, and every Postgres and Redis server process on the
+    machine (embedded or not)."""
+    main = psutil.Process(server.pid)
+
+    def named(name: str) -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(["name"]) if p.info["name"] == name]
+
+    return {
+        "client": [psutil.Process()],
+        "server": [main, *main.children(recursive=True)],
+        "relay": [psutil.Process(other.pid)] if other is not None else [],
+        "postgres": named("postgres"),
+        "redis": named("redis-server"),
+    }
+
+
+def _cpu_seconds(procs: list[psutil.Process]) -> float:
+    """User + system CPU of ``procs`` (those that have exited count nothing)."""
+    total = 0.0
+    for proc in procs:
+        with suppress(psutil.Error):
+            total += sum(proc.cpu_times()[:2])
+    return total
 
 
 def _ingest_rate(
@@ -178,9 +204,9 @@ def _ingest_rate(
     load: tuple[int, int, tuple[int, int]],
     log: Path,
     beside: list[str] | None = None,
-) -> tuple[float, float]:
+) -> tuple[float, dict[str, float]]:
     """Start one server (and ``beside`` it, another process), warm up, measure uploads/s and
-    the server's CPU time per upload (ms, its processes only)."""
+    the CPU time per upload (ms) of each group of processes (``CPU_GROUPS``)."""
     requests, concurrency, size = load
     port = free_port()
     server = _serve([*args, "--port", str(port)], env, log)
@@ -189,15 +215,24 @@ def _ingest_rate(
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/docs", server)
         _post_many(url, key, 20 * concurrency, concurrency, distinct=False, size=size)  # warm-up
-        cpu = psutil.Process(server.pid)
-        before = _cpu_seconds(cpu)
+        groups = _processes(server, other)
+        before = {name: _cpu_seconds(procs) for name, procs in groups.items()}
         rate = _post_many(url, key, requests, concurrency, distinct=True, size=size)
-        return rate, (_cpu_seconds(cpu) - before) * 1000 / requests
+        cpu = {
+            name: (_cpu_seconds(procs) - before[name]) * 1000 / requests
+            for name, procs in groups.items()
+        }
+        return rate, cpu
     finally:
         for proc in (server, other):
             if proc is not None:
                 proc.terminate()
                 proc.wait(timeout=30)
+
+
+def _medians(runs: list[tuple[float, dict[str, float]]]) -> tuple[float, dict[str, float]]:
+    rate = statistics.median(r for r, _ in runs)
+    return rate, {name: statistics.median(cpu[name] for _, cpu in runs) for name in CPU_GROUPS}
 
 
 # uvicorn workers x concurrent clients: 2, 8 or 32 clients per core (4 is bound by the latency
@@ -235,6 +270,12 @@ def measure_ingest(
     quiet = {**env, "MODERATION_ACCESS_LOG": "false", "MODERATION_RELAY_IN_API": "false"}
     relay = [sys.executable, "-m", "moderation.cli", "relay"]
     best: dict[tuple[int, int], dict[str, float]] = {}
+    breakdown = [
+        "| CPU ms per upload by process, median of runs | uvicorn workers | clients | endpoint | "
+        + " | ".join(CPU_GROUPS)
+        + " | total |",
+        "|---" * (len(CPU_GROUPS) + 5) + "|",
+    ]
     for size in sizes:
         count = requests if size[0] * size[1] <= 64 * 64 else requests // 3
         label = f"{size[0]}x{size[1]} JPEG, {len(_base_jpeg(size)) // 1024} KiB"
@@ -247,22 +288,28 @@ def measure_ingest(
             for _ in range(repeats):
                 bare_runs.append(_ingest_rate(bare_app, quiet, key, load, tmp / "b.log"))
                 our_runs.append(_ingest_rate(ours, quiet, key, load, tmp / "s.log", relay))
-            bare, bare_cpu = (statistics.median(v) for v in zip(*bare_runs, strict=True))
-            rate, cpu = (statistics.median(v) for v in zip(*our_runs, strict=True))
+            (bare, bare_cpu), (rate, cpu) = _medians(bare_runs), _medians(our_runs)
+            for name, cpus in (("bare", bare_cpu), ("ours", cpu)):
+                breakdown.append(
+                    f"| {label} | {workers} | {clients} | {name} | "
+                    + " | ".join(f"{cpus[g]:.2f}" for g in CPU_GROUPS)
+                    + f" | {sum(cpus.values()):.2f} |"
+                )
             best[size] = {
                 "bare": max(best[size]["bare"], bare),
                 "ours": max(best[size]["ours"], rate),
             }
             lines.append(
-                f"| | {label} | {count} | {workers} | {clients} | {bare:.0f} ({bare_cpu:.2f}) "
-                f"| {rate:.0f} ({cpu:.2f}) | {rate / bare:.0%} |"
+                f"| | {label} | {count} | {workers} | {clients} | {bare:.0f} "
+                f"({bare_cpu['server']:.2f}) | {rate:.0f} ({cpu['server']:.2f}) "
+                f"| {rate / bare:.0%} |"
             )
     for (w, h), top in best.items():
         lines.append(
             f"| best layout of each, {w}x{h} | | | | | {top['bare']:.0f} | {top['ours']:.0f} "
             f"| {top['ours'] / top['bare']:.0%} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + "\n".join(breakdown)
 
 
 def _with_api(env: dict[str, str], tmp: Path, measure: Callable[[str], str]) -> str:
