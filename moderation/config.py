@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path("var")
     blob_dir: Path | None = None
+    blob_sync: Literal["filesystem", "file"] = Field(
+        default="filesystem",
+        description="how a round of uploads is made durable: one syncfs of the blob "
+        "directory's filesystem (Linux 5.8+, else 'file'), or 'file': each blob and directory "
+        "synced on its own (for a blob directory on a filesystem that another program keeps "
+        "busy with writes: the round would wait for them)",
+    )
     policies_dir: Path = Path("policies")
 
     # model and decoding

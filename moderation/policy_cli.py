@@ -179,7 +179,7 @@ def backtest(draft_ref: str, dataset: Path | None, limit: int, wait: bool) -> No
     """Backtest DRAFT_REF (a draft id, or a policy file drafted first) on the backtest queue."""
     from moderation.domain.backtest_dataset import DatasetInvalid, dataset_images
     from moderation.domain.dispatch import relay_outbox
-    from moderation.storage.blobs import FileBlobStore
+    from moderation.storage.blobs import blob_store
     from workers.app import publish as celery_publish
 
     settings, db_url = get_settings(), _db_url()
@@ -191,7 +191,7 @@ def backtest(draft_ref: str, dataset: Path | None, limit: int, wait: bool) -> No
             if dataset is None:
                 images = backtests.reviewed_images(session, found.slug, limit)
             else:
-                blobs = FileBlobStore(settings.resolved_blob_dir)
+                blobs = blob_store(settings)
                 images = dataset_images(
                     dataset, blobs, policy.category_ids, max_pixels=settings.max_image_pixels
                 )

@@ -13,7 +13,7 @@ from moderation.domain.moderation_flow import FlowContext, warm_up_flow
 from moderation.domain.secrets import SecretBox
 from moderation.domain.webhook_delivery import DeliveryContext
 from moderation.inference.types import Engine
-from moderation.storage.blobs import FileBlobStore
+from moderation.storage.blobs import blob_store
 from moderation.storage.db import session_scope, with_async_commit
 from moderation.storage.repositories import inference_workers
 
@@ -34,7 +34,7 @@ def flow_context() -> FlowContext:
     settings = get_settings()
     return FlowContext(
         db_url=with_async_commit(database_url()),
-        blobs=FileBlobStore(settings.resolved_blob_dir),
+        blobs=blob_store(settings),
         max_pixels=settings.max_image_pixels,
         max_attempts=settings.max_attempts,
     )

@@ -21,7 +21,7 @@ from moderation.domain.dispatch import Publish
 from moderation.domain.intake import INFERENCE_QUEUE
 from moderation.relay import OutboxRelay
 from moderation.review_ui.app import create_review_app
-from moderation.storage.blobs import FileBlobStore
+from moderation.storage.blobs import blob_store
 
 
 @asynccontextmanager
@@ -59,9 +59,7 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
         if settings.broker_url and settings.rate_limit
         else None
     )
-    app.state.intake = IntakeBatcher(
-        settings.database_url, FileBlobStore(settings.resolved_blob_dir)
-    )
+    app.state.intake = IntakeBatcher(settings.database_url, blob_store(settings))
     app.state.known_keys = KnownKeys()
     app.state.backlog = (
         QueueDepth(settings.broker_url, INFERENCE_QUEUE) if settings.broker_url else None

@@ -19,7 +19,7 @@ from moderation.domain.api_keys import Principal, authenticate
 from moderation.domain.dispatch import Publish
 from moderation.domain.keys import Scope
 from moderation.domain.secrets import SecretBox
-from moderation.storage.blobs import FileBlobStore
+from moderation.storage.blobs import FileBlobStore, blob_store
 from moderation.storage.db import read_scope
 from moderation.storage.repositories.api_keys import TenantRef
 
@@ -44,7 +44,7 @@ DbUrlDep = Annotated[str, Depends(get_db_url)]
 
 async def get_blobs(settings: SettingsDep) -> FileBlobStore:
     """The blob store of this app."""
-    return FileBlobStore(settings.resolved_blob_dir)
+    return blob_store(settings)
 
 
 BlobsDep = Annotated[FileBlobStore, Depends(get_blobs)]

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import platform
+import re
+import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from moderation.config import Settings
+
+BlobSync = Literal["filesystem", "file"]
+
+
+def blob_store(settings: Settings) -> FileBlobStore:
+    """The blob store that ``settings`` describe."""
+    return FileBlobStore(settings.resolved_blob_dir, settings.blob_sync)
 
 
 class BlobNotFound(LookupError):
@@ -13,11 +29,17 @@ class BlobNotFound(LookupError):
 
 
 class FileBlobStore:
-    """Stores each distinct content once, under ``root/ab/cd/<sha256>``."""
+    """Stores each distinct content once, under ``root/ab/cd/<sha256>``.
 
-    def __init__(self, root: Path) -> None:
+    ``sync`` says how a round of :meth:`put_many` is made durable: ``"filesystem"`` (one
+    syncfs(2) for the round, where the kernel reports write-back errors through it: Linux
+    5.8+; elsewhere it falls back to ``"file"``) or ``"file"`` (each blob and each directory
+    that gained one synced on its own)."""
+
+    def __init__(self, root: Path, sync: BlobSync = "filesystem") -> None:
         self.root = root
         self._made: set[str] = set()  # directories known to exist
+        self._syncfs = _SYNCFS if sync == "filesystem" else None
 
     def _path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -35,36 +57,58 @@ class FileBlobStore:
         """Store several ``(sha256, data)``, all durably before this returns; per blob, the
         error that kept it out (disk full, volume gone), else None.
 
-        Each blob is written to a temporary file, renamed into place (readers see all of a
-        blob or nothing) and then synced; then every directory that gained an entry is
-        synced, without which a power loss could undo a rename after the upload was
-        answered. Syncing after the rename lets a journaling filesystem make data, file and
-        name durable in one commit (the directory syncs then find nothing left to do). A
-        crash between rename and sync can leave a torn file under the blob's name, for an
-        upload never answered: a blob found stored is therefore compared with the data and
-        synced before it is trusted, and written again when it differs. Few system calls: on
-        a busy API process each one is a wait for the interpreter lock."""
-        errors: list[OSError | None] = []
-        changed: set[str] = set()
-        for sha256, data in blobs:
-            try:
-                changed.update(self._write(sha256, data))
-            except OSError as exc:
-                errors.append(exc)
-            else:
-                errors.append(None)
+        Each blob is written to a temporary file and renamed into place (readers see all of
+        a blob or nothing). Then the round is made durable: by one syncfs of the blob
+        store's filesystem (data, files and names in one journal commit; it reports any
+        write-back error on that filesystem since the round began), or file by file (each
+        blob synced after its rename, then every directory that gained an entry, without
+        which a power loss could undo a rename after the upload was answered). A crash
+        before the sync can leave a torn file under the blob's name, for an upload never
+        answered: a blob found stored is therefore compared with the data (and made durable
+        with the round) before it is trusted, and written again when it differs. Few system
+        calls: on a busy API process each one is a wait for the interpreter lock."""
+        watch = self._watch_filesystem()
         try:
-            for directory in changed:
-                _sync_directory(directory)
-        except OSError as exc:  # no blob of the round can be vouched for
-            return [error or exc for error in errors]
-        return errors
+            errors: list[OSError | None] = []
+            changed: set[str] = set()
+            for sha256, data in blobs:
+                try:
+                    changed.update(self._write(sha256, data, sync_file=watch is None))
+                except OSError as exc:
+                    errors.append(exc)
+                else:
+                    errors.append(None)
+            try:
+                if watch is not None and self._syncfs is not None:
+                    self._syncfs(watch)
+                else:
+                    for directory in changed:
+                        _sync_directory(directory)
+            except OSError as exc:  # no blob of the round can be vouched for
+                return [error or exc for error in errors]
+            return errors
+        finally:
+            if watch is not None:
+                os.close(watch)
 
-    def _write(self, sha256: str, data: bytes) -> list[str]:
-        """Write one blob (renamed into place, synced); the directories whose entries changed
-        (none when the blob is already stored)."""
+    def _watch_filesystem(self) -> int | None:
+        """A descriptor on the store's filesystem, opened before the round writes anything
+        (syncfs reports the write-back errors seen since); None: sync file by file."""
+        if self._syncfs is None:
+            return None
+        try:
+            if str(self.root) not in self._made:
+                os.makedirs(self.root, exist_ok=True)
+                self._made.add(str(self.root))
+            return os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return None  # the writes will fail on their own, blob by blob
+
+    def _write(self, sha256: str, data: bytes, *, sync_file: bool) -> list[str]:
+        """Write one blob (renamed into place; synced when ``sync_file``); the directories
+        whose entries changed (none when the blob is already stored)."""
         path = str(self._path(sha256))
-        if _holds(path, data):
+        if _holds(path, data, sync=sync_file):
             return []
         parent = os.path.dirname(path)
         changed = [parent]
@@ -80,7 +124,8 @@ class FileBlobStore:
                 while view:
                     view = view[os.write(fd, view) :]
                 os.replace(tmp, path)
-                os.fsync(fd)
+                if sync_file:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
         except BaseException:
@@ -109,13 +154,41 @@ def _sync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def _holds(path: str, data: bytes) -> bool:
-    """Whether ``path`` holds exactly ``data``, made durable (synced) here if it was not."""
+def _holds(path: str, data: bytes, *, sync: bool) -> bool:
+    """Whether ``path`` holds exactly ``data`` (synced here when ``sync``: it may still be
+    on its way to the disk for another upload)."""
     try:
         with open(path, "rb") as stored:
             if stored.read(len(data) + 1) != data:  # one byte more: a longer file differs too
                 return False
-            os.fsync(stored.fileno())
+            if sync:
+                os.fsync(stored.fileno())
             return True
     except FileNotFoundError:
         return False
+
+
+def _load_syncfs() -> Callable[[int], None] | None:
+    """syncfs(2) from the C library, where it reports write-back errors (Linux 5.8 on;
+    before, it returned 0 whatever happened); else None."""
+    release = re.match(r"(\d+)\.(\d+)", platform.release())
+    if not sys.platform.startswith("linux") or not release:
+        return None
+    if (int(release[1]), int(release[2])) < (5, 8):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        function = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes, function.restype = [ctypes.c_int], ctypes.c_int
+
+    def syncfs(fd: int) -> None:  # ctypes lets the other threads run meanwhile
+        if function(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, os.strerror(errno))
+
+    return syncfs
+
+
+_SYNCFS = _load_syncfs()

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import platform
+import re
+import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from moderation.config import Settings
 from moderation.storage import blobs
-from moderation.storage.blobs import BlobNotFound, FileBlobStore
+from moderation.storage.blobs import BlobNotFound, BlobSync, FileBlobStore
+
+MODES: list[BlobSync] = ["filesystem", "file"]
 
 
-def test_put_get_once(tmp_path: Path) -> None:
-    store = FileBlobStore(tmp_path)
+@pytest.mark.parametrize("sync", MODES)
+def test_put_get_once(tmp_path: Path, sync: BlobSync) -> None:
+    store = FileBlobStore(tmp_path, sync)
     data = b"abc" * 100
     digest = hashlib.sha256(data).hexdigest()
     store.put(digest, data)
@@ -53,7 +63,7 @@ def test_put_many_syncs_every_directory_that_gained_a_blob_after_its_rename(
         real_sync(directory)
 
     monkeypatch.setattr(blobs, "_sync_directory", recording_sync)
-    store = FileBlobStore(tmp_path)
+    store = FileBlobStore(tmp_path, "file")
     round_ = [_blob(i) for i in range(4)]
     assert store.put_many(round_) == [None] * 4
     entries = dict(synced)
@@ -69,8 +79,9 @@ def test_put_many_syncs_every_directory_that_gained_a_blob_after_its_rename(
     assert synced == []
 
 
-def test_put_many_fails_only_the_blob_that_cannot_be_stored(tmp_path: Path) -> None:
-    store = FileBlobStore(tmp_path)
+@pytest.mark.parametrize("sync", MODES)
+def test_put_many_fails_only_the_blob_that_cannot_be_stored(tmp_path: Path, sync: BlobSync) -> None:
+    store = FileBlobStore(tmp_path, sync)
     bad_digest, bad_data = _blob(1, prefix="ab")
     (tmp_path / "ab").write_text("a file where a blob directory should be")
     good = [_blob(2, prefix="cd"), _blob(3, prefix="ef")]
@@ -83,20 +94,108 @@ def test_put_many_fails_only_the_blob_that_cannot_be_stored(tmp_path: Path) -> N
         store.put(bad_digest, bad_data)
 
 
+@pytest.mark.parametrize("sync", MODES)
 @pytest.mark.parametrize(
     ("left", "data"),
     [(b"", b"the real data"), (b"\x00" * 13, b"the real data"), (b"the real", b"the real data")],
     ids=["empty", "zeroed, same size", "short"],
 )
 def test_a_torn_file_left_under_the_blobs_name_is_written_again(
-    tmp_path: Path, left: bytes, data: bytes
+    tmp_path: Path, left: bytes, data: bytes, sync: BlobSync
 ) -> None:
     """A crash between rename and sync can leave the name with no data or zeroed data (an
     upload never answered); the next upload of the same bytes must not trust it."""
-    store = FileBlobStore(tmp_path)
+    store = FileBlobStore(tmp_path, sync)
     digest = hashlib.sha256(data).hexdigest()
     path = store._path(digest)
     path.parent.mkdir(parents=True)
     path.write_bytes(left)
     store.put(digest, data)
     assert store.get(digest) == data
+
+
+def test_syncfs_is_used_where_the_kernel_reports_write_back_errors_through_it() -> None:
+    """Linux 5.8 on: before, syncfs returned 0 even when write-back failed."""
+    release = re.match(r"(\d+)\.(\d+)", platform.release())
+    reports = (
+        sys.platform.startswith("linux")
+        and release is not None
+        and (int(release[1]), int(release[2])) >= (5, 8)
+    )
+    assert (blobs._SYNCFS is not None) == reports
+    if reports:
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            assert blobs._SYNCFS is not None
+            blobs._SYNCFS(fd)  # the real system call: no error
+            with pytest.raises(OSError) as refused:
+                blobs._SYNCFS(-1)
+            assert refused.value.errno == errno.EBADF
+        finally:
+            os.close(fd)
+
+
+def test_a_filesystem_round_is_one_syncfs_and_no_sync_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round's blobs (and their names) are made durable by one syncfs of the store's
+    filesystem, after every rename; a round of blobs already stored syncs too (another
+    upload may have written them a moment ago, not yet on disk)."""
+    rounds: list[set[str]] = []
+    per_file: list[int] = []
+
+    def recording_syncfs(fd: int) -> None:
+        assert os.path.samestat(os.fstat(fd), os.stat(tmp_path))  # the store's filesystem
+        rounds.append({p.name for p in tmp_path.rglob("*") if p.is_file()})
+
+    monkeypatch.setattr(blobs, "_SYNCFS", recording_syncfs)
+    monkeypatch.setattr(blobs.os, "fsync", per_file.append)
+    store = FileBlobStore(tmp_path, "filesystem")
+    round_ = [_blob(i) for i in range(4)]
+    assert store.put_many(round_) == [None] * 4
+    assert rounds == [{digest for digest, _ in round_}]  # synced once, all renamed by then
+    assert per_file == []
+    assert [store.get(digest) for digest, _ in round_] == [data for _, data in round_]
+    assert store.put_many(round_) == [None] * 4
+    assert len(rounds) == 2 and per_file == []
+
+
+def test_a_failed_syncfs_fails_every_blob_of_the_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write-back error anywhere on the filesystem since the round began: no blob of the
+    round can be vouched for, so every upload of it fails (and is retried by its client)."""
+
+    def failing_syncfs(fd: int) -> None:
+        raise OSError(errno.EIO, "write-back failed")
+
+    monkeypatch.setattr(blobs, "_SYNCFS", failing_syncfs)
+    store = FileBlobStore(tmp_path, "filesystem")
+    errors = store.put_many([_blob(1), _blob(2)])
+    assert [e.errno if e else None for e in errors] == [errno.EIO, errno.EIO]
+    with pytest.raises(OSError, match="write-back failed"):
+        store.put(*_blob(3))
+
+
+def test_file_mode_never_calls_syncfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unexpected(fd: int) -> None:
+        raise AssertionError("syncfs in file mode")
+
+    monkeypatch.setattr(blobs, "_SYNCFS", unexpected)
+    store = FileBlobStore(tmp_path, "file")
+    digest, data = _blob(1)
+    store.put(digest, data)
+    assert store.get(digest) == data
+
+
+def test_the_setting_chooses_how_rounds_are_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODERATION_BLOB_DIR", str(tmp_path))
+    default = blobs.blob_store(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert default.root == tmp_path and default._syncfs is blobs._SYNCFS
+    monkeypatch.setenv("MODERATION_BLOB_SYNC", "file")
+    assert blobs.blob_store(Settings(_env_file=None))._syncfs is None  # type: ignore[call-arg]
+    monkeypatch.setenv("MODERATION_BLOB_SYNC", "fsync")
+    with pytest.raises(ValidationError, match="blob_sync"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
