@@ -168,13 +168,20 @@ def _holds(path: str, data: bytes, *, sync: bool) -> bool:
         return False
 
 
+def _syncfs_reports_errors(system: str, release: str) -> bool:
+    """Whether syncfs(2) reports write-back errors on this system (``sys.platform``) and
+    kernel release: Linux 5.8 on; before, it returned 0 whatever happened."""
+    version = re.match(r"(\d+)\.(\d+)", release)
+    return (
+        system.startswith("linux")
+        and version is not None
+        and (int(version[1]), int(version[2])) >= (5, 8)
+    )
+
+
 def _load_syncfs() -> Callable[[int], None] | None:
-    """syncfs(2) from the C library, where it reports write-back errors (Linux 5.8 on;
-    before, it returned 0 whatever happened); else None."""
-    release = re.match(r"(\d+)\.(\d+)", platform.release())
-    if not sys.platform.startswith("linux") or not release:
-        return None
-    if (int(release[1]), int(release[2])) < (5, 8):
+    """syncfs(2) from the C library, where it reports write-back errors; else None."""
+    if not _syncfs_reports_errors(sys.platform, platform.release()):
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)

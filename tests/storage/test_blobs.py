@@ -6,7 +6,6 @@ import errno
 import hashlib
 import os
 import platform
-import re
 import sys
 from pathlib import Path
 
@@ -114,19 +113,30 @@ def test_a_torn_file_left_under_the_blobs_name_is_written_again(
     assert store.get(digest) == data
 
 
-def test_syncfs_is_used_where_the_kernel_reports_write_back_errors_through_it() -> None:
+@pytest.mark.parametrize(
+    ("system", "release", "reports"),
+    [
+        ("linux", "5.8.0", True),
+        ("linux", "6.18.44-fc-v669", True),
+        ("linux", "5.7.19", False),
+        ("linux", "4.19.0-generic", False),
+        ("darwin", "23.1.0", False),
+        ("linux", "unknown", False),
+    ],
+)
+def test_syncfs_is_trusted_only_where_it_reports_write_back_errors(
+    system: str, release: str, reports: bool
+) -> None:
     """Linux 5.8 on: before, syncfs returned 0 even when write-back failed."""
-    release = re.match(r"(\d+)\.(\d+)", platform.release())
-    reports = (
-        sys.platform.startswith("linux")
-        and release is not None
-        and (int(release[1]), int(release[2])) >= (5, 8)
-    )
-    assert (blobs._SYNCFS is not None) == reports
-    if reports:
+    assert blobs._syncfs_reports_errors(system, release) is reports
+
+
+def test_the_real_syncfs_where_this_kernel_has_it() -> None:
+    trusted = blobs._syncfs_reports_errors(sys.platform, platform.release())
+    assert (blobs._SYNCFS is not None) == trusted
+    if blobs._SYNCFS is not None:
         fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
         try:
-            assert blobs._SYNCFS is not None
             blobs._SYNCFS(fd)  # the real system call: no error
             with pytest.raises(OSError) as refused:
                 blobs._SYNCFS(-1)
