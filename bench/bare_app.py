@@ -26,7 +26,7 @@ if __name__ == "__main__":  # python -m bench.bare_app --port P [--workers N]: s
 
     import uvicorn
 
-    from moderation.api.http_protocol import server_options
+    from moderation.web.http_protocol import server_options
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)

@@ -25,7 +25,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine, synthetic_images
-from moderation.domain.policies import Policy, load_policy_file
 from moderation.inference import (
     ARCHITECTURES,
     HFEngine,
@@ -35,6 +34,7 @@ from moderation.inference import (
     load_engine,
 )
 from moderation.inference.loading import resolve_device
+from moderation.policies.rubric import Policy, load_policy_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -35,11 +35,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine, markdown_table, synthetic_images
-from moderation.domain.policies import Policy, load_policy_file
 from moderation.inference import HFEngine, ModerationRequest, build_tiny, load_engine
 from moderation.inference.grammar import verdict_schema
 from moderation.inference.loading import load_processor, resolve_device, resolve_dtype
 from moderation.inference.prompt import conversation
+from moderation.policies.rubric import Policy, load_policy_file
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = (

@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from moderation.config import get_settings
+from moderation.models import Base
 from moderation.storage.db import normalize_url
-from moderation.storage.models import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -10,12 +10,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.orm import Session
 
-from moderation.domain.api_keys import issue_key
-from moderation.domain.keys import ALL_SCOPES
-from moderation.domain.policy_catalog import SyncResult, sync_policies
+from moderation.accounts import api_key_repository as api_keys
+from moderation.accounts import tenant_repository as tenants
+from moderation.accounts.api_keys import issue_key
+from moderation.accounts.keys import ALL_SCOPES
+from moderation.accounts.models import ApiKey, Tenant
+from moderation.policies.catalog import SyncResult, sync_policies
 from moderation.storage.db import session_scope
-from moderation.storage.models import ApiKey, Tenant
-from moderation.storage.repositories import api_keys, tenants
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
+from moderation.accounts.keys import ALL_SCOPES
 from moderation.config import get_settings
-from moderation.domain.keys import ALL_SCOPES
 
 T = TypeVar("T")
 
@@ -63,12 +63,12 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the HTTP API."""
     import uvicorn
 
-    from moderation.api.http_protocol import server_options
+    from moderation.web.http_protocol import server_options
 
     _db_url()
     settings = get_settings()
     uvicorn.run(
-        "moderation.api.app:create_app",
+        "moderation.app:create_app",
         factory=True,
         **server_options(),
         host=host or settings.api_host,
@@ -131,7 +131,7 @@ def relay() -> None:
     import signal
     import threading
 
-    from moderation.relay import OutboxRelay
+    from moderation.outbox.relay_thread import OutboxRelay
     from workers.app import publish
 
     stop = threading.Event()
@@ -249,8 +249,8 @@ def models_build_tiny(arch: str, out: Path, size: str, device: str) -> None:
 
 
 def _add_groups() -> None:
-    from moderation.policy_cli import policies
-    from moderation.review_cli import audit, users
+    from moderation.accounts.cli import audit, users
+    from moderation.policies.cli import policies
 
     for group in (policies, users, audit):
         main.add_command(group)

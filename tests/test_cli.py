@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from moderation.accounts.keys import ALL_SCOPES, hash_key
 from moderation.cli import main
-from moderation.domain.keys import ALL_SCOPES, hash_key
 from tests.support.db import rows
 from tests.support.processes import ApiServer
 

@@ -10,7 +10,7 @@ from typing import Any
 from celery import Celery
 
 from moderation.config import get_settings
-from moderation.domain.webhook_events import WEBHOOKS_QUEUE
+from moderation.webhooks.events import WEBHOOKS_QUEUE
 
 INFERENCE_QUEUE = "inference"
 MAINTENANCE_QUEUE = "maintenance"
@@ -57,7 +57,7 @@ def create_celery(broker_url: str | None = None) -> Celery:
 
 
 class CeleryPublish:
-    """A :class:`~moderation.domain.dispatch.BatchingPublish` over a Celery app: sends task
+    """A :class:`~moderation.outbox.relay.BatchingPublish` over a Celery app: sends task
     messages now, without retrying (the outbox keeps them).
 
     It keeps one producer (and its broker connection) from call to call, which saves about a

@@ -9,13 +9,13 @@ import time
 from functools import lru_cache
 
 from moderation.config import get_settings
-from moderation.domain.moderation_flow import FlowContext, warm_up_flow
-from moderation.domain.secrets import SecretBox
-from moderation.domain.webhook_delivery import DeliveryContext
+from moderation.health import repository as inference_workers
 from moderation.inference.types import Engine
 from moderation.storage.blobs import blob_store
 from moderation.storage.db import session_scope, with_async_commit
-from moderation.storage.repositories import inference_workers
+from moderation.submissions.moderation_flow import FlowContext, warm_up_flow
+from moderation.webhooks.delivery import DeliveryContext
+from moderation.webhooks.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ The chain is computed in a BEFORE INSERT trigger, so inserts made inside single 
 (intake, decisions) are chained too. Each tenant's chain head lives in ``audit_chain_heads``;
 the trigger updates that row first, so concurrent writers of one tenant take
 turns, and a writer under REPEATABLE READ gets a serialization error rather than forking the
-chain. The hashed content is documented in ``moderation.domain.audit_chain``.
+chain. The hashed content is documented in ``moderation.audit.chain``.
 """
 
 from typing import Sequence, Union

@@ -15,8 +15,8 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from moderation.domain.policies import Policy
 from moderation.inference.types import Engine, ModerationRequest, Verdict
+from moderation.policies.rubric import Policy
 
 
 class InjectedFault(RuntimeError):

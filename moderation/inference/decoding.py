@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import torch
 
-from moderation.domain.policies import NO_CATEGORY, Policy
 from moderation.inference.grammar import (
     RATINGS,
     ParsedVerdict,
@@ -19,6 +18,7 @@ from moderation.inference.grammar import (
 )
 from moderation.inference.scores import Step, value_probabilities, value_start_step
 from moderation.inference.types import Scores
+from moderation.policies.rubric import NO_CATEGORY, Policy
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ import torch
 import transformers
 from PIL import Image
 
-from moderation.domain.policies import Category, Policy, Thresholds
 from moderation.inference import attention, decoding, grammar, prefix
 from moderation.inference.loading import LoadedCheckpoint, load_checkpoint
 from moderation.inference.loop import DecodedRow, greedy_decode
 from moderation.inference.prompt import prompt_sha256, render_prompt_text
 from moderation.inference.types import ModerationRequest, Scores, Verdict
+from moderation.policies.rubric import Category, Policy, Thresholds
 
 log = logging.getLogger(__name__)
 

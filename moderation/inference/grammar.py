@@ -13,7 +13,7 @@ from typing import Any
 
 import xgrammar as xgr
 
-from moderation.domain.policies import NO_CATEGORY, Policy
+from moderation.policies.rubric import NO_CATEGORY, Policy
 
 RATINGS = ("safe", "unsafe")
 KEYS = ("rating", "category", "rationale")

@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from moderation.domain.policies import Policy
+from moderation.policies.rubric import Policy
 
 REFERENCE_IMAGE = (512, 512)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from moderation.domain.policies import Category, Policy
 from moderation.inference.grammar import RATINGS, category_values
+from moderation.policies.rubric import Category, Policy
 
 POLICY_FIRST_TAIL = "Answer in JSON."
 

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from moderation.domain.policies import Policy
+from moderation.policies.rubric import Policy
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""Persistence: SQLAlchemy models, the session scope, repositories (all SQL) and the blob store."""
+"""Persistence every capability shares: the declarative base, session scope, blob store."""

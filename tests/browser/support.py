@@ -7,10 +7,10 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from moderation.domain.api_keys import issue_key
-from moderation.domain.keys import ALL_SCOPES
+from moderation.accounts.api_keys import issue_key
+from moderation.accounts.keys import ALL_SCOPES
 from moderation.storage.db import session_scope
-from tests.review_ui.support import PASSWORD, Account
+from tests.console.support import PASSWORD, Account
 
 QUEUE_URL = re.compile(r"/review/(\?.*)?$")
 LOGIN_URL = re.compile(r"/review/login(\?.*)?$")

@@ -14,8 +14,8 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import TIMEOUT_MS, Screenshots
 from tests.browser.support import QUEUE_URL, log_in, log_out, tenant_key
 from tests.conftest import Env
+from tests.console.support import make_account, make_tenant
 from tests.review.support import decided
-from tests.review_ui.support import make_account, make_tenant
 from tests.support import images
 from tests.support.db import rows
 from tests.support.processes import ApiServer

@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from moderation.domain.policies import load_policy_file
-from moderation.domain.verdicts import decide
+from moderation.policies.rubric import load_policy_file
+from moderation.submissions.verdicts import decide
 from tests.support.db import rows
 
 ROOT = Path(__file__).resolve().parents[2]

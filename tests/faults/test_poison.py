@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from moderation.domain.dispatch import relay_outbox
+from moderation.outbox.relay import relay_outbox
 from tests.support import images
 from tests.support.db import rows
 from tests.support.fault_runs import Stack, new_tenant_key, outcomes, stack_api, wait_final

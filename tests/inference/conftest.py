@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from moderation.domain.policies import Policy, load_policy_file
 from moderation.inference import ARCHITECTURES, HFEngine, load_engine
+from moderation.policies.rubric import Policy, load_policy_file
 
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
 

@@ -7,10 +7,10 @@ import hashlib
 import pytest
 from PIL import Image
 
-from moderation.domain.policies import Policy
 from moderation.inference import HFEngine, ModerationRequest, Verdict
 from moderation.inference.grammar import dump_verdict, max_new_tokens
 from moderation.inference.prompt import render_prompt_text
+from moderation.policies.rubric import Policy
 
 
 def _check_verdict(verdict: Verdict, policy: Policy, engine: HFEngine) -> None:

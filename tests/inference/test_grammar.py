@@ -7,7 +7,6 @@ import json
 import pytest
 import xgrammar as xgr
 
-from moderation.domain.policies import Policy
 from moderation.inference import HFEngine
 from moderation.inference.grammar import (
     VerdictFormatError,
@@ -19,6 +18,7 @@ from moderation.inference.grammar import (
     parse_verdict,
     verdict_schema,
 )
+from moderation.policies.rubric import Policy
 
 
 def test_schema_lists_ids_in_order_and_bounds_the_rationale(default_policy: Policy) -> None:

@@ -8,7 +8,6 @@ import pytest
 import torch
 from PIL import Image
 
-from moderation.domain.policies import Policy
 from moderation.inference import (
     ARCHITECTURES,
     HFEngine,
@@ -18,6 +17,7 @@ from moderation.inference import (
     load_engine,
 )
 from moderation.inference.prefix import PrefixCache, shared_prefix, suffix_inputs
+from moderation.policies.rubric import Policy
 
 IMAGE = 9  # image token id in the hand-made rows below
 PAD = 0

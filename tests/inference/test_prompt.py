@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from moderation.domain.policies import Policy
 from moderation.inference import HFEngine
 from moderation.inference.prompt import POLICY_FIRST_TAIL, render_prompt_text, rubric_text
+from moderation.policies.rubric import Policy
 
 
 def test_rubric_has_every_category_and_clause(default_policy: Policy) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from moderation.domain.moderation_flow import FlowContext, moderate_submissions_flow
 from moderation.storage.blobs import FileBlobStore
+from moderation.submissions.moderation_flow import FlowContext, moderate_submissions_flow
 from tests.conftest import Env
 
 

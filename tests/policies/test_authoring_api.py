@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from moderation.config import Settings
-from moderation.domain.policies import parse_policy
 from moderation.inference.preview import cached_processor
 from moderation.inference.prompt import render_prompt_text
 from moderation.inference.resolve import resolve_model
+from moderation.policies.rubric import parse_policy
 from tests.conftest import Keys
 from tests.policies.support import create_draft, new_slug, publish, rubric
 from tests.support.db import rows

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from moderation.cli import main
+from moderation.review.repository import add_review
 from moderation.storage.db import session_scope
-from moderation.storage.repositories.reviews import add_review
 from tests.conftest import Env, Keys
 from tests.policies.support import EVERYTHING_UNSAFE, create_draft, new_slug, publish, rubric
 from tests.support import images

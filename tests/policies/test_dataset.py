@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation.domain.backtest_dataset import DatasetInvalid, dataset_images
+from moderation.policies.backtest_dataset import DatasetInvalid, dataset_images
 from moderation.storage.blobs import FileBlobStore
 from tests.support import images
 

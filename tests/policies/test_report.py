@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from moderation.domain.backtest_report import ItemOutcome, Judgement, build_report
-from moderation.domain.backtests import eta_seconds
+from moderation.policies.backtest_report import ItemOutcome, Judgement, build_report
+from moderation.policies.backtests import eta_seconds
 
 SAFE = Judgement("allow", "safe", None)
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from moderation.review.repository import add_review, ground_truth
 from moderation.storage.db import session_scope
-from moderation.storage.repositories.reviews import add_review, ground_truth
 from tests.conftest import Env, Keys
 from tests.policies.support import new_slug, publish, rubric
 from tests.support.db import rows

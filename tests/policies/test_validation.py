@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from moderation.domain.policies import PolicyInvalid, parse_policy
-from moderation.policy_cli import policies
+from moderation.policies.cli import policies
+from moderation.policies.rubric import PolicyInvalid, parse_policy
 from tests.policies.support import MARKETPLACE
 
 BAD = """\

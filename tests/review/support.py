@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from moderation.domain.policy_catalog import policy_version
-from moderation.domain.verdicts import ModelInfo, VerdictToRecord, record_verdicts
+from moderation.accounts import tenant_repository as tenants
 from moderation.inference.types import Scores, Verdict
+from moderation.policies.catalog import policy_version
 from moderation.storage.db import session_scope
-from moderation.storage.repositories import submissions, tenants
+from moderation.submissions import repository as submissions
+from moderation.submissions.verdicts import ModelInfo, VerdictToRecord, record_verdicts
 from tests.support.intake import accept_many
 
 MODEL = ModelInfo("test/fixed-verdicts", "rev-1", {"max_new_tokens": 64, "do_sample": False})

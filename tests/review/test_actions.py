@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 import pytest
 
-from moderation.domain.appeals import file_appeal
-from moderation.domain.review_actions import ClaimRequired, ReviewInvalid, confirm, overturn
-from moderation.domain.review_queue import NotFound, QueueFilter, claim_item, list_queue
-from moderation.domain.secrets import SecretBox
-from moderation.domain.webhook_endpoints import register_endpoint
+from moderation.review.actions import ClaimRequired, ReviewInvalid, confirm, overturn
+from moderation.review.queue import NotFound, QueueFilter, claim_item, list_queue
 from moderation.storage.db import session_scope
+from moderation.submissions.appeals import file_appeal
+from moderation.webhooks.endpoints import register_endpoint
+from moderation.webhooks.secrets import SecretBox
 from tests.review.support import Batch
 from tests.support.db import rows
 

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from moderation.domain.review_actions import confirm, overturn
-from moderation.domain.review_agreement import AgreementFilter, Rate, agreement, build_report
-from moderation.domain.review_queue import claim_item
+from moderation.review.actions import confirm, overturn
+from moderation.review.agreement import AgreementFilter, Rate, agreement, build_report
+from moderation.review.queue import claim_item
+from moderation.review.repository import AgreementCell
 from moderation.storage.db import session_scope
-from moderation.storage.repositories.reviews import AgreementCell
 from tests.review.support import Batch
 
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)

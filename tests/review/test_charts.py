@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from moderation.review_ui.charts import bar_chart_svg, confusion_matrix_svg, line_chart_svg
+from moderation.console.charts import bar_chart_svg, confusion_matrix_svg, line_chart_svg
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 EVIL = '<script>alert("x")</script>&'

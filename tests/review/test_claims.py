@@ -9,13 +9,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
-from moderation.domain.review_queue import (
-    Claim,
-    ClaimHeld,
-    NotFound,
-    claim_item,
-    release_item,
-)
+from moderation.review.queue import Claim, ClaimHeld, NotFound, claim_item, release_item
 from moderation.storage.db import session_scope
 from tests.review.support import Batch
 

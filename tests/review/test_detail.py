@@ -8,11 +8,11 @@ from collections.abc import Callable
 import pytest
 import yaml
 
-from moderation.domain.appeals import file_appeal
-from moderation.domain.review_actions import overturn
-from moderation.domain.review_detail import review_detail
-from moderation.domain.review_queue import NotFound, claim_item
+from moderation.review.actions import overturn
+from moderation.review.detail import review_detail
+from moderation.review.queue import NotFound, claim_item
 from moderation.storage.db import session_scope
+from moderation.submissions.appeals import file_appeal
 from tests.review.support import MODEL, Batch
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from moderation.domain.review_queue import QueueFilter, list_queue
+from moderation.review.queue import QueueFilter, list_queue
 from moderation.storage.db import session_scope
 from tests.conftest import Env
 from tests.policies.conftest import decide, tiny_engine  # noqa: F401  (fixtures)

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from moderation.domain.appeals import file_appeal
-from moderation.domain.review_queue import (
+from moderation.review.queue import (
     NotFound,
     QueueFilter,
     QueuePage,
@@ -19,6 +18,7 @@ from moderation.domain.review_queue import (
     visible_decision,
 )
 from moderation.storage.db import session_scope
+from moderation.submissions.appeals import file_appeal
 from tests.review.support import Batch
 from tests.support.db import rows
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from moderation.domain.images import inspect_image
-from moderation.domain.intake import accept_submission
+from moderation.accounts import tenant_repository as tenants
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
-from moderation.storage.repositories import tenants
+from moderation.submissions.images import inspect_image
+from moderation.submissions.intake import accept_submission
 from tests.support import images
 
 

@@ -45,7 +45,7 @@ class ApiServer:
 @contextmanager
 def start_api(settings: Any = None, **app_kwargs: Any) -> Iterator[ApiServer]:
     """uvicorn serving ``create_app()`` (settings from the environment) in a thread."""
-    from moderation.api.app import create_app
+    from moderation.app import create_app
     from moderation.config import Settings
 
     port = free_port()

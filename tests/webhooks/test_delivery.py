@@ -15,12 +15,12 @@ import pytest
 from standardwebhooks import Webhook
 
 from moderation.config import Settings
-from moderation.domain.dispatch import relay_outbox
-from moderation.domain.secrets import SecretBox
-from moderation.domain.webhook_delivery import DeliveryContext, deliver_message_flow, retry_delay_s
-from moderation.domain.webhook_events import MODERATION_FAILED, emit_events
+from moderation.outbox.relay import relay_outbox
 from moderation.storage.db import session_scope
-from moderation.storage.repositories import submissions
+from moderation.submissions import repository as submissions
+from moderation.webhooks.delivery import DeliveryContext, deliver_message_flow, retry_delay_s
+from moderation.webhooks.events import MODERATION_FAILED, emit_events
+from moderation.webhooks.secrets import SecretBox
 from tests.conftest import Env
 from tests.support.db import rows
 from tests.support.intake import accept_without_sending

@@ -8,7 +8,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from moderation.config import Settings
-from moderation.domain.secrets import SecretBox, SecretUnreadable
+from moderation.webhooks.secrets import SecretBox, SecretUnreadable
 from tests.support.db import rows
 from tests.support.processes import ApiServer
 from tests.support.receiver import Receiver

@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from moderation.domain.moderation_flow import FlowContext, moderate_submissions_flow
-from moderation.domain.secrets import SecretBox
-from moderation.domain.sweeper import sweep_flow
-from moderation.domain.webhook_endpoints import register_endpoint
-from moderation.domain.webhook_events import Event, emit_events
+from moderation.accounts import tenant_repository as tenants
 from moderation.inference.types import ModerationRequest, Verdict
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import get_engine, session_scope
-from moderation.storage.repositories import tenants, webhook_endpoints
+from moderation.submissions.moderation_flow import FlowContext, moderate_submissions_flow
+from moderation.submissions.sweeper import sweep_flow
+from moderation.webhooks import endpoint_repository as webhook_endpoints
+from moderation.webhooks.endpoints import register_endpoint
+from moderation.webhooks.events import Event, emit_events
+from moderation.webhooks.secrets import SecretBox
 from tests.conftest import Env
 from tests.support.db import rows
 from tests.support.intake import accept_many

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from moderation.domain.backtest_flow import run_backtest_items_flow
+from moderation.policies.backtest_flow import run_backtest_items_flow
 from workers import runtime
 from workers.app import app
 

@@ -15,7 +15,7 @@ from typing import Any
 from celery_batches import Batches, SimpleRequest
 
 from moderation.config import get_settings
-from moderation.domain.moderation_flow import moderate_submissions_flow
+from moderation.submissions.moderation_flow import moderate_submissions_flow
 from workers import runtime
 from workers.app import INFERENCE_QUEUE, app
 

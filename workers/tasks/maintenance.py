@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from moderation.config import get_settings
-from moderation.domain.sweeper import sweep_flow
+from moderation.submissions.sweeper import sweep_flow
 from workers import runtime
 from workers.app import app, publish
 

@@ -1,0 +1,1 @@
+"""Accounts: tenants, API keys and scopes, console users and sessions, rate limits."""

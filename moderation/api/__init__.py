@@ -1,1 +1,0 @@
-"""HTTP edge: parse, authorize, call the domain, return schemas."""

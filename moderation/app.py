@@ -1,0 +1,90 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from moderation import __version__
+from moderation.accounts import routes as api_keys
+from moderation.accounts.known_keys import KnownKeys
+from moderation.accounts.rate_limit import KeyRateLimiter
+from moderation.config import Settings, get_settings
+from moderation.console.app import create_review_app
+from moderation.health import routes as health
+from moderation.outbox.relay import Publish
+from moderation.outbox.relay_thread import OutboxRelay
+from moderation.policies import routes as policies
+from moderation.storage.blobs import blob_store
+from moderation.submissions import routes as moderations
+from moderation.submissions.backlog import QueueDepth
+from moderation.submissions.intake import INFERENCE_QUEUE
+from moderation.submissions.intake_batcher import IntakeBatcher
+from moderation.web.body_limit import BodyLimitMiddleware
+from moderation.web.errors import install_error_handlers
+from moderation.webhooks import routes as webhook_endpoints
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the outbox relay beside the API (unless disabled)."""
+    settings: Settings = app.state.settings
+    relay = None
+    if settings.relay_in_api:
+        assert settings.database_url
+        relay = OutboxRelay(settings.database_url, resolve_publish(app))
+        relay.start()
+    try:
+        yield
+    finally:
+        app.state.intake.close()
+        if relay is not None:
+            relay.stop()
+
+
+def create_app(settings: Settings | None = None, publish: Publish | None = None) -> FastAPI:
+    """Build the API for these settings; ``publish`` defaults to the Celery app of ``workers``."""
+    settings = settings or get_settings()
+    if not settings.database_url:
+        raise RuntimeError("MODERATION_DATABASE_URL is not set (or run `moderation standalone`)")
+    app = FastAPI(
+        lifespan=_lifespan,
+        title="Moderation API",
+        version=__version__,
+        description="Image content moderation with LLaVA-family models.",
+    )
+    app.state.settings = settings
+    app.state.publish = publish
+    app.state.rate_limiter = (
+        KeyRateLimiter(settings.broker_url, settings.rate_limit)
+        if settings.broker_url and settings.rate_limit
+        else None
+    )
+    app.state.intake = IntakeBatcher(settings.database_url, blob_store(settings))
+    app.state.known_keys = KnownKeys()
+    app.state.backlog = (
+        QueueDepth(settings.broker_url, INFERENCE_QUEUE) if settings.broker_url else None
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.max_image_bytes + settings.max_form_overhead_bytes
+    )
+    app.include_router(moderations.router)
+    app.include_router(api_keys.router)
+    app.include_router(webhook_endpoints.router)
+    app.include_router(health.router)
+    app.include_router(policies.router)
+    app.mount("/review", create_review_app(settings))
+    return app
+
+
+def resolve_publish(app: FastAPI) -> Publish:
+    """How this app sends task messages (the Celery app of ``workers`` unless injected)."""
+    publish: Publish | None = app.state.publish
+    if publish is None:
+        from workers.app import publish as celery_publish
+
+        publish = app.state.publish = celery_publish
+    return publish

@@ -1,0 +1,1 @@
+"""The audit trail: hash-chained events, one chain per tenant."""

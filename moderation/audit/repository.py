@@ -1,0 +1,139 @@
+"""The audit trail: append-only, hash-chained events (the chain is kept by a trigger)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import Table, Text, insert, select
+from sqlalchemy import cast as cast_
+from sqlalchemy.orm import Session
+
+from moderation.audit.models import AuditChainHead, AuditEvent
+
+_TABLE = cast(Table, AuditEvent.__table__)
+
+
+def append(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID | None,
+    subject_type: str,
+    subject_id: str,
+    event: str,
+    actor: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit event."""
+    append_many(
+        session,
+        [
+            {
+                "tenant_id": tenant_id,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "event": event,
+                "actor": actor,
+                "data": data or {},
+            }
+        ],
+    )
+
+
+def append_many(session: Session, events: list[dict[str, Any]]) -> None:
+    """Append audit events in one statement (keys as in :func:`append`)."""
+    if events:
+        session.execute(insert(_TABLE), [{"data": {}, **e} for e in events])
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit page searches by; ``tenant_id`` None = every tenant (global users)."""
+
+    tenant_id: uuid.UUID | None = None
+    subject_id: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def search(
+    session: Session, where: AuditFilter, *, limit: int, offset: int = 0
+) -> list[AuditEvent]:
+    """Events matching ``where``, newest first."""
+    query = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    if where.tenant_id is not None:
+        query = query.where(AuditEvent.tenant_id == where.tenant_id)
+    if where.subject_id:
+        query = query.where(AuditEvent.subject_id == where.subject_id)
+    if where.actor:
+        query = query.where(AuditEvent.actor.ilike(f"%{_escape_like(where.actor)}%"))
+    if where.since is not None:
+        query = query.where(AuditEvent.created_at >= where.since)
+    if where.until is not None:
+        query = query.where(AuditEvent.created_at < where.until)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class ChainRow(NamedTuple):
+    """An audit row as hashed: ``data`` is PostgreSQL's canonical jsonb text."""
+
+    id: int
+    tenant_id: uuid.UUID | None
+    subject_type: str
+    subject_id: str
+    event: str
+    actor: str
+    data: str
+    created_at: datetime
+    chain_seq: int
+    prev_hash: str
+    row_hash: str
+
+
+def chains(session: Session) -> list[AuditChainHead]:
+    """The head (last link) of every tenant's chain."""
+    return list(session.scalars(select(AuditChainHead).order_by(AuditChainHead.chain)))
+
+
+def chain_rows(session: Session, chain: str) -> Iterator[ChainRow]:
+    """One chain's rows in chain order (``chain`` = tenant id text, '' for no tenant)."""
+    t = AuditEvent
+    tenant = t.tenant_id.is_(None) if chain == "" else t.tenant_id == uuid.UUID(chain)
+    query = (
+        select(
+            t.id,
+            t.tenant_id,
+            t.subject_type,
+            t.subject_id,
+            t.event,
+            t.actor,
+            cast_(t.data, Text),
+            t.created_at,
+            t.chain_seq,
+            t.prev_hash,
+            t.row_hash,
+        )
+        .where(tenant)
+        .order_by(t.chain_seq, t.id)
+        .execution_options(yield_per=1000)
+    )
+    for row in session.execute(query):
+        yield ChainRow(*row)
+
+
+def for_subject(session: Session, subject_type: str, subject_id: str) -> list[AuditEvent]:
+    """A subject's events, oldest first."""
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.subject_type == subject_type, AuditEvent.subject_id == subject_id)
+        .order_by(AuditEvent.id)
+    )
+    return list(session.scalars(stmt))

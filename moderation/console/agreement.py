@@ -1,0 +1,54 @@
+"""The agreement page: how often reviewers agree with the model, overall, per category, per
+policy version and per day, with the confusion matrix. Any reviewer may view it (it measures
+their own work against the model); tenant-scoped users see only their tenant."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from moderation.console import params
+from moderation.console.auth import ReviewerDep
+from moderation.console.charts import confusion_matrix_svg, line_chart_svg
+from moderation.console.render import render
+from moderation.review.agreement import AgreementFilter, agreement
+from moderation.storage.db import read_scope
+from moderation.web.deps import DbUrlDep
+
+router = APIRouter()
+
+
+@router.get("/agreement", name="agreement")
+def agreement_page(
+    request: Request,
+    user: ReviewerDep,
+    db_url: DbUrlDep,
+    policy: str = Query("", max_length=63),
+    version: str = Query("", max_length=80),
+    date_from: str = Query("", max_length=10),
+    date_to: str = Query("", max_length=10),
+) -> Response:
+    """Model-vs-reviewer agreement under the filter."""
+    form = {"policy": policy, "version": version, "date_from": date_from, "date_to": date_to}
+    page_of = partial(render, request, "agreement.html", user, form=form)
+    try:
+        flt = AgreementFilter(
+            policy_slug=params.text(policy),
+            policy_version=params.text(version),
+            tenant_id=user.tenant_id,
+            date_from=params.day(date_from),
+            date_to=params.day(date_to, end=True),
+        )
+    except ValueError:
+        return page_of(status_code=400, report=None, error="dates are YYYY-MM-DD")
+    with read_scope(db_url) as session:
+        report = agreement(session, flt)
+    over_time = [(day.isoformat(), rate.rate) for day, rate in report.per_day]
+    return page_of(
+        report=report,
+        error=None,
+        line_svg=line_chart_svg(over_time, title="agreement over time"),
+        matrix_svg=confusion_matrix_svg(report.confusion, report.labels),
+    )

@@ -1,1 +1,0 @@
-"""Rules of the service: intake, policies, verdicts and actions. No FastAPI, no torch."""

@@ -1,0 +1,1 @@
+"""Liveness and readiness: the service's dependencies and the inference workers' heartbeats."""

@@ -1,0 +1,38 @@
+"""Every table of the service, so that ``Base.metadata`` is whole (Alembic, schema checks)."""
+
+from moderation.accounts.models import ApiKey, Tenant, User, UserSession
+from moderation.audit.models import AuditChainHead, AuditEvent
+from moderation.health.models import InferenceWorker
+from moderation.outbox.models import OutboxMessage
+from moderation.policies.models import BacktestItem, BacktestRun, Policy, PolicyDraft, PolicyVersion
+from moderation.review.models import Review, ReviewClaim
+from moderation.storage.base import Base
+from moderation.submissions.models import Appeal, Decision, IdempotencyKey, Image, Submission
+from moderation.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+
+__all__ = [
+    "ApiKey",
+    "Appeal",
+    "AuditChainHead",
+    "AuditEvent",
+    "BacktestItem",
+    "BacktestRun",
+    "Base",
+    "Decision",
+    "IdempotencyKey",
+    "Image",
+    "InferenceWorker",
+    "OutboxMessage",
+    "Policy",
+    "PolicyDraft",
+    "PolicyVersion",
+    "Review",
+    "ReviewClaim",
+    "Submission",
+    "Tenant",
+    "User",
+    "UserSession",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
+]

@@ -1,0 +1,1 @@
+"""The transactional outbox: task messages committed with their rows, relayed to the broker."""

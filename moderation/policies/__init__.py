@@ -1,0 +1,1 @@
+"""Policies: the rubric format, the catalog of versions, authoring, backtests."""

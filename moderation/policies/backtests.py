@@ -1,0 +1,144 @@
+"""Backtests: measure a draft against labelled images beside the active version.
+
+Items are queued on the ``backtest`` queue (never ``inference``) in chunks; each result is stored
+on its item, so progress and the report are read from the database at any time. A backtest
+never writes decisions or touches submissions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from moderation.outbox import repository as outbox
+from moderation.policies import backtest_repository as backtests
+from moderation.policies import repository as policy_repo
+from moderation.policies.authoring import Author, audit_authoring, draft_policy
+from moderation.policies.backtest_report import ItemOutcome, Judgement, Report, build_report
+from moderation.policies.models import BacktestItem, BacktestRun, PolicyDraft
+from moderation.review import repository as reviews
+
+BACKTEST_TASK = "backtest.run"
+BACKTEST_QUEUE = "backtest"
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """An image to backtest and its expected rating/category (reviewer or dataset label)."""
+
+    image_sha256: str
+    label: str
+    expected_rating: str
+    expected_category: str | None
+    submission_id: uuid.UUID | None = None
+
+
+class NothingToBacktest(ValueError):
+    """The chosen source holds no labelled image."""
+
+
+def reviewed_images(
+    session: Session, slug: str, limit: int, tenant_id: uuid.UUID | None = None
+) -> list[LabelledImage]:
+    """Submissions of ``slug`` (of one tenant, if given) that a reviewer confirmed or
+    overturned: the reviewer decides."""
+    return [
+        LabelledImage(t.image_sha256, str(t.submission_id), t.rating, t.category, t.submission_id)
+        for t in reviews.ground_truth(session, slug, limit, tenant_id)
+    ]
+
+
+def start_backtest(
+    session: Session,
+    author: Author,
+    draft: PolicyDraft,
+    images: list[LabelledImage],
+    *,
+    source: str,
+    dataset: str | None = None,
+    chunk_size: int = 8,
+) -> tuple[BacktestRun, list[int]]:
+    """Store a run over ``images`` and queue its items in chunks; (run, outbox message ids)."""
+    if not images:
+        raise NothingToBacktest(f"no labelled images to backtest ({source})")
+    current = policy_repo.get_policy(session, draft.slug)
+    run = backtests.add_run(
+        session,
+        draft_id=draft.id,
+        slug=draft.slug,
+        baseline_version=None if current is None else current.active_version,
+        source=source,
+        dataset=dataset,
+        total=len(images),
+        created_by_tenant_id=author.tenant_id,
+        created_by=author.actor,
+    )
+    item_ids = backtests.add_items(session, run.id, [asdict(i) for i in images])
+    messages = [
+        outbox.add(
+            session, BACKTEST_TASK, BACKTEST_QUEUE, {"item_ids": item_ids[i : i + chunk_size]}
+        )
+        for i in range(0, len(item_ids), chunk_size)
+    ]
+    data = {"run_id": str(run.id), "draft_id": str(draft.id), "source": source, "total": run.total}
+    audit_authoring(session, author, draft.slug, "policy.backtest_started", data)
+    return run, messages
+
+
+@dataclass(frozen=True)
+class BacktestStatus:
+    """A run's progress (done/total, ETA) and its report over the items done so far."""
+
+    run: BacktestRun
+    done: int
+    failed: int
+    eta_s: float | None
+    report: Report
+
+    @property
+    def state(self) -> str:
+        """``running`` until every item has a result, then ``done``."""
+        return "done" if self.done >= self.run.total else "running"
+
+
+def eta_seconds(
+    total: int, done: int, started: datetime, last_done: datetime | None
+) -> float | None:
+    """Seconds left at the rate so far (None before the first result; 0 when finished)."""
+    if done >= total:
+        return 0.0
+    if done == 0 or last_done is None:
+        return None
+    elapsed = max((last_done - started).total_seconds(), 1e-3)
+    return (total - done) * elapsed / done
+
+
+def _judgement(result: dict[str, Any] | None) -> Judgement | None:
+    if result is None:
+        return None
+    return Judgement(result["action"], result["rating"], result["category"])
+
+
+def _outcome(item: BacktestItem) -> ItemOutcome:
+    draft = _judgement(item.draft)
+    assert draft is not None, "only finished items have outcomes"
+    return ItemOutcome(
+        label=item.label,
+        link=None if item.submission_id is None else f"/v1/moderations/{item.submission_id}",
+        expected=Judgement("", item.expected_rating, item.expected_category),
+        draft=draft,
+        baseline=_judgement(item.baseline),
+    )
+
+
+def backtest_status(session: Session, run: BacktestRun, draft: PolicyDraft) -> BacktestStatus:
+    """Progress and the report so far (items that failed count as done, not in the report)."""
+    progress = backtests.progress(session, run.id)
+    finished = [i for i in backtests.items(session, run.id) if i.draft is not None]
+    report = build_report(draft_policy(draft).category_ids, [_outcome(i) for i in finished])
+    eta = eta_seconds(run.total, progress.done, run.created_at, progress.last_done_at)
+    return BacktestStatus(run, progress.done, progress.failed, eta, report)

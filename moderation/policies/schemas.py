@@ -1,0 +1,352 @@
+"""Response and request schemas of the policy endpoints (separate from the ORM tables)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from moderation.inference.preview import PromptPreview
+from moderation.policies.authoring import Activation, DraftDiff
+from moderation.policies.backtest_report import Report
+from moderation.policies.backtests import BacktestStatus
+from moderation.policies.models import PolicyDraft, PolicyVersion
+
+# One story runs through the examples: ``default`` is active at default-70776d4974 (an earlier
+# version is default-3f2a9c1d7e); a draft lowers ``review_at`` to 0.3 (default-0196a13457).
+_ACTIVE = "default-70776d4974"
+_EARLIER = "default-3f2a9c1d7e"
+_DRAFTED = "default-0196a13457"
+_DRAFT_ID = "8c1d2e3f-4a5b-4c6d-9e7f-0a1b2c3d4e5f"
+_AUTHOR = "tenant:acme key:mod_4fQz8Kp1"
+
+
+def _example_content(review_at: float) -> dict[str, Any]:
+    """A short rubric as validated (every default filled in)."""
+    return {
+        "slug": "default",
+        "title": "Default image policy",
+        "description": "",
+        "instructions": "Judge the image against the policy categories below.",
+        "categories": [
+            {
+                "id": "O1",
+                "name": "Hate, humiliation, harassment",
+                "should_not": ["show symbols or text that demean people for a protected attribute"],
+                "can": ["document discrimination in a news or educational context"],
+                "action": "block",
+            }
+        ],
+        "thresholds": {"review_at": review_at, "block_at": 0.7},
+        "rationale_max_chars": 300,
+        "prompt_layout": "image_first",
+    }
+
+
+_DRAFT_YAML = (
+    "slug: default\n"
+    "title: Default image policy\n"
+    "instructions: Judge the image against the policy categories below.\n"
+    "thresholds:\n"
+    "  review_at: 0.3\n"
+    "  block_at: 0.7\n"
+    "categories:\n"
+    "  - id: O1\n"
+    "    name: Hate, humiliation, harassment\n"
+    "    should_not:\n"
+    "      - show symbols or text that demean people for a protected attribute\n"
+    "    can:\n"
+    "      - document discrimination in a news or educational context\n"
+)
+
+_POLICY_EXAMPLE: dict[str, Any] = {
+    "slug": "default",
+    "active_version": _ACTIVE,
+    "updated_at": "2026-11-25T09:00:00Z",
+    "content": _example_content(0.35),
+    "versions": [
+        {"version": _EARLIER, "created_at": "2026-11-20T14:30:00Z", "active": False},
+        {"version": _ACTIVE, "created_at": "2026-11-25T09:00:00Z", "active": True},
+    ],
+}
+
+
+class VersionSummary(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"version": _ACTIVE, "created_at": "2026-11-25T09:00:00Z", "active": True}
+        }
+    )
+    version: str
+    created_at: datetime
+    active: bool
+
+
+class VersionOut(VersionSummary):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "slug": "default",
+                "version": _ACTIVE,
+                "content_sha256": (
+                    "70776d4974c03c2770290ce701fb6e0ee61e990364d3d8fca068dfafa0cf2580"
+                ),
+                "content": _example_content(0.35),
+                "created_at": "2026-11-25T09:00:00Z",
+                "active": True,
+            }
+        }
+    )
+    slug: str
+    content_sha256: str
+    content: dict[str, Any] = Field(description="the full rubric, as validated")
+
+
+class PolicyOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": _POLICY_EXAMPLE})
+    slug: str
+    active_version: str
+    updated_at: datetime
+    content: dict[str, Any] = Field(description="the rubric of the active version")
+    versions: list[VersionSummary] | None = None
+
+
+class PolicyList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"policies": [{**_POLICY_EXAMPLE, "versions": None}]},
+        }
+    )
+    policies: list[PolicyOut]
+
+
+class DraftIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"yaml": _DRAFT_YAML}})
+    yaml: str = Field(min_length=1, max_length=200_000, description="the rubric as YAML")
+
+
+class DraftOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": _DRAFT_ID,
+                "slug": "default",
+                "version": _DRAFTED,
+                "base_version": _ACTIVE,
+                "content": _example_content(0.3),
+                "created_by": _AUTHOR,
+                "created_at": "2026-11-25T12:00:00Z",
+                "published_at": None,
+            }
+        }
+    )
+    id: uuid.UUID
+    slug: str
+    version: str = Field(description="the version id it gets when published")
+    base_version: str | None = Field(description="the active version when it was drafted")
+    content: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    published_at: datetime | None
+
+
+class DiffOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "against": _ACTIVE,
+                "draft_version": _DRAFTED,
+                "diff": (
+                    f"--- {_ACTIVE}\n"
+                    f"+++ {_DRAFTED}\n"
+                    "@@ -11,7 +11,7 @@\n"
+                    "   - document discrimination in a news or educational context\n"
+                    "   action: block\n"
+                    " thresholds:\n"
+                    "-  review_at: 0.35\n"
+                    "+  review_at: 0.3\n"
+                    "   block_at: 0.7\n"
+                    " rationale_max_chars: 300\n"
+                    " prompt_layout: image_first\n"
+                ),
+            }
+        }
+    )
+    against: str | None = Field(description="the active version (None: not published yet)")
+    draft_version: str
+    diff: str = Field(description="unified diff of the canonical YAML")
+
+
+class PromptOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "model": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf",
+                "text": (
+                    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                    "<|im_start|>user\n<image>\n"
+                    "Judge the image against the policy categories below.\n\n"
+                    "Policy categories:\n\n"
+                    "O1: Hate, humiliation, harassment\n"
+                    "Should not:\n"
+                    "- show symbols or text that demean people for a protected attribute\n"
+                    "Can:\n"
+                    "- document discrimination in a news or educational context\n\n"
+                    "Answer with one JSON object and nothing else:\n"
+                    '{"rating": "safe" | "unsafe", "category": "O1" | "none", '
+                    '"rationale": "..."}\n'
+                    "The rationale has at most 300 characters of plain ASCII, "
+                    "without double quotes or backslashes.<|im_end|>\n"
+                    "<|im_start|>assistant\n"
+                ),
+                "sha256": "41cb31936884c7e75d0f06e56af45f48f92d37c971805bdbae049ab38f63325c",
+                "image_placeholder": "<image>",
+                "text_tokens": 121,
+                "tokens_with_image": 1848,
+            }
+        }
+    )
+    model: str
+    text: str = Field(description="the exact prompt, chat template applied")
+    sha256: str
+    image_placeholder: str
+    text_tokens: int = Field(description="tokens with the placeholder counted once")
+    tokens_with_image: int = Field(description="tokens once a 512x512 image is expanded")
+
+
+class ActivationOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"slug": "default", "version": _DRAFTED, "previous": _ACTIVE}}
+    )
+    slug: str
+    version: str
+    previous: str | None
+
+
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"version": _EARLIER}})
+    version: str = Field(min_length=1, max_length=80)
+
+
+class BacktestIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"source": "reviews", "limit": 500}})
+    source: Literal["reviews"] = Field(
+        default="reviews",
+        description="reviewed submissions (labelled folders: `moderation policies backtest`)",
+    )
+    limit: int = Field(default=500, ge=1, le=50_000)
+
+
+class BacktestOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": "2b9e4d7a-1c3f-4e5a-8b6d-7f0a1e2c3d4b",
+                "slug": "default",
+                "draft_id": _DRAFT_ID,
+                "baseline_version": _ACTIVE,
+                "source": "reviews",
+                "dataset": None,
+                "state": "running",
+                "total": 200,
+                "done": 120,
+                "failed": 1,
+                "eta_s": 48.0,
+                "created_by": _AUTHOR,
+                "created_at": "2026-11-25T12:05:00Z",
+                "report": {
+                    "items": 119,
+                    "categories": [
+                        {
+                            "category": "O1",
+                            "count": 31,
+                            "predicted": 29,
+                            "true_positives": 26,
+                            "precision": 0.896551724137931,
+                            "recall": 0.8387096774193549,
+                        }
+                    ],
+                    "agreement": 0.9243697478991597,
+                    "baseline_agreement": 0.907563025210084,
+                    "flips": [
+                        {
+                            "label": "0b7c6f1e-8d2a-4f5e-9c1b-3a2d4e5f6a7b",
+                            "link": "/v1/moderations/0b7c6f1e-8d2a-4f5e-9c1b-3a2d4e5f6a7b",
+                            "baseline": {"action": "allow", "rating": "safe", "category": None},
+                            "draft": {"action": "review", "rating": "unsafe", "category": "O1"},
+                            "expected": {"action": "", "rating": "unsafe", "category": "O1"},
+                        }
+                    ],
+                },
+            }
+        }
+    )
+    id: uuid.UUID
+    slug: str
+    draft_id: uuid.UUID
+    baseline_version: str | None
+    source: str
+    dataset: str | None
+    state: Literal["running", "done"]
+    total: int
+    done: int
+    failed: int
+    eta_s: float | None
+    created_by: str
+    created_at: datetime
+    report: Report
+
+
+def version_out(row: PolicyVersion, active: str) -> VersionOut:
+    """The public view of a policy version."""
+    return VersionOut(
+        slug=row.slug,
+        version=row.version,
+        content_sha256=row.content_sha256,
+        content=row.content,
+        created_at=row.created_at,
+        active=row.version == active,
+    )
+
+
+def draft_out(draft: PolicyDraft) -> DraftOut:
+    """The public view of a draft."""
+    return DraftOut.model_validate(draft, from_attributes=True)
+
+
+def diff_out(diff: DraftDiff) -> DiffOut:
+    """The public view of a diff."""
+    return DiffOut(against=diff.against, draft_version=diff.draft_version, diff=diff.diff)
+
+
+def prompt_out(preview: PromptPreview) -> PromptOut:
+    """The public view of a prompt preview."""
+    return PromptOut.model_validate(preview, from_attributes=True)
+
+
+def activation_out(activation: Activation) -> ActivationOut:
+    """The public view of a publish or rollback."""
+    return ActivationOut.model_validate(activation, from_attributes=True)
+
+
+def backtest_out(status: BacktestStatus) -> BacktestOut:
+    """The public view of a backtest run: progress and report."""
+    run = status.run
+    return BacktestOut(
+        id=run.id,
+        slug=run.slug,
+        draft_id=run.draft_id,
+        baseline_version=run.baseline_version,
+        source=run.source,
+        dataset=run.dataset,
+        state=status.state,  # type: ignore[arg-type]
+        total=run.total,
+        done=status.done,
+        failed=status.failed,
+        eta_s=status.eta_s,
+        created_by=run.created_by,
+        created_at=run.created_at,
+        report=status.report,
+    )

@@ -1,0 +1,1 @@
+"""Human review: the queue, claims, confirm/overturn actions, agreement."""

@@ -1,1 +1,0 @@
-"""All SQL lives here, one module per aggregate. Functions take a Session and never commit."""

@@ -1,0 +1,1 @@
+"""Submissions: intake, the worker's moderation flow, verdicts to decisions, appeals, sweeper."""

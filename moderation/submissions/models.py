@@ -1,0 +1,110 @@
+"""Tables of submissions: images, submissions, decisions, idempotency keys, appeals."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from moderation.storage.base import Base, now_column
+
+
+class Image(Base):
+    """Metadata of a content-addressed image blob (the bytes live in the blob store)."""
+
+    __tablename__ = "images"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = now_column()
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (Index("ix_submissions_status_updated_at", "status", "updated_at"),)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    image_sha256: Mapped[str] = mapped_column(ForeignKey("images.sha256"))
+    policy_version: Mapped[str] = mapped_column(ForeignKey("policy_versions.version"))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    enqueue_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = now_column()
+    updated_at: Mapped[datetime] = now_column()
+
+
+class Decision(Base):
+    """The action taken on a submission, with the verdict behind it and its provenance."""
+
+    __tablename__ = "decisions"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id"), unique=True)
+    action: Mapped[str] = mapped_column(String(16))
+    rating: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(16))
+    rationale: Mapped[str] = mapped_column(Text)
+    scores: Mapped[dict[str, Any]]
+    decided_by: Mapped[str] = mapped_column(String(16))
+    # what the model decided, kept when a reviewer changes action/rating/category (agreement)
+    model_action: Mapped[str] = mapped_column(String(16))
+    model_category: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16), server_default="model")
+    verdict_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    cached_from: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("decisions.id"))
+    verdict: Mapped[dict[str, Any]]
+    raw_text: Mapped[str] = mapped_column(Text)
+    model_id: Mapped[str] = mapped_column(String(300))
+    model_revision: Mapped[str] = mapped_column(String(100))
+    prompt_sha256: Mapped[str] = mapped_column(String(64))
+    decoding: Mapped[dict[str, Any]]
+    latency_ms: Mapped[float] = mapped_column(Float)
+    decided_at: Mapped[datetime] = now_column()
+
+
+class IdempotencyKey(Base):
+    """A tenant's ``Idempotency-Key``: the request it first came with and what it created."""
+
+    __tablename__ = "idempotency_keys"
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id"))
+    created_at: Mapped[datetime] = now_column()
+
+
+class Appeal(Base):
+    """A platform's request that a human review a decision."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (
+        Index(
+            "uq_appeals_open_submission",
+            "submission_id",
+            unique=True,
+            postgresql_where="status = 'open'",
+        ),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id"), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # open | upheld | overturned
+    created_at: Mapped[datetime] = now_column()
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution_note: Mapped[str | None] = mapped_column(Text)

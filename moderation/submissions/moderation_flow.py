@@ -1,0 +1,300 @@
+"""The worker's flow: claim submissions, reuse cached verdicts, run the model on the rest as one
+batch, record decisions. Safe to run again for the same ids (redelivery).
+
+A submission that arrives already ``processing`` was claimed before and never finished: the
+process that ran it died (a crash, an out-of-memory kill, a restart) or another still runs it.
+Such suspects are run one at a time after the batch, each claimed only when its turn comes,
+so an image that kills the worker uses up its own attempts and no batch-mate's: the
+innocent ones are decided, the poison one fails at the attempt cap."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import PIL.Image
+from PIL.Image import Image
+from sqlalchemy.orm import Session
+
+from moderation.audit import repository as audit
+from moderation.inference.types import Engine, ModerationRequest, Verdict
+from moderation.policies import repository as policy_repo
+from moderation.policies.catalog import policy_version
+from moderation.policies.rubric import Policy
+from moderation.storage.blobs import BlobNotFound, FileBlobStore
+from moderation.storage.db import session_scope, statement_scope
+from moderation.submissions import repository as submissions
+from moderation.submissions.images import ImageRejected, decode_for_model
+from moderation.submissions.repository import SubmissionRef
+from moderation.submissions.verdicts import (
+    ModelInfo,
+    VerdictToRecord,
+    cached_verdicts,
+    record_verdicts,
+    verdict_key,
+)
+from moderation.webhooks.events import MODERATION_DECIDED, MODERATION_FAILED, emit_events, fanout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FlowContext:
+    """What the flow needs from its process: the database, the blobs and the limits."""
+
+    db_url: str
+    blobs: FileBlobStore
+    max_pixels: int
+    max_attempts: int
+
+
+@dataclass
+class FlowReport:
+    """What happened to each submission id handed to the flow."""
+
+    decided: list[uuid.UUID] = field(default_factory=list)
+    cached: list[uuid.UUID] = field(default_factory=list)
+    failed: list[uuid.UUID] = field(default_factory=list)
+    skipped: list[uuid.UUID] = field(default_factory=list)
+    retry: list[uuid.UUID] = field(default_factory=list)
+    isolated: list[uuid.UUID] = field(default_factory=list)  # suspects, run one at a time
+    model_calls: int = 0
+    model_ms: float = 0.0  # time inside the engine
+    flow_ms: float = 0.0  # the whole flow: model_ms plus rows, blobs, images, decisions
+
+
+@dataclass
+class _Claim:
+    submission: SubmissionRef  # attempts include this one
+    policy: Policy
+    model: ModelInfo
+    cached: tuple[uuid.UUID, Verdict] | None = None
+    image: Image | None = None
+
+
+def model_info(engine: Engine, policy: Policy) -> ModelInfo:
+    """The provenance ``engine`` gives verdicts under ``policy``."""
+    return ModelInfo(engine.model_id, engine.revision, engine.decoding_params(policy))
+
+
+@lru_cache(maxsize=256)
+def cached_policy_version(db_url: str, version: str) -> Policy:
+    """Versions are immutable, so each is read and validated once per process."""
+    with session_scope(db_url) as session:
+        return policy_version(session, version)
+
+
+def _fail(session: Session, submission_id: uuid.UUID, error: str) -> None:
+    """Move an open submission to ``failed`` with its error, audit it, emit the webhook event."""
+    sub = submissions.lock(session, submission_id)
+    if sub is None or sub.status in submissions.FINAL:
+        return
+    submissions.finish(session, sub, submissions.FAILED, error)
+    audit.append(
+        session,
+        tenant_id=sub.tenant_id,
+        subject_type="submission",
+        subject_id=str(sub.id),
+        event="submission.failed",
+        actor="worker",
+        data={"error": error},
+    )
+    emit_events(session, MODERATION_FAILED, [submission_id])
+
+
+def _classify_unclaimed(
+    session: Session, ids: Sequence[uuid.UUID], report: FlowReport, max_attempts: int
+) -> list[uuid.UUID]:
+    """Ids not claimed: already final or unknown (skipped), past the attempt cap (failed), or
+    suspects (``processing`` under the cap, returned)."""
+    found = {sub.id: sub for sub in submissions.get_many(session, list(ids))}
+    suspects = []
+    for sid in ids:
+        sub = found.get(sid)
+        if sub is None or sub.status in submissions.FINAL:
+            report.skipped.append(sid)
+        elif sub.attempts < max_attempts:
+            suspects.append(sid)
+        else:
+            last = sub.error or "the worker stopped during each (a crash, a kill or a restart)"
+            _fail(session, sid, f"gave up after {sub.attempts} attempts: {last}")
+            report.failed.append(sid)
+    return suspects
+
+
+def claim(
+    ctx: FlowContext,
+    engine: Engine,
+    ids: Sequence[uuid.UUID],
+    report: FlowReport,
+    statuses: Sequence[str] = (submissions.QUEUED,),
+) -> tuple[list[_Claim], list[uuid.UUID]]:
+    """Mark the submissions in one of ``statuses`` as processing, find cached verdicts, fail
+    those past the cap; also the suspects left unclaimed (see the module's doc).
+
+    The claim is one statement and the cache lookup one read, so both run in autocommit:
+    two round trips for the whole batch."""
+    models: dict[str, ModelInfo] = {}  # per policy version: decoding params are not free
+    claims = []
+    with statement_scope(ctx.db_url) as session:
+        for ref in submissions.start_attempts(session, ids, ctx.max_attempts, statuses):
+            policy = cached_policy_version(ctx.db_url, ref.policy_version)
+            if ref.policy_version not in models:
+                models[ref.policy_version] = model_info(engine, policy)
+            claims.append(_Claim(ref, policy, models[ref.policy_version]))
+        keys = [verdict_key(c.submission, c.model) for c in claims]
+        cached = cached_verdicts(session, keys)
+    for c, key in zip(claims, keys, strict=True):
+        c.cached = cached.get(key)
+    claimed = {c.submission.id for c in claims}
+    unclaimed = [sid for sid in ids if sid not in claimed]
+    suspects = []
+    if unclaimed:
+        with session_scope(ctx.db_url) as session:
+            suspects = _classify_unclaimed(session, unclaimed, report, ctx.max_attempts)
+    return claims, suspects
+
+
+def _load_images(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> list[_Claim]:
+    """Decode each image; a missing or undecodable blob fails only its submission."""
+    loaded, broken = [], []
+    for c in claims:
+        try:
+            c.image = decode_for_model(
+                ctx.blobs.get(c.submission.image_sha256), max_pixels=ctx.max_pixels
+            )
+        except (BlobNotFound, ImageRejected) as exc:
+            broken.append((c.submission.id, f"image could not be loaded: {exc}"))
+            continue
+        loaded.append(c)
+    if broken:
+        with session_scope(ctx.db_url) as session:
+            for submission_id, error in broken:
+                _fail(session, submission_id, error)
+                report.failed.append(submission_id)
+    return loaded
+
+
+def _infer(engine: Engine, claims: list[_Claim], report: FlowReport) -> list[Verdict | str]:
+    """One batched model call; if it fails, each image alone, so one bad item fails alone."""
+    requests = []
+    for c in claims:
+        assert c.image is not None, "images are loaded before inference"
+        requests.append(ModerationRequest(image=c.image, policy=c.policy))
+    started = time.perf_counter()
+    try:
+        report.model_calls += 1
+        return list(engine.moderate_batch(requests))
+    except Exception as exc:
+        log.exception("model call failed for a batch of %d", len(requests))
+        if len(requests) == 1:
+            return [f"{type(exc).__name__}: {exc}"]
+    finally:
+        report.model_ms += (time.perf_counter() - started) * 1000
+    results: list[Verdict | str] = []
+    for c in claims:
+        results.extend(_infer(engine, [c], report))
+    return results
+
+
+def _release_or_fail(
+    ctx: FlowContext, session: Session, c: _Claim, error: str, report: FlowReport
+) -> None:
+    """After a model failure: back to queued for a retry, or failed at the attempt cap."""
+    sid = c.submission.id
+    if c.submission.attempts >= ctx.max_attempts:
+        _fail(session, sid, f"model failed {c.submission.attempts} times; last: {error}")
+        report.failed.append(sid)
+        return
+    sub = submissions.lock(session, sid)
+    if sub is not None and sub.status not in submissions.FINAL:
+        submissions.finish(session, sub, submissions.QUEUED, error)
+        report.retry.append(sid)
+
+
+def _record(
+    ctx: FlowContext, results: list[tuple[_Claim, Verdict | str]], report: FlowReport
+) -> None:
+    """Write the retries/failures, then the decisions with their audit events and
+    ``moderation.decided`` webhook messages (one statement, in autocommit)."""
+    failures = [(c, r) for c, r in results if isinstance(r, str)]
+    if failures:
+        with session_scope(ctx.db_url) as session:
+            for c, error in failures:
+                _release_or_fail(ctx, session, c, error, report)
+    to_record = {
+        c.submission.id: VerdictToRecord(
+            c.submission, c.policy, r, c.model, c.cached[0] if c.cached else None
+        )
+        for c, r in results
+        if not isinstance(r, str)
+    }
+    with statement_scope(ctx.db_url) as session:
+        written = record_verdicts(session, list(to_record.values()), fanout(MODERATION_DECIDED))
+    for sid, item in to_record.items():
+        if sid not in written:
+            report.skipped.append(sid)  # closed meanwhile by another delivery or the sweeper
+        else:
+            (report.cached if item.cached_from else report.decided).append(sid)
+
+
+def warm_up_flow(ctx: FlowContext, engine: Engine) -> None:
+    """Do once at start what the first batch would otherwise pay for: open the connection
+    pools, compile the flow's statements, read the active policy versions and their decoding
+    parameters. Writes nothing."""
+    with statement_scope(ctx.db_url) as session:
+        versions = [v.version for _, v in policy_repo.list_active(session)]
+        submissions.start_attempts(session, [uuid.uuid4()], ctx.max_attempts)
+        cached_verdicts(session, ["0" * 64])
+        record_verdicts(session, [], fanout(MODERATION_DECIDED))
+    for version in versions:
+        model_info(engine, cached_policy_version(ctx.db_url, version))
+    for fmt in ("PNG", "JPEG"):  # Pillow loads its codecs on first use
+        buffer = io.BytesIO()
+        PIL.Image.new("RGB", (8, 8)).save(buffer, format=fmt)
+        decode_for_model(buffer.getvalue(), max_pixels=ctx.max_pixels)
+
+
+def _decide(
+    ctx: FlowContext,
+    engine: Engine,
+    ids: Sequence[uuid.UUID],
+    report: FlowReport,
+    statuses: Sequence[str],
+) -> list[uuid.UUID]:
+    """Claim, reuse cached verdicts, one model call for the rest, record; the suspects."""
+    claims, suspects = claim(ctx, engine, ids, report, statuses)
+    results: list[tuple[_Claim, Verdict | str]] = [(c, c.cached[1]) for c in claims if c.cached]
+    to_model = _load_images(ctx, [c for c in claims if not c.cached], report)
+    if to_model:
+        results.extend(zip(to_model, _infer(engine, to_model, report), strict=True))
+    if results:
+        _record(ctx, results, report)
+    return suspects
+
+
+def moderate_submissions_flow(
+    ctx: FlowContext, engine: Engine, ids: Sequence[uuid.UUID]
+) -> FlowReport:
+    """Decide a batch of submissions: cached verdicts first, the rest in one model call; then
+    each suspect alone."""
+    started = time.perf_counter()
+    report = FlowReport()
+    suspects = _decide(ctx, engine, ids, report, (submissions.QUEUED,))
+    if suspects:
+        log.warning(
+            "%d of %d submissions were claimed before and never finished; running them one at "
+            "a time",
+            len(suspects),
+            len(ids),
+        )
+    for sid in suspects:
+        report.isolated.append(sid)
+        _decide(ctx, engine, [sid], report, submissions.OPEN)
+    report.flow_ms = (time.perf_counter() - started) * 1000
+    return report

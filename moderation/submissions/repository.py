@@ -1,0 +1,385 @@
+"""Images, submissions and their status transitions."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    Uuid,
+    cast,
+    column,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnClause
+
+from moderation.accounts.models import ApiKey
+from moderation.audit.models import AuditEvent
+from moderation.outbox import repository as outbox
+from moderation.policies.models import Policy
+from moderation.storage.recordsets import recordset
+from moderation.submissions.models import Decision, IdempotencyKey, Image, Submission
+
+QUEUED, PROCESSING, DECIDED, FAILED = "queued", "processing", "decided", "failed"
+FINAL = (DECIDED, FAILED)
+OPEN = (QUEUED, PROCESSING)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Received(NamedTuple):
+    """A stored submission, as the intake reports it."""
+
+    id: uuid.UUID
+    policy_version: str
+    created_at: datetime
+
+
+class ImageRow(NamedTuple):
+    """The metadata row of a content-addressed image."""
+
+    sha256: str
+    size_bytes: int
+    width: int
+    height: int
+    format: str
+
+
+class Intent(NamedTuple):
+    """A task message to send once the submission is committed (the outbox row)."""
+
+    task: str
+    queue: str
+
+
+class IdempotencyClaim(NamedTuple):
+    """An ``Idempotency-Key`` and the fingerprint of the request it came with."""
+
+    key: str
+    request_sha256: str
+
+
+class Incoming(NamedTuple):
+    """One submission to receive. ``key_id``: the API key it came with, which must still be
+    unrevoked when the rows are written (None: no key to check)."""
+
+    tenant_id: uuid.UUID
+    image: ImageRow
+    policy_slug: str
+    external_id: str | None
+    key_id: uuid.UUID | None = None
+    idempotency: IdempotencyClaim | None = None
+
+
+_INCOMING: list[ColumnClause[Any]] = [
+    column("idx", Integer()),
+    column("id", Uuid()),
+    column("tenant_id", Uuid()),
+    column("key_id", Uuid()),
+    column("external_id", String()),
+    column("sha256", String()),
+    column("size_bytes", BigInteger()),
+    column("width", Integer()),
+    column("height", Integer()),
+    column("format", String()),
+    column("policy_slug", String()),
+    column("idempotency_key", String()),
+    column("request_sha256", String()),
+]
+
+
+@lru_cache(maxsize=4)
+def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
+    """The intake statement for any number of submissions (parameter ``rows``), built once."""
+    r = recordset("r", "rows", _INCOMING)
+    images = (
+        insert(Image)
+        .from_select(
+            ["sha256", "size_bytes", "width", "height", "format"],
+            select(r.c.sha256, r.c.size_bytes, r.c.width, r.c.height, r.c.format).ext(
+                distinct_on(r.c.sha256)
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .cte("image_rows")
+    )
+    # a row is written only under a known policy, with an unrevoked key (when named) ...
+    admitted = (
+        select(r.c.idx, r.c.id, r.c.tenant_id, r.c.external_id, r.c.sha256)
+        .add_columns(r.c.idempotency_key, r.c.request_sha256, Policy.active_version)
+        .join(Policy, Policy.slug == r.c.policy_slug)
+        .where(
+            or_(
+                r.c.key_id.is_(None),
+                exists().where(ApiKey.id == r.c.key_id, ApiKey.revoked_at.is_(None)),
+            )
+        )
+        .cte("admitted")
+    )
+    # ... and, with an Idempotency-Key, only when this request is the first to claim it
+    claimed = (
+        insert(IdempotencyKey)
+        .from_select(
+            ["tenant_id", "key", "request_sha256", "submission_id"],
+            select(
+                admitted.c.tenant_id,
+                admitted.c.idempotency_key,
+                admitted.c.request_sha256,
+                admitted.c.id,
+            ).where(admitted.c.idempotency_key.is_not(None)),
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+        .returning(IdempotencyKey.submission_id)
+        .cte("claimed")
+    )
+    submission = (
+        insert(Submission)
+        .from_select(
+            [
+                "id",
+                "tenant_id",
+                "external_id",
+                "image_sha256",
+                "policy_version",
+                "status",
+                "attempts",
+                "enqueue_count",
+            ],
+            select(
+                admitted.c.id,
+                admitted.c.tenant_id,
+                admitted.c.external_id,
+                admitted.c.sha256,
+                admitted.c.active_version,
+                literal(QUEUED, String()),
+                literal(0, Integer()),
+                literal(1, Integer()),
+            )
+            .where(
+                or_(
+                    admitted.c.idempotency_key.is_(None),
+                    admitted.c.id.in_(select(claimed.c.submission_id)),
+                )
+            )
+            .order_by(admitted.c.idx),
+        )
+        .returning(
+            Submission.id,
+            Submission.tenant_id,
+            Submission.image_sha256,
+            Submission.policy_version,
+            Submission.created_at,
+        )
+        .cte("submission")
+    )
+    messages = outbox.per_row(intent.task, intent.queue, "submission_id", submission)
+    received_events = insert(AuditEvent).from_select(
+        ["tenant_id", "subject_type", "subject_id", "event", "actor", "data"],
+        select(
+            submission.c.tenant_id,
+            literal("submission", String()),
+            cast(submission.c.id, String()),
+            literal("submission.received", String()),
+            literal(actor, String()),
+            func.jsonb_build_object(
+                "policy_version",
+                submission.c.policy_version,
+                "image_sha256",
+                submission.c.image_sha256,
+            ),
+        ),
+    )
+    return select(
+        submission.c.id,
+        submission.c.policy_version,
+        submission.c.created_at,
+        outbox.notify_if_any(messages),
+    ).add_cte(images, claimed, messages, received_events.cte("received_events"))
+
+
+def receive_many(
+    session: Session, incoming: Sequence[Incoming], *, intent: Intent, actor: str
+) -> list[Received | None]:
+    """Record submissions under the active version of their policies in ONE statement: the
+    image rows (once per content), the queued submissions, an outbox row each with a NOTIFY
+    to wake the relay, and a ``submission.received`` audit event each. Answers in input
+    order; None where nothing was written: an unknown policy, a revoked key, or an
+    ``Idempotency-Key`` its tenant already used. Atomic even in autocommit mode: one round
+    trip, one commit for the lot."""
+    rows, ids = [], []
+    for idx, item in enumerate(incoming):
+        new_id = uuid.uuid4()
+        ids.append(new_id)
+        claim = item.idempotency
+        rows.append(
+            {
+                **item.image._asdict(),
+                "idx": idx,
+                "id": str(new_id),
+                "tenant_id": str(item.tenant_id),
+                "key_id": None if item.key_id is None else str(item.key_id),
+                "external_id": item.external_id,
+                "policy_slug": item.policy_slug,
+                "idempotency_key": claim.key if claim else None,
+                "request_sha256": claim.request_sha256 if claim else None,
+            }
+        )
+    written = {
+        row[0]: Received(row[0], row[1], row[2])
+        for row in session.connection().execute(
+            _receive_statement(intent, actor), {"rows": json.dumps(rows)}
+        )
+    }
+    return [written.get(i) for i in ids]
+
+
+def get_for_tenant(
+    session: Session, submission_id: uuid.UUID, tenant_id: uuid.UUID
+) -> tuple[Submission, Image, Decision | None] | None:
+    """A tenant's submission with its image and decision; None for unknown or foreign ids."""
+    stmt = (
+        select(Submission, Image, Decision)
+        .join(Image, Image.sha256 == Submission.image_sha256)
+        .outerjoin(Decision, Decision.submission_id == Submission.id)
+        .where(Submission.id == submission_id, Submission.tenant_id == tenant_id)
+    )
+    row = session.execute(stmt).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def lock(session: Session, submission_id: uuid.UUID) -> Submission | None:
+    """The submission, row-locked for the rest of the transaction."""
+    return session.get(Submission, submission_id, with_for_update=True)
+
+
+class SubmissionRef(NamedTuple):
+    """The columns the worker needs of a submission it holds."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    image_sha256: str
+    policy_version: str
+    attempts: int
+
+
+_REF = (
+    Submission.id,
+    Submission.tenant_id,
+    Submission.image_sha256,
+    Submission.policy_version,
+    Submission.attempts,
+)
+_NO_SYNC = {"synchronize_session": False}
+
+
+def start_attempts(
+    session: Session,
+    ids: Sequence[uuid.UUID],
+    max_attempts: int,
+    statuses: Sequence[str] = OPEN,
+) -> list[SubmissionRef]:
+    """Claim the submissions in one of ``statuses`` (default: open) under the attempt cap:
+    processing, attempt counted (one statement; the row locks hold until commit)."""
+    if not ids:
+        return []
+    stmt = (
+        update(Submission)
+        .where(
+            Submission.id.in_(ids),
+            Submission.status.in_(statuses),
+            Submission.attempts < max_attempts,
+        )
+        .values(status=PROCESSING, attempts=Submission.attempts + 1, updated_at=_now())
+        .returning(*_REF)
+    )
+    return [SubmissionRef(*row) for row in session.execute(stmt, execution_options=_NO_SYNC)]
+
+
+def get_many(session: Session, ids: Sequence[uuid.UUID]) -> list[Submission]:
+    """Submissions by id (no lock)."""
+    return list(session.scalars(select(Submission).where(Submission.id.in_(ids))))
+
+
+def finish(session: Session, submission: Submission, status: str, error: str | None) -> None:
+    """Move a submission to a final status."""
+    submission.status = status
+    submission.error = error
+    submission.updated_at = _now()
+    session.flush()
+
+
+# A submission still queued after a re-enqueue is most likely waiting in a long backlog, not
+# lost: each re-enqueue doubles the wait before the next one, up to this factor, so a waiting
+# submission collects a few duplicate messages instead of one every ``older_than_s``.
+MAX_REQUEUE_BACKOFF = 16
+
+
+def stuck(session: Session, older_than_s: int, limit: int = 500) -> list[Submission]:
+    """Row-locked submissions due for a re-enqueue: processing (claimed, never finished) for
+    longer than ``older_than_s``; queued for longer than ``older_than_s`` times 2 to the power
+    of its re-enqueues so far, at most ``MAX_REQUEUE_BACKOFF`` times."""
+    now = _now()
+    idle = Submission.updated_at < now - timedelta(seconds=older_than_s)
+    requeues = func.greatest(Submission.enqueue_count - 1, 0)
+    backoff = func.least(func.power(2, requeues), MAX_REQUEUE_BACKOFF)
+    waited = Submission.updated_at < now - func.make_interval(
+        0, 0, 0, 0, 0, 0, older_than_s * backoff
+    )
+    stmt = (
+        select(Submission)
+        .where(
+            Submission.status.in_((QUEUED, PROCESSING)),
+            idle,  # the index bound; ``waited`` refines it for queued rows
+            or_(Submission.status == PROCESSING, waited),
+        )
+        .order_by(Submission.updated_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(stmt))
+
+
+def requeue(session: Session, submission: Submission) -> None:
+    """Put a stuck submission back to queued and count the re-enqueue."""
+    session.execute(
+        update(Submission)
+        .where(Submission.id == submission.id)
+        .values(status=QUEUED, enqueue_count=Submission.enqueue_count + 1, updated_at=_now())
+    )
+
+
+def idempotency_key(
+    session: Session, tenant_id: uuid.UUID, key: str
+) -> tuple[str, uuid.UUID] | None:
+    """(request fingerprint, submission id) a tenant's idempotency key was first used with."""
+    row = session.execute(
+        select(IdempotencyKey.request_sha256, IdempotencyKey.submission_id).where(
+            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def forget_idempotency_keys(session: Session, older_than_s: int) -> int:
+    """Delete idempotency keys older than ``older_than_s``; returns how many."""
+    cutoff = _now() - timedelta(seconds=older_than_s)
+    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,197 @@
+"""Response schemas (separate from the ORM tables)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from moderation.submissions.images import ImageInfo
+from moderation.submissions.models import Appeal, Decision, Image, Submission
+from moderation.submissions.repository import Received
+
+
+class SubmissionFields(BaseModel):
+    """The form fields of a submission that comes with its image file."""
+
+    model_config = ConfigDict(extra="forbid")
+    policy: str = Field("default", min_length=1, max_length=63, description="policy slug")
+    external_id: str | None = Field(
+        None, max_length=200, description="your id for the upload (echoed back)"
+    )
+
+
+class ImageUrlSubmission(SubmissionFields):
+    """A submission whose image we fetch from an http(s) URL."""
+
+    image_url: str = Field(
+        min_length=1, max_length=2048, description="http(s) address of the image"
+    )
+
+
+class AppealIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"reason": "This is a medical illustration."}},
+    )
+    reason: str = Field(min_length=1, max_length=2000, description="why the decision is wrong")
+
+
+class AppealOut(BaseModel):
+    id: uuid.UUID
+    status: Literal["open", "upheld", "overturned"] = Field(
+        description="open until a reviewer confirms (upheld) or overturns the decision"
+    )
+    reason: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolution_note: str | None
+
+
+def appeal_out(appeal: Appeal) -> AppealOut:
+    """The public view of an appeal."""
+    return AppealOut(
+        id=appeal.id,
+        status=appeal.status,  # type: ignore[arg-type]
+        reason=appeal.reason,
+        created_at=appeal.created_at,
+        resolved_at=appeal.resolved_at,
+        resolution_note=appeal.resolution_note,
+    )
+
+
+class PolicyRef(BaseModel):
+    slug: str
+    version: str
+
+
+class ImageOut(BaseModel):
+    sha256: str
+    width: int
+    height: int
+    format: str
+
+
+class ScoresOut(BaseModel):
+    unsafe: float = Field(description="P(unsafe) read from the model's token distribution")
+    categories: dict[str, float] = Field(description="P(category), every category plus 'none'")
+
+
+class ModelRef(BaseModel):
+    id: str
+    revision: str
+
+
+class DecisionOut(BaseModel):
+    action: Literal["allow", "review", "block"]
+    rating: Literal["safe", "unsafe"]
+    category: str | None
+    rationale: str
+    scores: ScoresOut
+    decided_by: Literal["model", "reviewer"]
+    source: Literal["model", "cache"] = Field(
+        description="'cache': the verdict was reused from an identical earlier request "
+        "(same image bytes, policy version, model revision and decoding)"
+    )
+    model: ModelRef
+    decided_at: datetime
+
+
+class ModerationOut(BaseModel):
+    id: uuid.UUID
+    status: Literal["queued", "processing", "decided", "failed"]
+    flagged: bool | None = Field(
+        description="true when the decision's action is not 'allow'; null until decided"
+    )
+    external_id: str | None
+    image: ImageOut
+    policy: PolicyRef
+    decision: DecisionOut | None
+    appeal: AppealOut | None = Field(None, description="the latest appeal, if any")
+    error: str | None
+    created_at: datetime
+
+
+MODERATION_EXAMPLE: dict[str, Any] = {
+    "id": "0b7c6f1e-8d2a-4f5e-9c1b-3a2d4e5f6a7b",
+    "status": "decided",
+    "flagged": True,
+    "external_id": "post-123",
+    "image": {"sha256": "9f86d081" + "0" * 56, "width": 1024, "height": 768, "format": "JPEG"},
+    "policy": {"slug": "default", "version": "default-3f2a9c1d7e"},
+    "decision": {
+        "action": "review",
+        "rating": "unsafe",
+        "category": "O2",
+        "rationale": "The image shows a person holding a knife in a threatening pose.",
+        "scores": {"unsafe": 0.62, "categories": {"O1": 0.03, "O2": 0.55, "none": 0.42}},
+        "decided_by": "model",
+        "source": "model",
+        "model": {"id": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf", "revision": "5d1e7a3c"},
+        "decided_at": "2026-11-25T12:00:01Z",
+    },
+    "appeal": None,
+    "error": None,
+    "created_at": "2026-11-25T12:00:00Z",
+}
+
+
+def _slug_of(version: str) -> str:
+    return version.rsplit("-", 1)[0]
+
+
+def decision_out(decision: Decision) -> DecisionOut:
+    """The public view of a decision row."""
+    return DecisionOut(
+        action=decision.action,  # type: ignore[arg-type]
+        rating=decision.rating,  # type: ignore[arg-type]
+        category=decision.category,
+        rationale=decision.rationale,
+        scores=ScoresOut.model_validate(decision.scores),
+        decided_by=decision.decided_by,  # type: ignore[arg-type]
+        source=decision.source,  # type: ignore[arg-type]
+        model=ModelRef(id=decision.model_id, revision=decision.model_revision),
+        decided_at=decision.decided_at,
+    )
+
+
+def moderation_out(
+    submission: Submission, image: Image, decision: Decision | None, appeal: Appeal | None = None
+) -> ModerationOut:
+    """The public view of a submission with its image, decision and latest appeal."""
+    return ModerationOut(
+        id=submission.id,
+        status=submission.status,  # type: ignore[arg-type]
+        flagged=None if decision is None else decision.action != "allow",
+        appeal=None if appeal is None else appeal_out(appeal),
+        external_id=submission.external_id,
+        image=ImageOut(
+            sha256=image.sha256, width=image.width, height=image.height, format=image.format
+        ),
+        policy=PolicyRef(
+            slug=_slug_of(submission.policy_version), version=submission.policy_version
+        ),
+        decision=None if decision is None else decision_out(decision),
+        error=submission.error,
+        created_at=submission.created_at,
+    )
+
+
+def received_out(received: Received, image: ImageInfo, external_id: str | None) -> ModerationOut:
+    """The public view of a submission just accepted (status queued, no decision yet)."""
+    return ModerationOut(
+        id=received.id,
+        status="queued",
+        flagged=None,
+        appeal=None,
+        external_id=external_id,
+        image=ImageOut(
+            sha256=image.sha256, width=image.width, height=image.height, format=image.format
+        ),
+        policy=PolicyRef(slug=_slug_of(received.policy_version), version=received.policy_version),
+        decision=None,
+        error=None,
+        created_at=received.created_at,
+    )

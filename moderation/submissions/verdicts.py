@@ -1,0 +1,153 @@
+"""From a verdict to a decision: thresholds on the model's probabilities, then the stored record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from moderation.inference.types import Scores, Verdict
+from moderation.policies.rubric import NO_CATEGORY, Action, Policy
+from moderation.submissions import decision_repository as decisions
+from moderation.submissions.models import Decision
+from moderation.submissions.repository import SubmissionRef
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The decision drawn from a verdict's scores under a policy."""
+
+    action: Action
+    rating: str
+    category: str | None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Provenance of the model that produced a verdict."""
+
+    model_id: str
+    revision: str
+    decoding: dict[str, Any]
+
+
+def decide(policy: Policy, unsafe: float, categories: dict[str, float]) -> Outcome:
+    """Apply the policy thresholds to P(unsafe); name the most probable category when unsafe.
+
+    The rating is "unsafe" when P(unsafe) reaches ``review_at``; at ``block_at`` the action is the
+    action of the most probable category (block unless the policy says review).
+    """
+    real = {cid: p for cid, p in categories.items() if cid != NO_CATEGORY}
+    top = max(policy.category_ids, key=lambda cid: real.get(cid, 0.0))
+    if unsafe >= policy.thresholds.block_at:
+        return Outcome(policy.category(top).action, "unsafe", top)
+    if unsafe >= policy.thresholds.review_at:
+        return Outcome("review", "unsafe", top)
+    return Outcome("allow", "safe", None)
+
+
+def verdict_key(submission: SubmissionRef, model: ModelInfo) -> str:
+    """What makes a verdict reproducible: image bytes, policy version, model, decoding."""
+    material = [
+        submission.image_sha256,
+        submission.policy_version,
+        model.model_id,
+        model.revision,
+        model.decoding,
+    ]
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _verdict_of(row: Decision) -> Verdict:
+    scores = Scores(unsafe=row.scores["unsafe"], categories=dict(row.scores["categories"]))
+    return Verdict(
+        rating=row.verdict["rating"],
+        category=row.verdict["category"],
+        rationale=row.rationale,
+        raw_text=row.raw_text,
+        scores=scores,
+        prompt_sha256=row.prompt_sha256,
+        latency_ms=0.0,
+    )
+
+
+def cached_verdicts(session: Session, keys: list[str]) -> dict[str, tuple[uuid.UUID, Verdict]]:
+    """Verdicts the model already gave for these keys, with the decisions that hold them."""
+    return {
+        key: (row.id, _verdict_of(row))
+        for key, row in decisions.model_verdicts(session, keys).items()
+    }
+
+
+@dataclass(frozen=True)
+class VerdictToRecord:
+    """A verdict for a submission, with its provenance (``cached_from``: the verdict cache)."""
+
+    submission: SubmissionRef
+    policy: Policy
+    verdict: Verdict
+    model: ModelInfo
+    cached_from: uuid.UUID | None = None
+
+
+def _decision_row(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
+    sub, verdict, model = item.submission, item.verdict, item.model
+    return {
+        "id": uuid.uuid4(),
+        "submission_id": sub.id,
+        "action": outcome.action,
+        "rating": outcome.rating,
+        "category": outcome.category,
+        "rationale": verdict.rationale,
+        "scores": {"unsafe": verdict.scores.unsafe, "categories": verdict.scores.categories},
+        "decided_by": "model",
+        "model_action": outcome.action,
+        "model_category": outcome.category,
+        "source": "model" if item.cached_from is None else "cache",
+        "verdict_key": verdict_key(sub, model),
+        "cached_from": item.cached_from,
+        "verdict": {"rating": verdict.rating, "category": verdict.category},
+        "raw_text": verdict.raw_text,
+        "model_id": model.model_id,
+        "model_revision": model.revision,
+        "prompt_sha256": verdict.prompt_sha256,
+        "decoding": model.decoding,
+        "latency_ms": verdict.latency_ms,
+    }
+
+
+def _decided_event(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "tenant_id": item.submission.tenant_id,
+        "subject_type": "submission",
+        "subject_id": str(item.submission.id),
+        "event": "decision.made",
+        "actor": f"model:{item.model.model_id}",
+        "data": {
+            **asdict(outcome),
+            "unsafe": item.verdict.scores.unsafe,
+            "cached_from": None if item.cached_from is None else str(item.cached_from),
+        },
+    }
+
+
+def record_verdicts(
+    session: Session, items: list[VerdictToRecord], fanout: decisions.Fanout | None = None
+) -> set[uuid.UUID]:
+    """Decide the still-open submissions of ``items``: each gets its decision and audit event
+    once, and ``fanout``'s webhook messages (one statement); returns the submissions decided
+    now."""
+    outcomes = [
+        decide(i.policy, i.verdict.scores.unsafe, i.verdict.scores.categories) for i in items
+    ]
+    pairs = list(zip(items, outcomes, strict=True))
+    return decisions.close_and_record(
+        session,
+        [_decision_row(i, o) for i, o in pairs],
+        [_decided_event(i, o) for i, o in pairs],
+        fanout,
+    )

@@ -1,0 +1,46 @@
+"""App-wide request dependencies shared by the JSON API and the console: settings, database
+URL, blob store, the secret box."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from moderation.config import Settings
+from moderation.storage.blobs import FileBlobStore, blob_store
+from moderation.webhooks.secrets import SecretBox
+
+
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_db_url(settings: SettingsDep) -> str:
+    """The database URL of this app."""
+    assert settings.database_url, "create_app checks the database URL"
+    return settings.database_url
+
+
+DbUrlDep = Annotated[str, Depends(get_db_url)]
+
+
+async def get_blobs(settings: SettingsDep) -> FileBlobStore:
+    """The blob store of this app."""
+    return blob_store(settings)
+
+
+BlobsDep = Annotated[FileBlobStore, Depends(get_blobs)]
+
+
+def get_secret_box(settings: SettingsDep) -> SecretBox:
+    """Seals secrets stored at rest with the server key."""
+    return SecretBox(settings.secret_key.get_secret_value())
+
+
+SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]

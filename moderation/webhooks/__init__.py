@@ -1,0 +1,1 @@
+"""Webhooks: tenants' endpoints, signed events and their delivery with retries."""

@@ -1,0 +1,217 @@
+"""The worker's flow in-process, on the real database and a real tiny checkpoint:
+the verdict cache saves model calls, failures are isolated, redelivery is harmless."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moderation.accounts import tenant_repository as tenants
+from moderation.inference.types import ModerationRequest, Verdict
+from moderation.policies.rubric import Policy
+from moderation.storage.blobs import FileBlobStore
+from moderation.storage.db import session_scope
+from moderation.submissions import repository as submissions
+from moderation.submissions.moderation_flow import FlowContext, moderate_submissions_flow
+from moderation.webhooks import endpoint_repository as webhook_endpoints
+from tests.conftest import Env
+from tests.support.db import count, rows
+from tests.support.intake import accept_without_sending
+
+
+class CountingEngine:
+    """A real engine that counts model calls (and can be told to fail on some images)."""
+
+    def __init__(self, engine: Any, fail_on_width: int | None = None) -> None:
+        self.engine, self.fail_on_width = engine, fail_on_width
+        self.calls: list[int] = []
+        self.model_id, self.revision = engine.model_id, engine.revision
+        self.device, self.dtype, self.warmed_up = engine.device, engine.dtype, True
+
+    def decoding_params(self, policy: Policy) -> dict[str, object]:
+        return dict(self.engine.decoding_params(policy))
+
+    def warm_up(self) -> None:
+        """Nothing to do: the wrapped engine is ready."""
+
+    def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
+        self.calls.append(len(requests))
+        if any(r.image.width == self.fail_on_width for r in requests):
+            raise RuntimeError("this image breaks the model")
+        return list(self.engine.moderate_batch(requests))
+
+
+class HeldEngine(CountingEngine):
+    """Holds its model call until released: a worker still busy with a batch."""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
+        self.started.set()
+        assert self.release.wait(60), "never released"
+        return super().moderate_batch(requests)
+
+
+@pytest.fixture(scope="module")
+def engine(checkpoints: dict[str, Path]) -> Any:
+    from moderation.inference import load_engine
+
+    return load_engine(str(checkpoints["llava"]), warm_up=False)
+
+
+def _ctx(env: Env, db: str) -> FlowContext:
+    blobs = FileBlobStore(env.data_dir / "blobs")
+    return FlowContext(db_url=db, blobs=blobs, max_pixels=10**7, max_attempts=3)
+
+
+def _submit(env: Env, db: str, seed: int, policy: str = "default") -> uuid.UUID:
+    sid, _ = accept_without_sending(db, env.data_dir / "blobs", seed=seed, policy=policy)
+    return uuid.UUID(sid)
+
+
+def test_reupload_of_a_decided_image_is_decided_from_the_cache(
+    env: Env, db: str, engine: Any
+) -> None:
+    counting = CountingEngine(engine)
+    first = _submit(env, db, seed=700)
+    report = moderate_submissions_flow(_ctx(env, db), counting, [first])
+    assert report.decided == [first] and counting.calls == [1]
+
+    again = _submit(env, db, seed=700)  # same bytes, same policy version, same model
+    report = moderate_submissions_flow(_ctx(env, db), counting, [again])
+    assert report.cached == [again] and counting.calls == [1]  # no model call
+
+    (original,) = rows(db, "SELECT * FROM decisions WHERE submission_id = :s", s=str(first))
+    (reused,) = rows(db, "SELECT * FROM decisions WHERE submission_id = :s", s=str(again))
+    assert (original["source"], reused["source"]) == ("model", "cache")
+    assert reused["cached_from"] == original["id"]
+    assert reused["verdict_key"] == original["verdict_key"]
+    for field in (
+        "action",
+        "rating",
+        "category",
+        "rationale",
+        "scores",
+        "raw_text",
+        "prompt_sha256",
+    ):
+        assert reused[field] == original[field], field
+
+
+def test_other_policy_version_is_not_served_from_the_cache(env: Env, db: str, engine: Any) -> None:
+    counting = CountingEngine(engine)
+    moderate_submissions_flow(_ctx(env, db), counting, [_submit(env, db, seed=701)])
+    other = _submit(env, db, seed=701, policy="marketplace")
+    report = moderate_submissions_flow(_ctx(env, db), counting, [other])
+    assert report.decided == [other] and counting.calls == [1, 1]
+
+
+def test_one_bad_image_fails_alone_and_the_rest_of_the_batch_is_decided(
+    env: Env, db: str, engine: Any
+) -> None:
+    counting = CountingEngine(engine, fail_on_width=17)
+    good = [_submit(env, db, seed=s) for s in (702, 703)]
+    bad_id, _ = accept_without_sending(db, env.data_dir / "blobs", seed=704, size=(17, 40))
+    bad = uuid.UUID(bad_id)
+    report = moderate_submissions_flow(_ctx(env, db), counting, [*good, bad])
+    assert sorted(report.decided) == sorted(good)
+    assert report.retry == [bad]
+    assert counting.calls[0] == 3 and sorted(counting.calls[1:]) == [1, 1, 1]
+    (row,) = rows(db, "SELECT status, error, attempts FROM submissions WHERE id = :s", s=str(bad))
+    assert row["status"] == "queued" and "breaks the model" in row["error"]
+
+
+def test_running_the_flow_twice_decides_once(env: Env, db: str, engine: Any) -> None:
+    sid = _submit(env, db, seed=705)
+    counting = CountingEngine(engine)
+    moderate_submissions_flow(_ctx(env, db), counting, [sid, sid])
+    report = moderate_submissions_flow(_ctx(env, db), counting, [sid, uuid.uuid4()])
+    assert len(report.skipped) == 2 and counting.calls == [1]
+    assert rows(db, "SELECT count(*) AS n FROM decisions WHERE submission_id = :s", s=str(sid)) == [
+        {"n": 1}
+    ]
+
+
+def test_a_duplicate_message_while_a_worker_holds_the_submission_decides_once(
+    env: Env, db: str, engine: Any
+) -> None:
+    """The sweeper re-enqueued a submission whose worker is still busy (or the broker
+    redelivered it): both runs claim it and run the model, one decision and one
+    ``moderation.decided`` message are written, the late run skips it."""
+    tenant = f"dup-{uuid.uuid4().hex[:8]}"
+    with session_scope(db) as session:
+        owner = tenants.create(session, tenant)
+        webhook_endpoints.add(
+            session, owner.id, "https://hooks.example/d", ["moderation.decided"], "-"
+        )
+    sid = uuid.UUID(accept_without_sending(db, env.data_dir / "blobs", seed=707, tenant=tenant)[0])
+    held = HeldEngine(engine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(moderate_submissions_flow, _ctx(env, db), held, [sid])
+        assert held.started.wait(60)
+        second = moderate_submissions_flow(_ctx(env, db), CountingEngine(engine), [sid])
+        held.release.set()
+        late = first.result(timeout=60)
+    assert (second.decided, late.decided, late.skipped) == ([sid], [], [sid])
+    assert count(db, "decisions WHERE submission_id = :s", s=str(sid)) == 1
+    assert count(db, "webhook_messages WHERE submission_id = :s", s=str(sid)) == 1
+    made = "audit_events WHERE subject_id = :s AND event = 'decision.made'"
+    assert count(db, made, s=str(sid)) == 1
+    (row,) = rows(db, "SELECT status, attempts FROM submissions WHERE id = :s", s=str(sid))
+    assert row == {"status": "decided", "attempts": 2}
+
+
+def _claimed_by_a_dead_worker(db: str, ids: list[uuid.UUID], times: int = 1) -> None:
+    """Claim ``ids`` as a worker would before its model call, ``times`` times, and never
+    finish them: what a worker killed mid-batch leaves behind."""
+    for _ in range(times):
+        with session_scope(db) as session:
+            submissions.start_attempts(session, ids, max_attempts=10)
+
+
+def test_suspects_of_a_dead_batch_run_one_at_a_time_after_the_fresh_ones(
+    env: Env, db: str, engine: Any
+) -> None:
+    fresh = [_submit(env, db, seed=seed) for seed in (720, 721)]
+    suspects = [_submit(env, db, seed=seed) for seed in (722, 723, 724)]
+    _claimed_by_a_dead_worker(db, suspects)
+    counting = CountingEngine(engine)
+    report = moderate_submissions_flow(_ctx(env, db), counting, [*suspects, *fresh])
+    assert counting.calls == [2, 1, 1, 1]
+    assert report.isolated == suspects
+    assert sorted(report.decided) == sorted([*fresh, *suspects])
+    states = rows(db, "SELECT status, attempts FROM submissions WHERE id = ANY(:i)", i=suspects)
+    assert all(s == {"status": "decided", "attempts": 2} for s in states), states
+
+
+def test_a_suspect_at_the_attempt_cap_fails_saying_the_worker_stopped(
+    env: Env, db: str, engine: Any
+) -> None:
+    sid = _submit(env, db, seed=725)
+    _claimed_by_a_dead_worker(db, [sid], times=3)
+    counting = CountingEngine(engine)
+    report = moderate_submissions_flow(_ctx(env, db), counting, [sid])
+    assert (report.failed, report.isolated, counting.calls) == ([sid], [], [])
+    (row,) = rows(db, "SELECT status, error FROM submissions WHERE id = :s", s=str(sid))
+    assert row["status"] == "failed"
+    assert "gave up after 3 attempts: the worker stopped during each" in str(row["error"])
+
+
+def test_warm_up_writes_nothing(env: Env, db: str, engine: Any) -> None:
+    from moderation.submissions.moderation_flow import warm_up_flow
+    from tests.support.db import count
+
+    tables = ("submissions", "decisions", "audit_events", "outbox", "webhook_messages")
+    before = {t: count(db, t) for t in tables}
+    counting = CountingEngine(engine)
+    warm_up_flow(_ctx(env, db), counting)
+    assert {t: count(db, t) for t in tables} == before
+    assert counting.calls == []
