@@ -17,6 +17,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
@@ -34,13 +35,14 @@ from moderation.inference import (
     load_engine,
 )
 from moderation.inference.loading import resolve_device
-from moderation.policies.rubric import Policy, load_policy_file
+from moderation.inference.rubric import Rubric
+from moderation.policies.format import load_policy_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _texts(
-    engine: HFEngine, policy: Policy, images: Sequence[Image.Image], batch: int
+    engine: HFEngine, policy: Rubric, images: Sequence[Image.Image], batch: int
 ) -> list[str]:
     verdicts: list[Verdict] = []
     for i in range(0, len(images), batch):
@@ -74,7 +76,7 @@ def _head(raw: str) -> tuple[object, object]:
 
 
 def check_checkpoint(
-    path: str, device: str, dtype: str, policy: Policy, images: Sequence[Image.Image]
+    path: str, device: str, dtype: str, policy: Rubric, images: Sequence[Image.Image]
 ) -> list[tuple[str, str]]:
     """(check, outcome: '' for ok, else 'FAIL ...' or 'drift ...') for one checkpoint."""
     engine = load_engine(path, device=device, dtype=dtype, warm_up=True)
@@ -82,8 +84,8 @@ def check_checkpoint(
     where = f"{engine.model.device.type} {str(engine.model.dtype).removeprefix('torch.')}"
     exact = dtype == "float32"
     n = len(images)
-    first = policy.model_copy(update={"prompt_layout": "image_first"})
-    cached = policy.model_copy(update={"prompt_layout": "policy_first"})
+    first = replace(policy, prompt_layout="image_first", version=f"{policy.version}-image-first")
+    cached = replace(policy, prompt_layout="policy_first", version=f"{policy.version}-policy-first")
     plain = load_engine(path, device=device, dtype=dtype, prefix_cache=False)
     with_prefix = _texts(engine, cached, images, n)
     return [
@@ -106,7 +108,7 @@ def check_checkpoint(
 
 
 def guarded(
-    path: str, device: str, dtype: str, policy: Policy, images: Sequence[Image.Image]
+    path: str, device: str, dtype: str, policy: Rubric, images: Sequence[Image.Image]
 ) -> list[tuple[str, str]]:
     """The checks' results, or one failed result carrying the exception."""
     try:
@@ -128,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(args.device)
     # short rationales keep random-weight verdicts short: the checks are about equality
     base = load_policy_file(Path(args.policy))
-    policy = base.model_copy(update={"rationale_max_chars": 40})
+    policy = base.model_copy(update={"rationale_max_chars": 40}).rubric()
     images = synthetic_images(args.images)
     print(f"Machine: {machine(device)}", flush=True)
     failed = 0

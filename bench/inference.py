@@ -39,7 +39,8 @@ from moderation.inference import HFEngine, ModerationRequest, build_tiny, load_e
 from moderation.inference.grammar import verdict_schema
 from moderation.inference.loading import load_processor, resolve_device, resolve_dtype
 from moderation.inference.prompt import conversation
-from moderation.policies.rubric import Policy, load_policy_file
+from moderation.inference.rubric import Rubric
+from moderation.policies.format import Policy, load_policy_file
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = (
@@ -71,7 +72,7 @@ class Row:
     prefill_tokens: float  # per image, prompt tokens run through the model
 
 
-def conforms(text: str, policy: Policy) -> bool:
+def conforms(text: str, policy: Rubric) -> bool:
     """json.loads + the verdict JSON schema (keys, enums, rationale pattern); any whitespace."""
     try:
         data = json.loads(text)
@@ -91,7 +92,7 @@ def conforms(text: str, policy: Policy) -> bool:
     return True
 
 
-def run_engine(engine: HFEngine, policy: Policy, images: Sequence[Image.Image], batch: int) -> Row:
+def run_engine(engine: HFEngine, policy: Rubric, images: Sequence[Image.Image], batch: int) -> Row:
     """Our worker path: ``moderate_batch`` over the images in batches of ``batch``."""
     before = (engine.counters.prefill_tokens, engine.counters.generated_tokens)
     valid = 0
@@ -114,7 +115,7 @@ def run_engine(engine: HFEngine, policy: Policy, images: Sequence[Image.Image], 
     )
 
 
-def naive_generate(model: Any, processor: Any, policy: Policy, image: Image.Image, k: int) -> str:
+def naive_generate(model: Any, processor: Any, policy: Rubric, image: Image.Image, k: int) -> str:
     """What a LLaVA model card shows: chat template, processor, one ``generate``, decode."""
     text = processor.apply_chat_template(conversation(policy), add_generation_prompt=True)
     inputs = processor(images=image, text=text, return_tensors="pt").to(model.device, model.dtype)
@@ -126,7 +127,7 @@ def naive_generate(model: Any, processor: Any, policy: Policy, image: Image.Imag
 
 
 def run_naive(
-    model: Any, processor: Any, policy: Policy, images: Sequence[Image.Image], k: int
+    model: Any, processor: Any, policy: Rubric, images: Sequence[Image.Image], k: int
 ) -> Row:
     """The naive loop: one unconstrained ``generate`` of exactly ``k`` tokens per image."""
     prefill = valid = 0
@@ -159,7 +160,7 @@ def bench_size(
         )
         params = sum(p.numel() for p in engine.model.parameters())
         for layout in args.layouts:
-            policy = base.model_copy(update={"prompt_layout": layout})
+            policy = base.model_copy(update={"prompt_layout": layout}).rubric()
             run_engine(engine, policy, images[:2], 2)  # warm-up: grammar, prefix cache
             for b in args.batches:
                 rows.append(run_engine(engine, policy, sequential if b == 1 else images, b))
@@ -169,7 +170,7 @@ def bench_size(
         model = load_naive_model(path, device)
         processor = load_processor(path)
         for layout in args.layouts:
-            policy = base.model_copy(update={"prompt_layout": layout})
+            policy = base.model_copy(update={"prompt_layout": layout}).rubric()
             k = naive_tokens([r for r in rows if r.layout == layout])
             naive_generate(model, processor, policy, images[0], 4)  # warm-up
             rows.append(run_naive(model, processor, policy, sequential, k))
@@ -266,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sizes.append(f"{size} {params / 1e6:.1f}M parameters")
     print(f"Machine: {machine(resolve_device(args.device))} (1-minute load at start {load:.2f})")
     print(f"Checkpoints: {args.arch}, random weights, {', '.join(sizes)}")
-    print(f"Policy {base.version}; {len(images)} synthetic images; wall time ", end="")
+    print(f"Rubric {base.version}; {len(images)} synthetic images; wall time ", end="")
     print(f"{time.perf_counter() - started:.0f} s\n")
     print(table(rows))
 

@@ -15,8 +15,8 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from moderation.inference.rubric import Rubric
 from moderation.inference.types import Engine, ModerationRequest, Verdict
-from moderation.policies.rubric import Policy
 
 
 class InjectedFault(RuntimeError):
@@ -43,9 +43,9 @@ class FailingOnSize:
         self.device, self.dtype = self.inner.device, self.inner.dtype
         self.warmed_up = self.inner.warmed_up
 
-    def decoding_params(self, policy: Policy) -> dict[str, object]:
+    def decoding_params(self, rubric: Rubric) -> dict[str, object]:
         """The inner engine's decoding parameters."""
-        return self.inner.decoding_params(policy)
+        return self.inner.decoding_params(rubric)
 
     def warm_up(self) -> None:
         """Warm the inner engine up."""

@@ -17,18 +17,16 @@ from moderation.inference import attention, decoding, grammar, prefix
 from moderation.inference.loading import LoadedCheckpoint, load_checkpoint
 from moderation.inference.loop import DecodedRow, greedy_decode
 from moderation.inference.prompt import prompt_sha256, render_prompt_text
+from moderation.inference.rubric import Rubric, RubricCategory
 from moderation.inference.types import ModerationRequest, Scores, Verdict
-from moderation.policies.rubric import Category, Policy, Thresholds
 
 log = logging.getLogger(__name__)
 
-# A small policy for warm-up only: its verdicts are thrown away.
-WARM_UP_POLICY = Policy(
-    slug="warm-up",
-    title="Warm-up",
+# A small rubric for warm-up only: its verdicts are thrown away.
+WARM_UP_RUBRIC = Rubric(
+    version="warm-up",
     instructions="Judge the image.",
-    categories=(Category(id="X1", name="Anything", should_not=("x",), can=("y",)),),
-    thresholds=Thresholds(review_at=0.5, block_at=0.9),
+    categories=(RubricCategory(id="X1", name="Anything", should_not=("x",), can=("y",)),),
     rationale_max_chars=20,
 )
 
@@ -91,23 +89,23 @@ class HFEngine:
         self._image_token_id = int(self.model.config.image_token_id)
         self.counters = EngineCounters()
 
-    def uses_prefix_cache(self, policy: Policy) -> bool:
-        """Whether verdicts under ``policy`` reuse the KV cache of its rubric prefix."""
+    def uses_prefix_cache(self, rubric: Rubric) -> bool:
+        """Whether verdicts under ``rubric`` reuse the KV cache of its rubric prefix."""
         return (
             self.prefix_cache_enabled
-            and policy.prompt_layout == "policy_first"
-            and policy.version not in self._prefix_refused
+            and rubric.prompt_layout == "policy_first"
+            and rubric.version not in self._prefix_refused
         )
 
-    def decoding_params(self, policy: Policy) -> dict[str, object]:
-        """How verdicts under ``policy`` are decoded (stored as decision provenance)."""
+    def decoding_params(self, rubric: Rubric) -> dict[str, object]:
+        """How verdicts under ``rubric`` are decoded (stored as decision provenance)."""
         return {
             "strategy": "greedy",
-            "max_new_tokens": grammar.max_new_tokens(policy),
+            "max_new_tokens": grammar.max_new_tokens(rubric),
             "constrained": "json_schema/xgrammar",
-            "schema_sha256": grammar.schema_sha256(policy),
-            "prompt_layout": policy.prompt_layout,
-            "prefix_cache": self.uses_prefix_cache(policy),
+            "schema_sha256": grammar.schema_sha256(rubric),
+            "prompt_layout": rubric.prompt_layout,
+            "prefix_cache": self.uses_prefix_cache(rubric),
             "dtype": self.dtype,
             "transformers": transformers.__version__,
             "xgrammar": version("xgrammar"),
@@ -115,13 +113,13 @@ class HFEngine:
 
     def warm_up(self) -> None:
         """One small generation on a blank image, so the first real batch does not pay for it."""
-        self.moderate_batch([ModerationRequest(Image.new("RGB", (64, 64)), WARM_UP_POLICY)])
+        self.moderate_batch([ModerationRequest(Image.new("RGB", (64, 64)), WARM_UP_RUBRIC)])
         self.warmed_up = True
 
     def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
         """Judge the requests: one batched grammar-constrained greedy decoding per group.
 
-        ``policy_first`` requests are grouped by policy (each group reuses its prefix cache); all
+        ``policy_first`` requests are grouped by rubric (each group reuses its prefix cache); all
         other requests share one group. Verdicts come back in request order.
         """
         if not requests:
@@ -137,43 +135,43 @@ class HFEngine:
     def _groups(self, requests: Sequence[ModerationRequest]) -> list[list[int]]:
         groups: dict[str | None, list[int]] = {}
         for i, request in enumerate(requests):
-            policy = request.policy
-            key = policy.version if self.uses_prefix_cache(policy) else None
+            rubric = request.rubric
+            key = rubric.version if self.uses_prefix_cache(rubric) else None
             groups.setdefault(key, []).append(i)
         return list(groups.values())
 
     def _run_group(self, requests: Sequence[ModerationRequest]) -> list[_Row]:
-        policies = [r.policy for r in requests]
-        prompts = [render_prompt_text(self.processor, p) for p in policies]
+        rubrics = [r.rubric for r in requests]
+        prompts = [render_prompt_text(self.processor, p) for p in rubrics]
         inputs = self._inputs([r.image for r in requests], prompts)
         entry = None
-        if self.uses_prefix_cache(policies[0]):
-            inputs, entry = self._reuse_prefix(policies[0], inputs)
+        if self.uses_prefix_cache(rubrics[0]):
+            inputs, entry = self._reuse_prefix(rubrics[0], inputs)
         if self.prefix_cache_enabled:
             attention.select(self.model, shared_prefix=entry is not None)
         decoded = greedy_decode(
             self.model,
             inputs,
-            [self.grammars.grammar(p) for p in policies],
+            [self.grammars.grammar(p) for p in rubrics],
             self._stop_ids,
-            max_new_tokens=max(grammar.max_new_tokens(p) for p in policies),
-            record_steps=grammar.category_close_chars(policies),
+            max_new_tokens=max(grammar.max_new_tokens(p) for p in rubrics),
+            record_steps=grammar.category_close_chars(rubrics),
             prefix=entry,
         )
-        rows = [self._row(*row) for row in zip(policies, prompts, decoded, strict=True)]
+        rows = [self._row(*row) for row in zip(rubrics, prompts, decoded, strict=True)]
         reused = 0 if entry is None else len(entry.ids) * len(requests)
         self._count(int(inputs["attention_mask"].sum()) - reused, rows)
         return rows
 
     def _reuse_prefix(
-        self, policy: Policy, inputs: dict[str, torch.Tensor]
+        self, rubric: Rubric, inputs: dict[str, torch.Tensor]
     ) -> tuple[dict[str, torch.Tensor], prefix.PrefixEntry | None]:
-        """Inputs laid out after the policy's cached prefix, and that prefix (None: not shared)."""
+        """Inputs laid out after the rubric's cached prefix, and that prefix (None: not shared)."""
         ids = prefix.shared_prefix(inputs, self._image_token_id)
-        entry = None if ids is None else self.prefixes.get(policy.version, ids)
+        entry = None if ids is None else self.prefixes.get(rubric.version, ids)
         if entry is None:
-            log.warning("policy %s: no prefix shared by every prompt; not cached", policy.version)
-            self._prefix_refused.add(policy.version)
+            log.warning("rubric %s: no prefix shared by every prompt; not cached", rubric.version)
+            self._prefix_refused.add(rubric.version)
             return inputs, None
         return prefix.suffix_inputs(inputs, len(entry.ids), self._pad_id), entry
 
@@ -185,14 +183,14 @@ class HFEngine:
             for k, v in batch.items()
         }
 
-    def _row(self, policy: Policy, prompt: str, decoded: DecodedRow) -> _Row:
+    def _row(self, rubric: Rubric, prompt: str, decoded: DecodedRow) -> _Row:
         if not decoded.stopped:
             raise grammar.VerdictFormatError(
                 f"generation ended without a stop token after {len(decoded.tokens)} tokens"
             )
         tokens, records = decoded.tokens, decoded.records
-        raw_text, parsed = decoding.decode_row(policy, tokens, self._vocab_bytes)
-        scores = decoding.verdict_scores(policy, parsed, tokens, records, self._vocab_texts)
+        raw_text, parsed = decoding.decode_row(rubric, tokens, self._vocab_bytes)
+        scores = decoding.verdict_scores(rubric, parsed, tokens, records, self._vocab_texts)
         return _Row(prompt, raw_text, parsed, scores, len(tokens) + 1)
 
     def _count(self, prefill_tokens: int, rows: list[_Row]) -> None:
@@ -226,8 +224,8 @@ def load_engine(
 ) -> HFEngine:
     """Load a checkpoint (hub id or local dir) into an engine; warms up on CUDA unless told.
 
-    ``prefix_cache``: reuse the rubric prefix of ``policy_first`` policies, keeping the keys and
-    values of up to ``prefix_entries`` policy versions (see prefix.py).
+    ``prefix_cache``: reuse the rubric prefix of ``policy_first`` rubrics, keeping the keys and
+    values of up to ``prefix_entries`` rubric versions (see prefix.py).
     """
     checkpoint = load_checkpoint(model, revision=revision, device=device, dtype=dtype)
     engine = HFEngine(checkpoint, prefix_cache=prefix_cache, prefix_entries=prefix_entries)

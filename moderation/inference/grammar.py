@@ -1,4 +1,4 @@
-"""A policy's verdict JSON schema: its xgrammar grammar, its length bound, its validation."""
+"""A rubric's verdict JSON schema: its xgrammar grammar, its length bound, its validation."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import xgrammar as xgr
 
-from moderation.policies.rubric import NO_CATEGORY, Policy
+from moderation.inference.rubric import NO_CATEGORY, Rubric
 
 RATINGS = ("safe", "unsafe")
 KEYS = ("rating", "category", "rationale")
@@ -27,7 +27,7 @@ _SEPARATORS = (",", ":")
 
 
 class VerdictFormatError(ValueError):
-    """The generated text is not a verdict that the policy's schema admits."""
+    """The generated text is not a verdict that the rubric's schema admits."""
 
 
 @dataclass(frozen=True)
@@ -39,21 +39,21 @@ class ParsedVerdict:
     rationale: str
 
 
-def category_values(policy: Policy) -> list[str]:
-    """The values the ``category`` field may take: the policy's ids, then ``none``."""
-    return [*policy.category_ids, NO_CATEGORY]
+def category_values(rubric: Rubric) -> list[str]:
+    """The values the ``category`` field may take: the rubric's ids, then ``none``."""
+    return [*rubric.category_ids, NO_CATEGORY]
 
 
-def verdict_schema(policy: Policy) -> dict[str, Any]:
-    """JSON schema of a verdict under ``policy``: rating, category, rationale, in this order."""
+def verdict_schema(rubric: Rubric) -> dict[str, Any]:
+    """JSON schema of a verdict under ``rubric``: rating, category, rationale, in this order."""
     return {
         "type": "object",
         "properties": {
             "rating": {"type": "string", "enum": list(RATINGS)},
-            "category": {"type": "string", "enum": category_values(policy)},
+            "category": {"type": "string", "enum": category_values(rubric)},
             "rationale": {
                 "type": "string",
-                "pattern": f"^{RATIONALE_CHARS}{{0,{policy.rationale_max_chars}}}$",
+                "pattern": f"^{RATIONALE_CHARS}{{0,{rubric.rationale_max_chars}}}$",
             },
         },
         "required": list(KEYS),
@@ -61,14 +61,14 @@ def verdict_schema(policy: Policy) -> dict[str, Any]:
     }
 
 
-def schema_json(policy: Policy) -> str:
+def schema_json(rubric: Rubric) -> str:
     """The schema as JSON text (the grammar cache key); key order matters: it fixes field order."""
-    return json.dumps(verdict_schema(policy), separators=_SEPARATORS)
+    return json.dumps(verdict_schema(rubric), separators=_SEPARATORS)
 
 
-def schema_sha256(policy: Policy) -> str:
+def schema_sha256(rubric: Rubric) -> str:
     """sha256 of the canonical schema text (decoding provenance)."""
-    return hashlib.sha256(schema_json(policy).encode()).hexdigest()
+    return hashlib.sha256(schema_json(rubric).encode()).hexdigest()
 
 
 def dump_verdict(rating: str, category: str, rationale: str) -> str:
@@ -78,16 +78,16 @@ def dump_verdict(rating: str, category: str, rationale: str) -> str:
     )
 
 
-def max_verdict_chars(policy: Policy) -> int:
+def max_verdict_chars(rubric: Rubric) -> int:
     """Length of the longest verdict the grammar admits (ASCII: characters = bytes)."""
-    longest_id = max(category_values(policy), key=len)
+    longest_id = max(category_values(rubric), key=len)
     rating = max(RATINGS, key=len)
-    return len(dump_verdict(rating, longest_id, "x" * policy.rationale_max_chars))
+    return len(dump_verdict(rating, longest_id, "x" * rubric.rationale_max_chars))
 
 
-def max_new_tokens(policy: Policy) -> int:
+def max_new_tokens(rubric: Rubric) -> int:
     """A generation budget that can never cut a verdict: every token is at least one character."""
-    return max_verdict_chars(policy) + EOS_MARGIN
+    return max_verdict_chars(rubric) + EOS_MARGIN
 
 
 def rating_prefix() -> str:
@@ -100,14 +100,14 @@ def category_prefix(rating: str) -> str:
     return f'{rating_prefix()}{rating}","category":"'
 
 
-def category_close_chars(policies: Sequence[Policy]) -> int:
+def category_close_chars(rubrics: Sequence[Rubric]) -> int:
     """Characters up to and including the category value's closing quote, worst case."""
-    longest = max((len(v) for p in policies for v in category_values(p)), default=0)
+    longest = max((len(v) for p in rubrics for v in category_values(p)), default=0)
     return len(category_prefix(max(RATINGS, key=len))) + longest + 1
 
 
-def parse_verdict(text: str, policy: Policy) -> ParsedVerdict:
-    """Validate generated text against the policy's schema (json.loads + checks) and parse it."""
+def parse_verdict(text: str, rubric: Rubric) -> ParsedVerdict:
+    """Validate generated text against the rubric's schema (json.loads + checks) and parse it."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -117,10 +117,10 @@ def parse_verdict(text: str, policy: Policy) -> ParsedVerdict:
     rating, category, rationale = (data[k] for k in KEYS)
     if rating not in RATINGS:
         raise VerdictFormatError(f"rating {rating!r} is not one of {RATINGS}")
-    if category not in category_values(policy):
-        raise VerdictFormatError(f"category {category!r} is not in policy {policy.version}")
+    if category not in category_values(rubric):
+        raise VerdictFormatError(f"category {category!r} is not in policy {rubric.version}")
     if not isinstance(rationale, str) or not re.fullmatch(
-        f"{RATIONALE_CHARS}{{0,{policy.rationale_max_chars}}}", rationale
+        f"{RATIONALE_CHARS}{{0,{rubric.rationale_max_chars}}}", rationale
     ):
         raise VerdictFormatError(f"rationale breaks the policy's format: {rationale!r}")
     if dump_verdict(rating, category, rationale) != text:
@@ -167,9 +167,9 @@ class GrammarCache:
         self._max_entries = max_entries
         self._lock = threading.Lock()
 
-    def grammar(self, policy: Policy) -> xgr.CompiledGrammar:
-        """The compiled grammar of the policy's verdict schema."""
-        key = schema_json(policy)
+    def grammar(self, rubric: Rubric) -> xgr.CompiledGrammar:
+        """The compiled grammar of the rubric's verdict schema."""
+        key = schema_json(rubric)
         with self._lock:
             if key in self._compiled:
                 self._compiled.move_to_end(key)

@@ -1,8 +1,8 @@
 """The rubric prefix of ``policy_first`` prompts: its KV cache, computed once and reused.
 
-With ``policy_first`` every prompt under one policy starts with the same tokens (chat header and
+With ``policy_first`` every prompt under one rubric starts with the same tokens (chat header and
 the whole rubric) up to the first image token. Their keys and values do not depend on the image,
-so one text-only forward pass per policy version gives them for every later image.
+so one text-only forward pass per rubric version gives them for every later image.
 
 A batch reuses them like this. Each row's real tokens are ``prefix + suffix`` (suffix: the image
 tokens and what follows); suffixes differ in length (anyres tiles), so rows are laid out as
@@ -67,7 +67,7 @@ def suffix_inputs(
 
 
 class PrefixCache:
-    """An LRU of prefix KV caches for one model, keyed by policy version."""
+    """An LRU of prefix KV caches for one model, keyed by rubric version."""
 
     def __init__(self, model: Any, max_entries: int = 4) -> None:
         self.model = model

@@ -1,4 +1,4 @@
-"""What the model will read for a policy: the exact prompt text and its token counts.
+"""What the model will read for a rubric: the exact prompt text and its token counts.
 
 Only the processor (tokenizer + image processor) is loaded, never the weights; it is cached.
 transformers and xgrammar are imported on first use, so that the API starts without them.
@@ -12,14 +12,14 @@ from typing import Any
 
 from PIL import Image
 
-from moderation.policies.rubric import Policy
+from moderation.inference.rubric import Rubric
 
 REFERENCE_IMAGE = (512, 512)
 
 
 @dataclass(frozen=True)
 class PromptPreview:
-    """The prompt of a policy under a model: text with the image placeholder, and token counts."""
+    """The prompt of a rubric under a model: text with the image placeholder, and token counts."""
 
     model: str
     text: str
@@ -37,12 +37,12 @@ def cached_processor(model: str, revision: str | None) -> Any:
     return load_processor(model, revision)
 
 
-def preview_prompt(model: str, revision: str | None, policy: Policy) -> PromptPreview:
-    """The exact prompt ``policy`` produces under ``model``, and how many tokens it costs."""
+def preview_prompt(model: str, revision: str | None, rubric: Rubric) -> PromptPreview:
+    """The exact prompt ``rubric`` produces under ``model``, and how many tokens it costs."""
     from moderation.inference.prompt import prompt_sha256, render_prompt_text
 
     processor = cached_processor(model, revision)
-    text = render_prompt_text(processor, policy)
+    text = render_prompt_text(processor, rubric)
     text_ids = processor.tokenizer(text)["input_ids"]
     image = Image.new("RGB", REFERENCE_IMAGE)
     expanded = processor(images=[image], text=[text], return_tensors="pt")["input_ids"]

@@ -6,12 +6,12 @@ import hashlib
 from typing import Any
 
 from moderation.inference.grammar import RATINGS, category_values
-from moderation.policies.rubric import Category, Policy
+from moderation.inference.rubric import Rubric, RubricCategory
 
 POLICY_FIRST_TAIL = "Answer in JSON."
 
 
-def _category_text(category: Category) -> str:
+def _category_text(category: RubricCategory) -> str:
     lines = [f"{category.id}: {category.name}", "Should not:"]
     lines += [f"- {clause}" for clause in category.should_not]
     lines.append("Can:")
@@ -19,40 +19,40 @@ def _category_text(category: Category) -> str:
     return "\n".join(lines)
 
 
-def _answer_format(policy: Policy) -> str:
+def _answer_format(rubric: Rubric) -> str:
     ratings = " | ".join(f'"{r}"' for r in RATINGS)
-    categories = " | ".join(f'"{c}"' for c in category_values(policy))
+    categories = " | ".join(f'"{c}"' for c in category_values(rubric))
     return (
         "Answer with one JSON object and nothing else:\n"
         f'{{"rating": {ratings}, "category": {categories}, "rationale": "..."}}\n'
-        f"The rationale has at most {policy.rationale_max_chars} characters of plain ASCII, "
+        f"The rationale has at most {rubric.rationale_max_chars} characters of plain ASCII, "
         "without double quotes or backslashes."
     )
 
 
-def rubric_text(policy: Policy) -> str:
-    """The policy rendered as text: instructions, categories, then the answer format."""
-    sections = [policy.instructions.strip(), "Policy categories:"]
-    sections += [_category_text(c) for c in policy.categories]
-    sections.append(_answer_format(policy))
+def rubric_text(rubric: Rubric) -> str:
+    """The rubric rendered as text: instructions, categories, then the answer format."""
+    sections = [rubric.instructions.strip(), "Policy categories:"]
+    sections += [_category_text(c) for c in rubric.categories]
+    sections.append(_answer_format(rubric))
     return "\n\n".join(sections)
 
 
-def conversation(policy: Policy) -> list[dict[str, Any]]:
-    """One user turn holding the image and the rubric, in the policy's layout."""
+def conversation(rubric: Rubric) -> list[dict[str, Any]]:
+    """One user turn holding the image and the rubric, in the rubric's layout."""
     image: dict[str, Any] = {"type": "image"}
-    rubric = {"type": "text", "text": rubric_text(policy)}
-    if policy.prompt_layout == "policy_first":
-        content = [rubric, image, {"type": "text", "text": POLICY_FIRST_TAIL}]
+    text = {"type": "text", "text": rubric_text(rubric)}
+    if rubric.prompt_layout == "policy_first":
+        content = [text, image, {"type": "text", "text": POLICY_FIRST_TAIL}]
     else:
-        content = [image, rubric]
+        content = [image, text]
     return [{"role": "user", "content": content}]
 
 
-def render_prompt_text(processor: Any, policy: Policy) -> str:
+def render_prompt_text(processor: Any, rubric: Rubric) -> str:
     """The exact text fed to the processor (chat template applied, image placeholder included)."""
     text = processor.apply_chat_template(
-        conversation(policy), add_generation_prompt=True, tokenize=False
+        conversation(rubric), add_generation_prompt=True, tokenize=False
     )
     if not isinstance(text, str):
         raise TypeError(f"chat template returned {type(text).__name__}, expected str")

@@ -8,15 +8,15 @@ from typing import Protocol
 
 from PIL import Image
 
-from moderation.policies.rubric import Policy
+from moderation.inference.rubric import Rubric
 
 
 @dataclass(frozen=True)
 class ModerationRequest:
-    """One image to judge against one policy."""
+    """One image to judge against one rubric."""
 
     image: Image.Image  # already RGB and EXIF-transposed by the caller
-    policy: Policy
+    rubric: Rubric
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Scores:
     """Probabilities read from the model's own token distribution (see docs/scores.md)."""
 
     unsafe: float  # P(rating == "unsafe")
-    categories: dict[str, float]  # every category id of the policy plus "none"; sums to 1
+    categories: dict[str, float]  # every category id of the rubric plus "none"; sums to 1
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class Engine(Protocol):
     dtype: str
     warmed_up: bool
 
-    def decoding_params(self, policy: Policy) -> dict[str, object]:
-        """How verdicts under ``policy`` are decoded (provenance)."""
+    def decoding_params(self, rubric: Rubric) -> dict[str, object]:
+        """How verdicts under ``rubric`` are decoded (provenance)."""
         ...
 
     def warm_up(self) -> None:

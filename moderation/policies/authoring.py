@@ -17,8 +17,8 @@ from moderation.audit import repository as audit
 from moderation.policies import draft_repository as policy_drafts
 from moderation.policies import repository as policy_repo
 from moderation.policies.catalog import UnknownPolicy
+from moderation.policies.format import Policy, PolicyInvalid, PolicyProblem, parse_policy
 from moderation.policies.models import PolicyDraft, PolicyVersion
-from moderation.policies.rubric import Policy, PolicyInvalid, PolicyProblem, parse_policy
 from moderation.policies.yaml_lines import locate
 
 

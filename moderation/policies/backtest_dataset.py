@@ -6,8 +6,8 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
+from moderation.inference.rubric import NO_CATEGORY
 from moderation.policies.backtests import LabelledImage
-from moderation.policies.rubric import NO_CATEGORY
 from moderation.storage.blobs import FileBlobStore
 from moderation.submissions.images import ImageRejected, inspect_image
 

@@ -17,8 +17,8 @@ from moderation.inference.types import Engine, ModerationRequest, Verdict
 from moderation.policies import backtest_repository as backtests
 from moderation.policies import draft_repository as policy_drafts
 from moderation.policies.authoring import draft_policy
+from moderation.policies.format import Policy
 from moderation.policies.models import BacktestItem
-from moderation.policies.rubric import Policy
 from moderation.storage.blobs import BlobNotFound
 from moderation.storage.db import session_scope
 from moderation.submissions.images import ImageRejected, decode_for_model
@@ -58,7 +58,7 @@ def _result(policy: Policy, verdict: Verdict) -> dict[str, Any]:
 def _judge(engine: Engine, jobs: list[_Job]) -> dict[int, list[dict[str, Any]] | str]:
     """One batched model call over every (image, policy) pair; an error fails the chunk."""
     requests = [
-        ModerationRequest(job.image, policy)
+        ModerationRequest(job.image, policy.rubric())
         for job in jobs
         if job.image is not None
         for policy in job.policies

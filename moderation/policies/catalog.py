@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from moderation.audit import repository as audit
 from moderation.policies import repository as policy_repo
-from moderation.policies.rubric import Policy, load_policy_dir
+from moderation.policies.format import Policy, load_policy_dir
 
 
 class UnknownPolicy(LookupError):

@@ -15,8 +15,8 @@ from moderation.policies import backtest_repository as backtest_repo
 from moderation.policies import draft_repository as policy_drafts
 from moderation.policies.backtest_report import Report
 from moderation.policies.catalog import UnknownPolicy
+from moderation.policies.format import PolicyInvalid, parse_policy
 from moderation.policies.models import PolicyDraft
-from moderation.policies.rubric import PolicyInvalid, parse_policy
 from moderation.storage.db import read_scope, session_scope
 
 

@@ -14,7 +14,7 @@ from moderation.inference.resolve import resolve_model
 from moderation.policies import authoring
 from moderation.policies.access import AuthorDep, policy_not_found
 from moderation.policies.catalog import UnknownPolicy
-from moderation.policies.rubric import PolicyInvalid
+from moderation.policies.format import PolicyInvalid
 from moderation.policies.schemas import (
     ActivationOut,
     DiffOut,
@@ -90,7 +90,7 @@ def preview_draft_prompt(
         policy = authoring.draft_policy(authoring.get_draft(session, author, slug, draft_id))
     model, _ = resolve_model(settings)
     # the processor loads once per process; no database connection is held meanwhile
-    preview = preview_prompt(model, settings.model_revision, policy)
+    preview = preview_prompt(model, settings.model_revision, policy.rubric())
     data = {"draft_id": str(draft_id), "model": model, "prompt_sha256": preview.sha256}
     with authoring_scope(db_url) as session:
         authoring.audit_authoring(session, author, slug, "policy.prompt_previewed", data)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from moderation.audit import repository as audit
 from moderation.policies import repository as policies
-from moderation.policies.rubric import Action
+from moderation.policies.format import Action
 from moderation.review import queue_repository as queue_repo
 from moderation.review.models import Review
 from moderation.review.queue import visible_decision

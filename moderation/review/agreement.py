@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from moderation.policies.rubric import NO_CATEGORY
+from moderation.inference.rubric import NO_CATEGORY
 from moderation.review.repository import AgreementCell, AgreementFilter, agreement_cells
 
 __all__ = [

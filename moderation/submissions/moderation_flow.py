@@ -25,7 +25,7 @@ from moderation.audit import repository as audit
 from moderation.inference.types import Engine, ModerationRequest, Verdict
 from moderation.policies import repository as policy_repo
 from moderation.policies.catalog import policy_version
-from moderation.policies.rubric import Policy
+from moderation.policies.format import Policy
 from moderation.storage.blobs import BlobNotFound, FileBlobStore
 from moderation.storage.db import session_scope, statement_scope
 from moderation.submissions import repository as submissions
@@ -79,7 +79,7 @@ class _Claim:
 
 def model_info(engine: Engine, policy: Policy) -> ModelInfo:
     """The provenance ``engine`` gives verdicts under ``policy``."""
-    return ModelInfo(engine.model_id, engine.revision, engine.decoding_params(policy))
+    return ModelInfo(engine.model_id, engine.revision, engine.decoding_params(policy.rubric()))
 
 
 @lru_cache(maxsize=256)
@@ -185,7 +185,7 @@ def _infer(engine: Engine, claims: list[_Claim], report: FlowReport) -> list[Ver
     requests = []
     for c in claims:
         assert c.image is not None, "images are loaded before inference"
-        requests.append(ModerationRequest(image=c.image, policy=c.policy))
+        requests.append(ModerationRequest(image=c.image, rubric=c.policy.rubric()))
     started = time.perf_counter()
     try:
         report.model_calls += 1

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from moderation.inference.rubric import NO_CATEGORY
 from moderation.inference.types import Scores, Verdict
-from moderation.policies.rubric import NO_CATEGORY, Action, Policy
+from moderation.policies.format import Action, Policy
 from moderation.submissions import decision_repository as decisions
 from moderation.submissions.models import Decision
 from moderation.submissions.repository import SubmissionRef

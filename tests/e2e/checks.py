@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from moderation.policies.rubric import load_policy_file
+from moderation.policies.format import load_policy_file
 from moderation.submissions.verdicts import decide
 from tests.support.db import rows
 

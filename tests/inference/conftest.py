@@ -1,4 +1,4 @@
-"""Fixtures: engines over the suite's tiny checkpoints, the shipped policies, test images."""
+"""Fixtures: engines over the suite's tiny checkpoints, the shipped policies' rubrics, images."""
 
 from __future__ import annotations
 
@@ -8,19 +8,20 @@ import pytest
 from PIL import Image
 
 from moderation.inference import ARCHITECTURES, HFEngine, load_engine
-from moderation.policies.rubric import Policy, load_policy_file
+from moderation.inference.rubric import Rubric
+from moderation.policies.format import load_policy_file
 
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
 
 
 @pytest.fixture(scope="session")
-def default_policy() -> Policy:
-    return load_policy_file(POLICIES_DIR / "default.yaml")
+def default_policy() -> Rubric:
+    return load_policy_file(POLICIES_DIR / "default.yaml").rubric()
 
 
 @pytest.fixture(scope="session")
-def marketplace_policy() -> Policy:
-    return load_policy_file(POLICIES_DIR / "marketplace.yaml")
+def marketplace_policy() -> Rubric:
+    return load_policy_file(POLICIES_DIR / "marketplace.yaml").rubric()
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,10 @@ from PIL import Image
 from moderation.inference import HFEngine, ModerationRequest, Verdict
 from moderation.inference.grammar import dump_verdict, max_new_tokens
 from moderation.inference.prompt import render_prompt_text
-from moderation.policies.rubric import Policy
+from moderation.inference.rubric import Rubric
 
 
-def _check_verdict(verdict: Verdict, policy: Policy, engine: HFEngine) -> None:
+def _check_verdict(verdict: Verdict, policy: Rubric, engine: HFEngine) -> None:
     category = verdict.category if verdict.category is not None else "none"
     assert verdict.raw_text == dump_verdict(verdict.rating, category, verdict.rationale)
     assert verdict.rating in ("safe", "unsafe")
@@ -29,7 +29,7 @@ def _check_verdict(verdict: Verdict, policy: Policy, engine: HFEngine) -> None:
 
 
 def test_verdicts_are_schema_valid(
-    engine: HFEngine, default_policy: Policy, images: list[Image.Image]
+    engine: HFEngine, default_policy: Rubric, images: list[Image.Image]
 ) -> None:
     verdicts = engine.moderate_batch([ModerationRequest(img, default_policy) for img in images])
     assert len(verdicts) == len(images)
@@ -40,7 +40,7 @@ def test_verdicts_are_schema_valid(
 
 
 def test_batch_of_8_matches_batch_of_1(
-    engine: HFEngine, default_policy: Policy, images: list[Image.Image]
+    engine: HFEngine, default_policy: Rubric, images: list[Image.Image]
 ) -> None:
     batch = [ModerationRequest(images[i % len(images)], default_policy) for i in range(8)]
     together = engine.moderate_batch(batch)
@@ -56,8 +56,8 @@ def test_batch_of_8_matches_batch_of_1(
 
 def test_mixed_policy_batch(
     engines: dict[str, HFEngine],
-    default_policy: Policy,
-    marketplace_policy: Policy,
+    default_policy: Rubric,
+    marketplace_policy: Rubric,
     images: list[Image.Image],
 ) -> None:
     engine = engines["llava_next"]
@@ -74,7 +74,7 @@ def test_empty_batch(engines: dict[str, HFEngine]) -> None:
     assert engines["llava"].moderate_batch([]) == []
 
 
-def test_warm_up_and_decoding_params(engines: dict[str, HFEngine], default_policy: Policy) -> None:
+def test_warm_up_and_decoding_params(engines: dict[str, HFEngine], default_policy: Rubric) -> None:
     engine = engines["llava"]
     engine.warm_up()
     assert engine.warmed_up

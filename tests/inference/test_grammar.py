@@ -18,10 +18,10 @@ from moderation.inference.grammar import (
     parse_verdict,
     verdict_schema,
 )
-from moderation.policies.rubric import Policy
+from moderation.inference.rubric import Rubric
 
 
-def test_schema_lists_ids_in_order_and_bounds_the_rationale(default_policy: Policy) -> None:
+def test_schema_lists_ids_in_order_and_bounds_the_rationale(default_policy: Rubric) -> None:
     schema = verdict_schema(default_policy)
     assert list(schema["properties"]) == ["rating", "category", "rationale"]
     assert schema["properties"]["category"]["enum"] == [*default_policy.category_ids, "none"]
@@ -30,18 +30,18 @@ def test_schema_lists_ids_in_order_and_bounds_the_rationale(default_policy: Poli
     assert schema["additionalProperties"] is False
 
 
-def test_max_new_tokens_covers_the_longest_verdict(default_policy: Policy) -> None:
+def test_max_new_tokens_covers_the_longest_verdict(default_policy: Rubric) -> None:
     longest = dump_verdict("unsafe", "none", "x" * 300)
     assert max_verdict_chars(default_policy) == len(longest)
     assert max_new_tokens(default_policy) == len(longest) + 2
 
 
-def test_category_close_chars(default_policy: Policy, marketplace_policy: Policy) -> None:
+def test_category_close_chars(default_policy: Rubric, marketplace_policy: Rubric) -> None:
     expected = len(category_prefix("unsafe") + 'none"')
     assert category_close_chars([default_policy, marketplace_policy]) == expected
 
 
-def test_parse_accepts_a_compact_verdict(default_policy: Policy) -> None:
+def test_parse_accepts_a_compact_verdict(default_policy: Rubric) -> None:
     parsed = parse_verdict(dump_verdict("unsafe", "O2", "Graphic injury."), default_policy)
     assert (parsed.rating, parsed.category, parsed.rationale) == ("unsafe", "O2", "Graphic injury.")
 
@@ -59,7 +59,7 @@ def test_parse_accepts_a_compact_verdict(default_policy: Policy) -> None:
         '{"rating":"safe","category":"none","rationale":"","extra":1}',
     ],
 )
-def test_parse_rejects_what_the_schema_forbids(text: str, default_policy: Policy) -> None:
+def test_parse_rejects_what_the_schema_forbids(text: str, default_policy: Rubric) -> None:
     with pytest.raises(VerdictFormatError):
         parse_verdict(text, default_policy)
 
@@ -70,7 +70,7 @@ def _accepts(compiled: xgr.CompiledGrammar, text: str) -> bool:
 
 
 def test_grammar_admits_exactly_the_schema(
-    engines: dict[str, HFEngine], default_policy: Policy
+    engines: dict[str, HFEngine], default_policy: Rubric
 ) -> None:
     cache = engines["llava"].grammars
     compiled = cache.grammar(default_policy)

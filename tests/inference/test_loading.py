@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from moderation.inference import build_tiny, load_engine
-from moderation.inference.engine import WARM_UP_POLICY
+from moderation.inference.engine import WARM_UP_RUBRIC
 from moderation.inference.loading import checkpoint_revision, resolve_device, resolve_dtype
 from moderation.inference.types import ModerationRequest
 
@@ -63,5 +63,5 @@ def test_small_preset_has_50m_parameters_and_runs(tmp_path: Path) -> None:
     assert sum(p.numel() for p in engine.model.parameters()) >= 50_000_000
     assert "tiny-llava-small" in engine.model_id
     image = Image.new("RGB", (80, 60), (10, 20, 30))
-    (verdict,) = engine.moderate_batch([ModerationRequest(image, WARM_UP_POLICY)])
+    (verdict,) = engine.moderate_batch([ModerationRequest(image, WARM_UP_RUBRIC)])
     assert verdict.rating in ("safe", "unsafe")

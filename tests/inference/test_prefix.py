@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from moderation.inference import (
     load_engine,
 )
 from moderation.inference.prefix import PrefixCache, shared_prefix, suffix_inputs
-from moderation.policies.rubric import Policy
+from moderation.inference.rubric import Rubric
 
 IMAGE = 9  # image token id in the hand-made rows below
 PAD = 0
@@ -29,12 +30,10 @@ def uncached_engines(checkpoints: dict[str, Path]) -> dict[str, HFEngine]:
     return {arch: load_engine(str(path), prefix_cache=False) for arch, path in checkpoints.items()}
 
 
-def _policy_first(policy: Policy, title: str | None = None) -> Policy:
-    """The policy with the rubric before the image (a new title gives a new policy version)."""
-    update: dict[str, object] = {"prompt_layout": "policy_first"}
-    if title is not None:
-        update["title"] = title
-    return policy.model_copy(update=update)
+def _policy_first(policy: Rubric, title: str | None = None) -> Rubric:
+    """The rubric before the image (a new title gives a new policy version)."""
+    version = f"{policy.version}-policy-first" + (f"-{title}" if title else "")
+    return replace(policy, prompt_layout="policy_first", version=version)
 
 
 def _assert_same(cached: list[Verdict], uncached: list[Verdict]) -> None:
@@ -56,7 +55,7 @@ def test_cached_verdicts_equal_uncached(
     size: int,
     engines: dict[str, HFEngine],
     uncached_engines: dict[str, HFEngine],
-    default_policy: Policy,
+    default_policy: Rubric,
     images: list[Image.Image],
 ) -> None:
     engine, plain = engines[arch], uncached_engines[arch]
@@ -77,7 +76,7 @@ def test_cached_verdicts_equal_uncached(
 
 
 def test_prefix_is_computed_once_per_policy_version(
-    engines: dict[str, HFEngine], default_policy: Policy, images: list[Image.Image]
+    engines: dict[str, HFEngine], default_policy: Rubric, images: list[Image.Image]
 ) -> None:
     engine = engines["llava_next"]
     policy = _policy_first(default_policy, title="Computed once")
@@ -94,8 +93,8 @@ def test_prefix_is_computed_once_per_policy_version(
 def test_mixed_layouts_and_policies_keep_request_order(
     engines: dict[str, HFEngine],
     uncached_engines: dict[str, HFEngine],
-    default_policy: Policy,
-    marketplace_policy: Policy,
+    default_policy: Rubric,
+    marketplace_policy: Rubric,
     images: list[Image.Image],
 ) -> None:
     policies = [
@@ -116,7 +115,7 @@ def test_mixed_layouts_and_policies_keep_request_order(
 
 def test_falls_back_when_prompts_share_no_prefix(
     checkpoints: dict[str, Path],
-    default_policy: Policy,
+    default_policy: Rubric,
     images: list[Image.Image],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -173,7 +172,7 @@ def test_prefix_cache_is_lru(engines: dict[str, HFEngine]) -> None:
 
 
 def test_only_batches_that_reuse_a_prefix_run_our_attention(
-    engines: dict[str, HFEngine], default_policy: Policy, images: list[Image.Image]
+    engines: dict[str, HFEngine], default_policy: Rubric, images: list[Image.Image]
 ) -> None:
     engine = engines["llava"]
 

@@ -8,7 +8,7 @@ from moderation.config import Settings
 from moderation.inference.preview import cached_processor
 from moderation.inference.prompt import render_prompt_text
 from moderation.inference.resolve import resolve_model
-from moderation.policies.rubric import parse_policy
+from moderation.policies.format import parse_policy
 from tests.conftest import Keys
 from tests.policies.support import create_draft, new_slug, publish, rubric
 from tests.support.db import rows
@@ -65,7 +65,7 @@ def test_draft_diff_prompt_publish_and_rollback(api: ApiServer, keys: Keys, db: 
 
         prompt = client.get(f"/v1/policies/{slug}/drafts/{draft['id']}/prompt").json()
         model, _ = resolve_model(Settings())
-        expected = render_prompt_text(cached_processor(model, None), parse_policy(text))
+        expected = render_prompt_text(cached_processor(model, None), parse_policy(text).rubric())
         assert prompt["text"] == expected and prompt["model"] == model
         assert prompt["image_placeholder"] in prompt["text"]
         assert "at most 150 characters" in prompt["text"]

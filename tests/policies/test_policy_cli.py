@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from moderation.cli import main
-from moderation.policies.rubric import parse_policy
+from moderation.policies.format import parse_policy
 from tests.policies.support import new_slug, rubric
 from tests.support.db import rows
 

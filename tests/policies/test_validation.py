@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from moderation.policies.cli import policies
-from moderation.policies.rubric import PolicyInvalid, parse_policy
+from moderation.policies.format import PolicyInvalid, parse_policy
 from tests.policies.support import MARKETPLACE
 
 BAD = """\

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from moderation.accounts import tenant_repository as tenants
+from moderation.inference.rubric import Rubric
 from moderation.inference.types import ModerationRequest, Verdict
-from moderation.policies.rubric import Policy
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
 from moderation.submissions import repository as submissions
@@ -34,8 +34,8 @@ class CountingEngine:
         self.model_id, self.revision = engine.model_id, engine.revision
         self.device, self.dtype, self.warmed_up = engine.device, engine.dtype, True
 
-    def decoding_params(self, policy: Policy) -> dict[str, object]:
-        return dict(self.engine.decoding_params(policy))
+    def decoding_params(self, rubric: Rubric) -> dict[str, object]:
+        return dict(self.engine.decoding_params(rubric))
 
     def warm_up(self) -> None:
         """Nothing to do: the wrapped engine is ready."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation.policies.rubric import load_policy_file
+from moderation.policies.format import load_policy_file
 from moderation.submissions.verdicts import decide
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,10 +19,10 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from moderation.inference.rubric import NO_CATEGORY, Rubric, RubricCategory
 from moderation.policies.yaml_lines import Located, format_path, locate
 
 Action = Literal["allow", "review", "block"]
-NO_CATEGORY = "none"
 _DUPLICATE_IDS = "duplicate_category_ids"
 
 
@@ -92,6 +92,18 @@ class Policy(_Strict):
             if c.id == category_id:
                 return c
         raise KeyError(category_id)
+
+    def rubric(self) -> Rubric:
+        """What the engine reads of this policy."""
+        return Rubric(
+            version=self.version,
+            instructions=self.instructions,
+            categories=tuple(
+                RubricCategory(c.id, c.name, c.should_not, c.can) for c in self.categories
+            ),
+            rationale_max_chars=self.rationale_max_chars,
+            prompt_layout=self.prompt_layout,
+        )
 
     def canonical_json(self) -> str:
         """A stable serialisation: the input of the version hash."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from moderation.policies.rubric import (
+from moderation.policies.format import (
     PolicyInvalid,
     load_policy_dir,
     load_policy_file,
