@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import machine, markdown_table
+from moderation.outbox.queues import INFERENCE_QUEUE
 from moderation.submissions.backlog import QueueDepth
-from moderation.submissions.intake import INFERENCE_QUEUE
 from tests.support.fault_runs import (
     Stack,
     SteadyLoad,

@@ -14,13 +14,14 @@ from moderation.accounts.rate_limit import KeyRateLimiter
 from moderation.config import Settings, get_settings
 from moderation.console.app import create_review_app
 from moderation.health import routes as health
+from moderation.outbox.broker import default_publish
+from moderation.outbox.queues import INFERENCE_QUEUE
 from moderation.outbox.relay import Publish
 from moderation.outbox.relay_thread import OutboxRelay
 from moderation.policies import routes as policies
 from moderation.storage.blobs import blob_store
 from moderation.submissions import routes as moderations
 from moderation.submissions.backlog import QueueDepth
-from moderation.submissions.intake import INFERENCE_QUEUE
 from moderation.submissions.intake_batcher import IntakeBatcher
 from moderation.web.body_limit import BodyLimitMiddleware
 from moderation.web.errors import install_error_handlers
@@ -81,10 +82,9 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
 
 
 def resolve_publish(app: FastAPI) -> Publish:
-    """How this app sends task messages (the Celery app of ``workers`` unless injected)."""
+    """How this app sends task messages (a Celery publisher built from the settings unless one
+    was injected)."""
     publish: Publish | None = app.state.publish
     if publish is None:
-        from workers.app import publish as celery_publish
-
-        publish = app.state.publish = celery_publish
+        publish = app.state.publish = default_publish()
     return publish

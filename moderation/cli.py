@@ -14,6 +14,7 @@ import click
 
 from moderation.accounts.keys import ALL_SCOPES
 from moderation.config import get_settings
+from moderation.outbox.queues import INFERENCE_QUEUE, MAINTENANCE_QUEUE, MODEL_QUEUES
 
 T = TypeVar("T")
 
@@ -79,13 +80,18 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     )
 
 
-MODEL_QUEUES = ("inference", "backtest")  # the queues whose tasks run the model
+def _workers_app() -> Any:
+    """The Celery app of ``workers`` with its tasks, found by name as ``celery -A workers.app``
+    finds it: the service's modules never import the workers (the arrow points the other way)."""
+    from kombu.utils.imports import symbol_by_name
+
+    return symbol_by_name("workers.app:app")
 
 
 @main.command()
 @click.option(
     "--queues",
-    default="inference,maintenance",
+    default=f"{INFERENCE_QUEUE},{MAINTENANCE_QUEUE}",
     show_default=True,
     help="comma-separated: inference, backtest (give it its own worker), maintenance",
 )
@@ -115,10 +121,10 @@ def worker(queues: str, pool: str, concurrency: int, beat: bool) -> None:
         model, _ = resolve_model(settings)  # builds the demo checkpoint once, warns if used
         os.environ["MODERATION_MODEL"] = model
         get_settings.cache_clear()
-    from workers.app import app
+    app = _workers_app()
 
     # the batching task can only group what the worker prefetched
-    prefetch = settings.batch_size if "inference" in consumed else 1
+    prefetch = settings.batch_size if INFERENCE_QUEUE in consumed else 1
     argv = ["worker", "-Q", queues, "--pool", pool, "-c", str(concurrency), "-l", "INFO"]
     argv += ["--prefetch-multiplier", str(prefetch)]
     app.worker_main([*argv, "-B"] if beat else argv)
@@ -131,13 +137,13 @@ def relay() -> None:
     import signal
     import threading
 
+    from moderation.outbox.broker import default_publish
     from moderation.outbox.relay_thread import OutboxRelay
-    from workers.app import publish
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    outbox_relay = OutboxRelay(_db_url(), publish)
+    outbox_relay = OutboxRelay(_db_url(), default_publish())
     outbox_relay.start()
     logging.getLogger(__name__).info("outbox relay running")
     stop.wait()
@@ -147,9 +153,7 @@ def relay() -> None:
 @main.command()
 def beat() -> None:
     """Run the Celery beat scheduler (the periodic sweep)."""
-    from workers.app import app
-
-    app.start(["beat", "-l", "INFO"])
+    _workers_app().start(["beat", "-l", "INFO"])
 
 
 @main.command()

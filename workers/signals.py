@@ -8,8 +8,9 @@ from typing import Any
 from celery.concurrency.solo import TaskPool as SoloPool
 from celery.signals import worker_process_init, worker_ready
 
+from moderation.outbox.queues import MODEL_QUEUES
 from workers import runtime
-from workers.app import MODEL_QUEUES, app
+from workers.app import app
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from moderation.outbox import repository as outbox
+from moderation.outbox.queues import BACKTEST_QUEUE, BACKTEST_TASK
 from moderation.policies import backtest_repository as backtests
 from moderation.policies import repository as policy_repo
 from moderation.policies.authoring import Author, audit_authoring, draft_policy
 from moderation.policies.backtest_report import ItemOutcome, Judgement, Report, build_report
 from moderation.policies.models import BacktestItem, BacktestRun, PolicyDraft
 from moderation.review import repository as reviews
-
-BACKTEST_TASK = "backtest.run"
-BACKTEST_QUEUE = "backtest"
 
 
 @dataclass(frozen=True)

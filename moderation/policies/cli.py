@@ -176,10 +176,10 @@ def _follow(db_url: str, run_id: uuid.UUID, total: int, poll_s: float) -> None:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="follow and report")
 def backtest(draft_ref: str, dataset: Path | None, limit: int, wait: bool) -> None:
     """Backtest DRAFT_REF (a draft id, or a policy file drafted first) on the backtest queue."""
+    from moderation.outbox.broker import default_publish
     from moderation.outbox.relay import relay_outbox
     from moderation.policies.backtest_dataset import DatasetInvalid, dataset_images
     from moderation.storage.blobs import blob_store
-    from workers.app import publish as celery_publish
 
     settings, db_url = get_settings(), _db_url()
     ref = Path(draft_ref)
@@ -205,7 +205,7 @@ def backtest(draft_ref: str, dataset: Path | None, limit: int, wait: bool) -> No
             )
     except (DatasetInvalid, backtests.NothingToBacktest) as exc:
         raise click.ClickException(str(exc)) from exc
-    relay_outbox(db_url, celery_publish, messages)
+    relay_outbox(db_url, default_publish(), messages)
     click.echo(f"backtest {run.id}: {run.total} items of draft {found.id} ({found.version})")
     if not wait:
         return

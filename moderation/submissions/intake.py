@@ -12,14 +12,12 @@ from sqlalchemy.orm import Session
 
 from moderation.accounts import api_key_repository as api_keys
 from moderation.outbox import repository as outbox
+from moderation.outbox.queues import INFERENCE_QUEUE, MODERATE_TASK
 from moderation.policies.catalog import UnknownPolicy
 from moderation.storage.blobs import FileBlobStore
 from moderation.submissions import repository as submissions
 from moderation.submissions.images import ImageInfo
 from moderation.submissions.repository import Received
-
-MODERATE_TASK = "inference.moderate"
-INFERENCE_QUEUE = "inference"
 
 
 def enqueue_moderation(session: Session, submission_id: uuid.UUID) -> int:

@@ -13,6 +13,7 @@ from typing import Final, Literal
 from sqlalchemy.orm import Session
 
 from moderation.outbox import repository as outbox
+from moderation.outbox.queues import DELIVER_TASK, WEBHOOKS_QUEUE
 from moderation.submissions.decision_repository import Fanout
 from moderation.webhooks import message_repository as webhook_messages
 
@@ -21,9 +22,6 @@ MODERATION_DECIDED: Final = "moderation.decided"
 MODERATION_UPDATED: Final = "moderation.updated"  # a reviewer changed the decision
 MODERATION_FAILED: Final = "moderation.failed"
 EVENTS: Final[tuple[Event, ...]] = (MODERATION_DECIDED, MODERATION_UPDATED, MODERATION_FAILED)
-
-DELIVER_TASK = "webhooks.deliver"
-WEBHOOKS_QUEUE = "webhooks"
 
 
 def fanout(event: Event) -> Fanout:

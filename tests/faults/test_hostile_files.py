@@ -82,7 +82,8 @@ class _Tripwire:
 def test_accepted_odd_images_are_decided_and_a_pickle_message_is_refused(
     api_process: ApiProcess, keys: Keys, db: str, checkpoints: dict[str, Path], tmp_path: Path
 ) -> None:
-    from workers.app import INFERENCE_QUEUE, app
+    from moderation.outbox.queues import INFERENCE_QUEUE
+    from workers.app import app
 
     accepted = [c for c in hostile.CASES if c.status == 202]
     ids = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from moderation.outbox.queues import BACKTEST_TASK
 from moderation.policies.backtest_flow import run_backtest_items_flow
 from workers import runtime
 from workers.app import app
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 @app.task(
-    name="backtest.run",
+    name=BACKTEST_TASK,
     # model errors are recorded on the items; what escapes is infrastructure (database,
     # blob store): retry, which is harmless because finished items are never judged again
     autoretry_for=(Exception,),

@@ -15,9 +15,10 @@ from typing import Any
 from celery_batches import Batches, SimpleRequest
 
 from moderation.config import get_settings
+from moderation.outbox.queues import INFERENCE_QUEUE, MODERATE_TASK
 from moderation.submissions.moderation_flow import moderate_submissions_flow
 from workers import runtime
-from workers.app import INFERENCE_QUEUE, app
+from workers.app import app
 
 log = logging.getLogger(__name__)
 RETRY_DELAY_S = 5
@@ -37,7 +38,7 @@ def _submission_ids(requests: list[SimpleRequest]) -> list[uuid.UUID]:
 
 
 @app.task(
-    name="inference.moderate",
+    name=MODERATE_TASK,
     base=Batches,
     flush_every=_settings.batch_size,
     flush_interval=_settings.batch_wait_ms / 1000,
@@ -51,7 +52,7 @@ def moderate(requests: list[SimpleRequest]) -> dict[str, Any]:
     report = moderate_submissions_flow(runtime.flow_context(), runtime.engine(), ids)
     for sid in report.retry:
         app.send_task(
-            "inference.moderate",
+            MODERATE_TASK,
             kwargs={"submission_id": str(sid)},
             queue=INFERENCE_QUEUE,
             countdown=RETRY_DELAY_S,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from moderation.config import get_settings
+from moderation.outbox.queues import SWEEP_TASK
 from moderation.submissions.sweeper import sweep_flow
 from workers import runtime
 from workers.app import app, publish
 
 
-@app.task(name="maintenance.sweep")
+@app.task(name=SWEEP_TASK)
 def sweep() -> dict[str, int]:
     """One sweep over the submissions and the outbox."""
     settings = get_settings()

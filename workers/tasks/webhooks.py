@@ -11,8 +11,8 @@ import logging
 import uuid
 
 from moderation.config import get_settings
+from moderation.outbox.queues import DELIVER_TASK, WEBHOOKS_QUEUE
 from moderation.webhooks.delivery import deliver_message_flow
-from moderation.webhooks.events import DELIVER_TASK, WEBHOOKS_QUEUE
 from workers import runtime
 from workers.app import app
 
