@@ -1,4 +1,5 @@
-"""Issuing, checking and revoking API keys, in the caller's transaction."""
+"""Issuing, checking and revoking API keys: in the caller's transaction, or in their own
+(the ``*_key``/``keys_of`` flows the API calls)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from moderation.accounts import api_key_repository as api_keys
 from moderation.accounts.api_key_repository import TenantRef
 from moderation.accounts.keys import generate_api_key, key_matches, public_prefix
 from moderation.accounts.models import ApiKey
+from moderation.storage.db import read_scope, session_scope
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,25 @@ def authenticate(session: Session, presented: str) -> Principal | None:
         if key_matches(presented, key.key_hash):
             return Principal(key.tenant, key.id, frozenset(key.scopes), key.prefix)
     return None
+
+
+def create_key_for(
+    db_url: str, issuer: Principal, scopes: Iterable[str], name: str | None
+) -> IssuedKey:
+    """:func:`issue_key_for` in its own transaction; the row comes back with its server times."""
+    with session_scope(db_url) as session:
+        issued = issue_key_for(session, issuer, scopes, name)
+        session.refresh(issued.row)  # created_at comes from the server
+    return issued
+
+
+def keys_of(db_url: str, tenant_id: uuid.UUID) -> list[ApiKey]:
+    """Every key of a tenant, revoked ones included."""
+    with read_scope(db_url) as session:
+        return list(api_keys.for_tenant(session, tenant_id))
+
+
+def revoke_key_of(db_url: str, key_id: uuid.UUID, tenant_id: uuid.UUID) -> bool:
+    """Revoke one of the tenant's keys; False when it has no such key."""
+    with session_scope(db_url) as session:
+        return api_keys.revoke(session, key_id, tenant_id)

@@ -9,11 +9,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from moderation.accounts import api_key_repository as api_keys
-from moderation.accounts.api_keys import Principal, ScopeNotHeld, issue_key_for
+from moderation.accounts.api_keys import (
+    Principal,
+    ScopeNotHeld,
+    create_key_for,
+    keys_of,
+    revoke_key_of,
+)
 from moderation.accounts.deps import require_scope
 from moderation.accounts.keys import Scope
-from moderation.storage.db import read_scope, session_scope
 from moderation.web.deps import DbUrlDep
 from moderation.web.errors import ApiError, error_responses, not_found, parse_id
 
@@ -63,9 +67,7 @@ class NewApiKeyOut(ApiKeyOut):
 def create_api_key(body: ApiKeyIn, caller: KeyAdminDep, db_url: DbUrlDep) -> NewApiKeyOut:
     """A new key of the caller's tenant, with at most the caller's scopes; shown once."""
     try:
-        with session_scope(db_url) as session:
-            issued = issue_key_for(session, caller, body.scopes, body.name)
-            session.refresh(issued.row)  # created_at comes from the server
+        issued = create_key_for(db_url, caller, body.scopes, body.name)
     except ScopeNotHeld as exc:
         raise ApiError(403, "forbidden", f"cannot grant scopes this key lacks: {exc}") from exc
     shown = ApiKeyOut.model_validate(issued.row).model_dump()
@@ -75,9 +77,7 @@ def create_api_key(body: ApiKeyIn, caller: KeyAdminDep, db_url: DbUrlDep) -> New
 @router.get("", response_model=list[ApiKeyOut], summary="List the tenant's keys", responses=_ERRORS)
 def list_api_keys(caller: KeyAdminDep, db_url: DbUrlDep) -> list[ApiKeyOut]:
     """Every key of the caller's tenant, revoked ones included (prefixes only, never keys)."""
-    with read_scope(db_url) as session:
-        rows = api_keys.for_tenant(session, caller.tenant_id)
-    return [ApiKeyOut.model_validate(row) for row in rows]
+    return [ApiKeyOut.model_validate(row) for row in keys_of(db_url, caller.tenant_id)]
 
 
 @router.delete(
@@ -89,7 +89,6 @@ def list_api_keys(caller: KeyAdminDep, db_url: DbUrlDep) -> list[ApiKeyOut]:
 def revoke_api_key(key_id: str, caller: KeyAdminDep, db_url: DbUrlDep) -> Response:
     """Revoke one of the tenant's keys: refused from the very next request on."""
     kid = parse_id(key_id, "API key")
-    with session_scope(db_url) as session:
-        if not api_keys.revoke(session, kid, caller.tenant_id):
-            raise not_found("API key", key_id)
+    if not revoke_key_of(db_url, kid, caller.tenant_id):
+        raise not_found("API key", key_id)
     return Response(status_code=204)

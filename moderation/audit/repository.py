@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import Table, Text, insert, select
 from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
 from moderation.audit.models import AuditChainHead, AuditEvent
+
+if TYPE_CHECKING:  # the search service owns the filter type and calls search() with it
+    from moderation.audit.search import AuditFilter
 
 _TABLE = cast(Table, AuditEvent.__table__)
 
@@ -47,17 +49,6 @@ def append_many(session: Session, events: list[dict[str, Any]]) -> None:
     """Append audit events in one statement (keys as in :func:`append`)."""
     if events:
         session.execute(insert(_TABLE), [{"data": {}, **e} for e in events])
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    """What the audit page searches by; ``tenant_id`` None = every tenant (global users)."""
-
-    tenant_id: uuid.UUID | None = None
-    subject_id: str | None = None
-    actor: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 def search(

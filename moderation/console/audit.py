@@ -8,12 +8,10 @@ from functools import partial
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from moderation.audit import repository as audit
-from moderation.audit.repository import AuditFilter
+from moderation.audit.search import AuditFilter, search_trail
 from moderation.console.auth import ReviewerDep
 from moderation.console.params import day, search_of
 from moderation.console.render import render
-from moderation.storage.db import read_scope
 from moderation.web.deps import DbUrlDep
 
 router = APIRouter()
@@ -45,6 +43,5 @@ def audit_page(
         )
     except ValueError:
         return page_of(status_code=400, events=[], more=False, error="dates are YYYY-MM-DD")
-    with read_scope(db_url) as session:
-        found = audit.search(session, where, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    found = search_trail(db_url, where, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     return page_of(events=found[:PAGE_SIZE], more=len(found) > PAGE_SIZE, error=None)

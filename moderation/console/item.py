@@ -18,7 +18,13 @@ from moderation.console.charts import bar_chart_svg
 from moderation.console.render import error_page, render
 from moderation.review.actions import ACTIONS, ClaimRequired, ReviewInvalid, confirm, overturn
 from moderation.review.detail import review_detail
-from moderation.review.queue import ClaimHeld, NotFound, claim_item, release_item, visible_decision
+from moderation.review.queue import (
+    ClaimHeld,
+    ItemNotFound,
+    claim_item,
+    release_item,
+    visible_decision,
+)
 from moderation.storage.blobs import BlobNotFound
 from moderation.storage.db import read_scope, session_scope
 from moderation.web.deps import BlobsDep, DbUrlDep, SettingsDep
@@ -43,7 +49,7 @@ def _page(
     with read_scope(db_url) as session:
         try:
             detail = review_detail(session, submission_id, user.tenant_id)
-        except NotFound:
+        except ItemNotFound:
             return _missing(request, user)
         scores = {"unsafe": detail.unsafe, **detail.category_scores}
         return render(
@@ -71,7 +77,7 @@ def _act(
     try:
         with session_scope(db_url) as session:
             act(session)
-    except NotFound:
+    except ItemNotFound:
         return _missing(request, user)
     except REFUSED as exc:
         status = 422 if isinstance(exc, ReviewInvalid) else 409
@@ -100,7 +106,7 @@ def item_image(
     with read_scope(db_url) as session:
         try:
             _, image, _ = visible_decision(session, submission_id, user.tenant_id)
-        except NotFound:
+        except ItemNotFound:
             return _missing(request, user)
     try:
         data = blobs.get(image.sha256)

@@ -14,17 +14,14 @@ from starlette.responses import RedirectResponse, Response
 from moderation.accounts.users import ReviewerSession
 from moderation.console.auth import PolicyAuthorDep
 from moderation.console.render import error_page, render
-from moderation.policies import backtest_repository as backtest_repo
 from moderation.policies import backtests
-from moderation.policies import draft_repository as policy_drafts
-from moderation.policies import repository as policy_repo
 from moderation.policies.authoring import (
     Author,
     DraftNotFound,
-    audit_authoring,
     diff_versions,
     get_draft,
 )
+from moderation.policies.reading import all_policies, authors_work, policy_versions, version_of
 from moderation.storage.db import read_scope, session_scope
 from moderation.web.deps import DbUrlDep, SettingsDep
 
@@ -44,10 +41,10 @@ def _policy_page(
     status_code: int = 200,
     **extra: Any,
 ) -> Response:
-    versions = policy_repo.versions_of(session, slug)
-    policy = policy_repo.get_policy(session, slug)
-    if not versions or policy is None:
+    found = policy_versions(session, slug)
+    if found is None:
         return error_page(request, user, 404, f"no policy '{slug}'")
+    work = authors_work(session, slug, user.tenant_id)
     context: dict[str, Any] = {"diff": None, "error": None, "a": "", "b": ""} | extra
     return render(
         request,
@@ -55,10 +52,10 @@ def _policy_page(
         user,
         status_code,
         slug=slug,
-        active=policy.active_version,
-        versions=versions,
-        drafts=policy_drafts.unpublished(session, slug, user.tenant_id),
-        runs=backtest_repo.recent_runs(session, slug, user.tenant_id),
+        active=found.policy.active_version,
+        versions=found.versions,
+        drafts=work.drafts,
+        runs=work.runs,
         **context,
     )
 
@@ -66,12 +63,8 @@ def _policy_page(
 @router.get("", name="policies")
 def policies_page(request: Request, user: PolicyAuthorDep, db_url: DbUrlDep) -> Response:
     """Every policy, its active version and all its versions."""
-    with read_scope(db_url) as session:
-        rows = [
-            (policy, active, policy_repo.versions_of(session, policy.slug))
-            for policy, active in policy_repo.list_active(session)
-        ]
-        return render(request, "policies.html", user, rows=rows)
+    rows = [(p.policy, p.active, p.versions) for p in all_policies(db_url)]
+    return render(request, "policies.html", user, rows=rows)
 
 
 @router.get("/{slug}", name="policy")
@@ -92,8 +85,8 @@ def policy_diff(
 ) -> Response:
     """A unified diff of versions ``a`` and ``b`` of the policy."""
     with read_scope(db_url) as session:
-        found = [policy_repo.get_version(session, v) for v in (a, b)]
-        if any(v is None or v.slug != slug for v in found):
+        found = [version_of(session, slug, v) for v in (a, b)]
+        if any(v is None for v in found):
             message = f"both versions must be versions of '{slug}'"
             return _policy_page(request, user, session, slug, 404, error=message, a=a, b=b)
         before, after = (v for v in found if v is not None)
@@ -136,14 +129,9 @@ def backtest_page(
 ) -> Response:
     """A backtest's progress and its report so far (reading it is audited, as in the API)."""
     author = _author(user)
-    with session_scope(db_url) as session:
-        run = backtest_repo.get_run(session, run_id)
-        try:
-            if run is None or run.slug != slug:
-                raise DraftNotFound(str(run_id))
-            draft = get_draft(session, author, slug, run.draft_id)
-        except DraftNotFound:
-            return error_page(request, user, 404, f"no backtest '{run_id}' of '{slug}'")
-        status = backtests.backtest_status(session, run, draft)
-        audit_authoring(session, author, slug, "policy.backtest_read", {"run_id": str(run_id)})
-        return render(request, "backtest.html", user, slug=slug, draft=draft, status=status)
+    try:
+        with session_scope(db_url) as session:
+            draft, status = backtests.read_backtest(session, author, slug, run_id)
+            return render(request, "backtest.html", user, slug=slug, draft=draft, status=status)
+    except (backtests.BacktestNotFound, DraftNotFound):
+        return error_page(request, user, 404, f"no backtest '{run_id}' of '{slug}'")

@@ -6,32 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from moderation.config import Settings
-from moderation.health import repository as inference_workers
-from moderation.storage.db import session_scope
+from moderation.health.service import check_database
 from moderation.submissions.backlog import QueueDepth
 from moderation.web.deps import DbUrlDep, SettingsDep
 
 router = APIRouter(tags=["health"])
-WORKER_FRESH_S = 300
-
-
-def _workers(session: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": w.name,
-            "model": {"id": w.model_id, "revision": w.model_revision},
-            "device": w.device,
-            "dtype": w.dtype,
-            "warmed_up": w.warmed_up,
-            "batch_size": w.batch_size,
-            "started_at": w.started_at.isoformat(),
-            "last_seen_at": w.last_seen_at.isoformat(),
-        }
-        for w in inference_workers.seen_since(session, WORKER_FRESH_S)
-    ]
 
 
 def _inference_queue(request: Request, settings: Settings) -> dict[str, Any]:
@@ -72,14 +53,12 @@ _HEALTH_EXAMPLE = {
 def healthz(request: Request, db_url: DbUrlDep, settings: SettingsDep) -> JSONResponse:
     """200 when the database answers (503 otherwise), with the workers seen in the last 5 min
     and the inference backlog."""
-    body: dict[str, Any] = {"workers": [], "inference_queue": _inference_queue(request, settings)}
-    try:
-        with session_scope(db_url) as session:
-            session.execute(text("SELECT 1"))
-            body["workers"] = _workers(session)
-        body["database"] = "ok"
-    except Exception as exc:
-        body["database"] = f"error: {type(exc).__name__}"
-    ok = body["database"] == "ok"
+    database, workers = check_database(db_url)
+    body: dict[str, Any] = {
+        "database": database,
+        "workers": workers,
+        "inference_queue": _inference_queue(request, settings),
+    }
+    ok = database == "ok"
     body["status"] = "ok" if ok else "degraded"
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -6,10 +6,9 @@ import uuid
 
 from fastapi import APIRouter
 
-from moderation.policies import backtest_repository as backtest_repo
 from moderation.policies import backtests
 from moderation.policies.access import AuthorDep, policy_not_found
-from moderation.policies.authoring import audit_authoring, get_draft
+from moderation.policies.authoring import get_draft
 from moderation.policies.draft_routes import authoring_scope
 from moderation.policies.schemas import BacktestIn, BacktestOut, backtest_out
 from moderation.web.deps import DbUrlDep, SettingsDep
@@ -51,11 +50,9 @@ def start_backtest(
 @router.get("/{slug}/backtests/{run_id}", response_model=BacktestOut, summary="Progress and report")
 def get_backtest(slug: str, run_id: uuid.UUID, author: AuthorDep, db_url: DbUrlDep) -> BacktestOut:
     """Done/total, ETA, and the report over the items finished so far."""
-    with authoring_scope(db_url) as session:
-        run = backtest_repo.get_run(session, run_id)
-        if run is None or run.slug != slug:
-            raise policy_not_found(f"no backtest '{run_id}' of policy '{slug}'")
-        draft = get_draft(session, author, slug, run.draft_id)
-        status = backtests.backtest_status(session, run, draft)
-        audit_authoring(session, author, slug, "policy.backtest_read", {"run_id": str(run_id)})
+    try:
+        with authoring_scope(db_url) as session:
+            _, status = backtests.read_backtest(session, author, slug, run_id)
+    except backtests.BacktestNotFound as exc:
+        raise policy_not_found(f"no backtest '{run_id}' of policy '{slug}'") from exc
     return backtest_out(status)

@@ -18,7 +18,7 @@ from moderation.outbox import repository as outbox
 from moderation.outbox.queues import BACKTEST_QUEUE, BACKTEST_TASK
 from moderation.policies import backtest_repository as backtests
 from moderation.policies import repository as policy_repo
-from moderation.policies.authoring import Author, audit_authoring, draft_policy
+from moderation.policies.authoring import Author, audit_authoring, draft_policy, get_draft
 from moderation.policies.backtest_report import ItemOutcome, Judgement, Report, build_report
 from moderation.policies.models import BacktestItem, BacktestRun, PolicyDraft
 from moderation.review import repository as reviews
@@ -33,6 +33,10 @@ class LabelledImage:
     expected_rating: str
     expected_category: str | None
     submission_id: uuid.UUID | None = None
+
+
+class BacktestNotFound(LookupError):
+    """No backtest with this id of this policy."""
 
 
 class NothingToBacktest(ValueError):
@@ -140,3 +144,18 @@ def backtest_status(session: Session, run: BacktestRun, draft: PolicyDraft) -> B
     report = build_report(draft_policy(draft).category_ids, [_outcome(i) for i in finished])
     eta = eta_seconds(run.total, progress.done, run.created_at, progress.last_done_at)
     return BacktestStatus(run, progress.done, progress.failed, eta, report)
+
+
+def read_backtest(
+    session: Session, author: Author, slug: str, run_id: uuid.UUID
+) -> tuple[PolicyDraft, BacktestStatus]:
+    """A backtest of ``slug`` that ``author`` may see, with its status; the read is audited.
+    :class:`BacktestNotFound` when ``slug`` has no such run, :class:`DraftNotFound` when the
+    author may not see its draft."""
+    run = backtests.get_run(session, run_id)
+    if run is None or run.slug != slug:
+        raise BacktestNotFound(str(run_id))
+    draft = get_draft(session, author, slug, run.draft_id)
+    status = backtest_status(session, run, draft)
+    audit_authoring(session, author, slug, "policy.backtest_read", {"run_id": str(run_id)})
+    return draft, status

@@ -155,7 +155,7 @@ def _history(session: Session, submission_id: uuid.UUID) -> list[HistoryEntry]:
 def review_detail(
     session: Session, submission_id: uuid.UUID, viewer_tenant_id: uuid.UUID | None = None
 ) -> ReviewDetail:
-    """The page of one decided submission (NotFound when the viewer may not see it)."""
+    """The page of one decided submission (ItemNotFound when the viewer may not see it)."""
     submission, image, decision = visible_decision(session, submission_id, viewer_tenant_id)
     return ReviewDetail(
         submission=submission,

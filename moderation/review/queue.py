@@ -17,7 +17,7 @@ __all__ = [
     "REASONS",
     "Claim",
     "ClaimHeld",
-    "NotFound",
+    "ItemNotFound",
     "QueueFilter",
     "QueueItem",
     "QueuePage",
@@ -31,7 +31,7 @@ __all__ = [
 MAX_PAGE_SIZE = 200
 
 
-class NotFound(LookupError):
+class ItemNotFound(LookupError):
     """No decided submission with this id that the viewer may see."""
 
 
@@ -85,10 +85,10 @@ def list_queue(
 def visible_decision(
     session: Session, submission_id: uuid.UUID, viewer_tenant_id: uuid.UUID | None
 ) -> tuple[Submission, Image, Decision]:
-    """The decided submission, its image and decision; NotFound when the viewer may not see it."""
+    """The decided submission, its image and decision (ItemNotFound: the viewer may not see it)."""
     found = queue_repo.decided_submission(session, submission_id, viewer_tenant_id)
     if found is None:
-        raise NotFound(submission_id)
+        raise ItemNotFound(submission_id)
     return found
 
 

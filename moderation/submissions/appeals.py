@@ -1,4 +1,5 @@
-"""Appeals: a platform asks for a human review of a decision; it joins the review queue."""
+"""A platform's view of its submissions: reading one, and appealing its decision (a human
+review; the appeal joins the review queue)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import uuid
 from sqlalchemy.orm import Session
 
 from moderation.audit import repository as audit
+from moderation.storage.db import session_scope, statement_scope
 from moderation.submissions import appeal_repository as appeals
 from moderation.submissions import repository as submissions
-from moderation.submissions.models import Appeal
+from moderation.submissions.models import Appeal, Decision, Image, Submission
 
 
-class NotFound(LookupError):
+class SubmissionNotFound(LookupError):
     """No such submission for this tenant."""
 
 
@@ -26,7 +28,7 @@ def file_appeal(
     """Open an appeal against a tenant's decided submission, and audit it."""
     found = submissions.get_for_tenant(session, submission_id, tenant_id)
     if found is None:
-        raise NotFound(submission_id)
+        raise SubmissionNotFound(submission_id)
     submission, _, decision = found
     if decision is None:
         raise NotAppealable(
@@ -51,3 +53,22 @@ def file_appeal(
 def latest_appeal(session: Session, submission_id: uuid.UUID) -> Appeal | None:
     """The submission's most recent appeal, if any."""
     return appeals.latest(session, submission_id)
+
+
+def appeal_decision(
+    db_url: str, tenant_id: uuid.UUID, submission_id: uuid.UUID, reason: str
+) -> Appeal:
+    """:func:`file_appeal` in a transaction of its own."""
+    with session_scope(db_url) as session:
+        return file_appeal(session, tenant_id, submission_id, reason)
+
+
+def read_submission(
+    db_url: str, submission_id: uuid.UUID, tenant_id: uuid.UUID
+) -> tuple[Submission, Image, Decision | None, Appeal | None] | None:
+    """A tenant's submission with its image, decision and latest appeal (None: not the tenant's)."""
+    with statement_scope(db_url) as session:
+        found = submissions.get_for_tenant(session, submission_id, tenant_id)
+        if found is None:
+            return None
+        return (*found, latest_appeal(session, submission_id))

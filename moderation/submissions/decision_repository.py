@@ -25,7 +25,7 @@ from moderation.audit.models import AuditEvent
 from moderation.outbox import repository as outbox
 from moderation.storage.recordsets import table_recordset
 from moderation.submissions.models import Decision, Submission
-from moderation.submissions.repository import DECIDED, FINAL
+from moderation.submissions.types import FINAL, Status
 from moderation.webhooks import message_repository as webhook_messages
 
 _TABLE = cast(Table, Decision.__table__)
@@ -54,7 +54,7 @@ def _close_and_record(fanout: Fanout | None) -> Select[Any]:
             _SUBMISSIONS.c.id == any_(bindparam("ids", type_=ARRAY(Uuid()))),
             _SUBMISSIONS.c.status.not_in(FINAL),
         )
-        .values(status=DECIDED, error=None, updated_at=func.now())
+        .values(status=Status.DECIDED, error=None, updated_at=func.now())
         .returning(_SUBMISSIONS.c.id)
         .cte("closed")
     )

@@ -17,7 +17,7 @@ from moderation.policies.catalog import UnknownPolicy
 from moderation.storage.blobs import FileBlobStore
 from moderation.submissions import repository as submissions
 from moderation.submissions.images import ImageInfo
-from moderation.submissions.repository import Received
+from moderation.submissions.types import IdempotencyClaim, ImageRow, Incoming, Intent, Received
 
 
 def enqueue_moderation(session: Session, submission_id: uuid.UUID) -> int:
@@ -61,11 +61,11 @@ def accept_submission(
     image: ImageInfo,
     policy_slug: str,
     external_id: str | None,
-    idempotency: submissions.IdempotencyClaim | None = None,
+    idempotency: IdempotencyClaim | None = None,
 ) -> Accepted:
     """Store an already validated image and queue its moderation (see :func:`accept_many`)."""
     blobs.put(image.sha256, data)  # content-addressed: an orphan after a rollback is harmless
-    incoming = submissions.Incoming(
+    incoming = Incoming(
         tenant_id, image_row(image), policy_slug, external_id, idempotency=idempotency
     )
     outcome = accept_many(session, [incoming])[0]
@@ -74,16 +74,12 @@ def accept_submission(
     return outcome
 
 
-def image_row(image: ImageInfo) -> submissions.ImageRow:
+def image_row(image: ImageInfo) -> ImageRow:
     """The metadata row of an inspected image."""
-    return submissions.ImageRow(
-        image.sha256, image.size_bytes, image.width, image.height, image.format
-    )
+    return ImageRow(image.sha256, image.size_bytes, image.width, image.height, image.format)
 
 
-def accept_many(
-    session: Session, incoming: Sequence[submissions.Incoming]
-) -> list[Accepted | Exception]:
+def accept_many(session: Session, incoming: Sequence[Incoming]) -> list[Accepted | Exception]:
     """Queue the moderation of submissions whose blobs are stored, in input order.
 
     The rows go in as one statement, so an autocommit session makes the intake of the lot
@@ -91,7 +87,7 @@ def accept_many(
     retry of an earlier request (Replayed), or KeyRevoked, IdempotencyKeyReused or
     UnknownPolicy."""
     written = submissions.receive_many(
-        session, incoming, intent=submissions.Intent(MODERATE_TASK, INFERENCE_QUEUE), actor="api"
+        session, incoming, intent=Intent(MODERATE_TASK, INFERENCE_QUEUE), actor="api"
     )
     return [
         received if received is not None else _not_written(session, item)
@@ -99,7 +95,7 @@ def accept_many(
     ]
 
 
-def _not_written(session: Session, item: submissions.Incoming) -> Replayed | Exception:
+def _not_written(session: Session, item: Incoming) -> Replayed | Exception:
     if item.key_id is not None and not api_keys.is_active(session, item.key_id):
         return KeyRevoked(str(item.key_id))
     if item.idempotency is not None:
@@ -113,7 +109,7 @@ def _not_written(session: Session, item: submissions.Incoming) -> Replayed | Exc
 
 
 def replay_of(
-    session: Session, tenant_id: uuid.UUID, idempotency: submissions.IdempotencyClaim
+    session: Session, tenant_id: uuid.UUID, idempotency: IdempotencyClaim
 ) -> Replayed | None:
     """The submission a known key created, if the request is the same (else
     IdempotencyKeyReused); None for a key not seen yet."""

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import statement_scope
 from moderation.submissions.intake import Accepted, accept_many
-from moderation.submissions.repository import Incoming
+from moderation.submissions.types import Incoming
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64

@@ -30,7 +30,7 @@ from moderation.storage.blobs import BlobNotFound, FileBlobStore
 from moderation.storage.db import session_scope, statement_scope
 from moderation.submissions import repository as submissions
 from moderation.submissions.images import ImageRejected, decode_for_model
-from moderation.submissions.repository import SubmissionRef
+from moderation.submissions.types import FINAL, OPEN, Status, SubmissionRef
 from moderation.submissions.verdicts import (
     ModelInfo,
     VerdictToRecord,
@@ -92,9 +92,9 @@ def cached_policy_version(db_url: str, version: str) -> Policy:
 def _fail(session: Session, submission_id: uuid.UUID, error: str) -> None:
     """Move an open submission to ``failed`` with its error, audit it, emit the webhook event."""
     sub = submissions.lock(session, submission_id)
-    if sub is None or sub.status in submissions.FINAL:
+    if sub is None or sub.status in FINAL:
         return
-    submissions.finish(session, sub, submissions.FAILED, error)
+    submissions.finish(session, sub, Status.FAILED, error)
     audit.append(
         session,
         tenant_id=sub.tenant_id,
@@ -116,7 +116,7 @@ def _classify_unclaimed(
     suspects = []
     for sid in ids:
         sub = found.get(sid)
-        if sub is None or sub.status in submissions.FINAL:
+        if sub is None or sub.status in FINAL:
             report.skipped.append(sid)
         elif sub.attempts < max_attempts:
             suspects.append(sid)
@@ -132,7 +132,7 @@ def claim(
     engine: Engine,
     ids: Sequence[uuid.UUID],
     report: FlowReport,
-    statuses: Sequence[str] = (submissions.QUEUED,),
+    statuses: Sequence[str] = (Status.QUEUED,),
 ) -> tuple[list[_Claim], list[uuid.UUID]]:
     """Mark the submissions in one of ``statuses`` as processing, find cached verdicts, fail
     those past the cap; also the suspects left unclaimed (see the module's doc).
@@ -212,8 +212,8 @@ def _release_or_fail(
         report.failed.append(sid)
         return
     sub = submissions.lock(session, sid)
-    if sub is not None and sub.status not in submissions.FINAL:
-        submissions.finish(session, sub, submissions.QUEUED, error)
+    if sub is not None and sub.status not in FINAL:
+        submissions.finish(session, sub, Status.QUEUED, error)
         report.retry.append(sid)
 
 
@@ -285,7 +285,7 @@ def moderate_submissions_flow(
     each suspect alone."""
     started = time.perf_counter()
     report = FlowReport()
-    suspects = _decide(ctx, engine, ids, report, (submissions.QUEUED,))
+    suspects = _decide(ctx, engine, ids, report, (Status.QUEUED,))
     if suspects:
         log.warning(
             "%d of %d submissions were claimed before and never finished; running them one at "
@@ -295,6 +295,6 @@ def moderate_submissions_flow(
         )
     for sid in suspects:
         report.isolated.append(sid)
-        _decide(ctx, engine, [sid], report, submissions.OPEN)
+        _decide(ctx, engine, [sid], report, OPEN)
     report.flow_ms = (time.perf_counter() - started) * 1000
     return report

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -35,58 +35,18 @@ from moderation.outbox import repository as outbox
 from moderation.policies.models import Policy
 from moderation.storage.recordsets import recordset
 from moderation.submissions.models import Decision, IdempotencyKey, Image, Submission
-
-QUEUED, PROCESSING, DECIDED, FAILED = "queued", "processing", "decided", "failed"
-FINAL = (DECIDED, FAILED)
-OPEN = (QUEUED, PROCESSING)
+from moderation.submissions.types import (
+    OPEN,
+    Incoming,
+    Intent,
+    Received,
+    Status,
+    SubmissionRef,
+)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class Received(NamedTuple):
-    """A stored submission, as the intake reports it."""
-
-    id: uuid.UUID
-    policy_version: str
-    created_at: datetime
-
-
-class ImageRow(NamedTuple):
-    """The metadata row of a content-addressed image."""
-
-    sha256: str
-    size_bytes: int
-    width: int
-    height: int
-    format: str
-
-
-class Intent(NamedTuple):
-    """A task message to send once the submission is committed (the outbox row)."""
-
-    task: str
-    queue: str
-
-
-class IdempotencyClaim(NamedTuple):
-    """An ``Idempotency-Key`` and the fingerprint of the request it came with."""
-
-    key: str
-    request_sha256: str
-
-
-class Incoming(NamedTuple):
-    """One submission to receive. ``key_id``: the API key it came with, which must still be
-    unrevoked when the rows are written (None: no key to check)."""
-
-    tenant_id: uuid.UUID
-    image: ImageRow
-    policy_slug: str
-    external_id: str | None
-    key_id: uuid.UUID | None = None
-    idempotency: IdempotencyClaim | None = None
 
 
 _INCOMING: list[ColumnClause[Any]] = [
@@ -169,7 +129,7 @@ def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
                 admitted.c.external_id,
                 admitted.c.sha256,
                 admitted.c.active_version,
-                literal(QUEUED, String()),
+                literal(Status.QUEUED, String()),
                 literal(0, Integer()),
                 literal(1, Integer()),
             )
@@ -270,16 +230,6 @@ def lock(session: Session, submission_id: uuid.UUID) -> Submission | None:
     return session.get(Submission, submission_id, with_for_update=True)
 
 
-class SubmissionRef(NamedTuple):
-    """The columns the worker needs of a submission it holds."""
-
-    id: uuid.UUID
-    tenant_id: uuid.UUID
-    image_sha256: str
-    policy_version: str
-    attempts: int
-
-
 _REF = (
     Submission.id,
     Submission.tenant_id,
@@ -307,7 +257,7 @@ def start_attempts(
             Submission.status.in_(statuses),
             Submission.attempts < max_attempts,
         )
-        .values(status=PROCESSING, attempts=Submission.attempts + 1, updated_at=_now())
+        .values(status=Status.PROCESSING, attempts=Submission.attempts + 1, updated_at=_now())
         .returning(*_REF)
     )
     return [SubmissionRef(*row) for row in session.execute(stmt, execution_options=_NO_SYNC)]
@@ -346,9 +296,9 @@ def stuck(session: Session, older_than_s: int, limit: int = 500) -> list[Submiss
     stmt = (
         select(Submission)
         .where(
-            Submission.status.in_((QUEUED, PROCESSING)),
+            Submission.status.in_((Status.QUEUED, Status.PROCESSING)),
             idle,  # the index bound; ``waited`` refines it for queued rows
-            or_(Submission.status == PROCESSING, waited),
+            or_(Submission.status == Status.PROCESSING, waited),
         )
         .order_by(Submission.updated_at)
         .limit(limit)
@@ -362,7 +312,7 @@ def requeue(session: Session, submission: Submission) -> None:
     session.execute(
         update(Submission)
         .where(Submission.id == submission.id)
-        .values(status=QUEUED, enqueue_count=Submission.enqueue_count + 1, updated_at=_now())
+        .values(status=Status.QUEUED, enqueue_count=Submission.enqueue_count + 1, updated_at=_now())
     )
 
 

@@ -19,9 +19,7 @@ from moderation.accounts.deps import UNAUTHORIZED, require_scope
 from moderation.accounts.keys import Scope
 from moderation.config import Settings
 from moderation.policies.catalog import UnknownPolicy
-from moderation.storage.db import session_scope, statement_scope
 from moderation.submissions import appeals
-from moderation.submissions import repository as submissions
 from moderation.submissions.deps import UploadDep
 from moderation.submissions.image_urls import fetch_image
 from moderation.submissions.images import (
@@ -39,7 +37,6 @@ from moderation.submissions.intake import (
     request_fingerprint,
 )
 from moderation.submissions.intake_batcher import IntakeBatcher
-from moderation.submissions.repository import FINAL, IdempotencyClaim, Incoming
 from moderation.submissions.schemas import (
     MODERATION_EXAMPLE,
     AppealIn,
@@ -51,6 +48,7 @@ from moderation.submissions.schemas import (
     moderation_out,
     received_out,
 )
+from moderation.submissions.types import FINAL, IdempotencyClaim, Incoming
 from moderation.web.deps import DbUrlDep
 from moderation.web.errors import ApiError, error_responses, not_found, parse_id
 
@@ -223,12 +221,8 @@ async def _submit(
 
 
 def _read(db_url: str, submission_id: uuid.UUID, tenant_id: uuid.UUID) -> ModerationOut | None:
-    with statement_scope(db_url) as session:
-        found = submissions.get_for_tenant(session, submission_id, tenant_id)
-        if found is None:
-            return None
-        appeal = appeals.latest_appeal(session, submission_id)
-    return moderation_out(*found, appeal=appeal)
+    found = appeals.read_submission(db_url, submission_id, tenant_id)
+    return None if found is None else moderation_out(*found)
 
 
 async def _wait_final(
@@ -331,9 +325,8 @@ def create_appeal(
     """File an appeal against the decision."""
     submission_id = parse_id(moderation_id, "moderation")
     try:
-        with session_scope(db_url) as session:
-            appeal = appeals.file_appeal(session, caller.tenant_id, submission_id, body.reason)
-    except appeals.NotFound:
+        appeal = appeals.appeal_decision(db_url, caller.tenant_id, submission_id, body.reason)
+    except appeals.SubmissionNotFound:
         raise not_found("moderation", moderation_id) from None
     except appeals.NotAppealable as exc:
         raise ApiError(409, "not_appealable", str(exc)) from None

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from moderation.submissions.images import ImageInfo
 from moderation.submissions.models import Appeal, Decision, Image, Submission
-from moderation.submissions.repository import Received
+from moderation.submissions.types import Received
 
 
 class SubmissionFields(BaseModel):

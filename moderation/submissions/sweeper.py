@@ -11,6 +11,7 @@ from moderation.outbox.relay import Publish, relay_outbox
 from moderation.storage.db import session_scope
 from moderation.submissions import repository as submissions
 from moderation.submissions.intake import enqueue_moderation
+from moderation.submissions.types import Status
 from moderation.webhooks.events import MODERATION_FAILED, emit_events, resend_overdue_deliveries
 
 
@@ -46,7 +47,7 @@ def sweep_flow(
             # its own, before any image is loaded or the model runs.
             if sub.attempts >= max_attempts:
                 error = f"gave up after {sub.attempts} attempts; last error: {sub.error or 'none'}"
-                submissions.finish(session, sub, submissions.FAILED, error)
+                submissions.finish(session, sub, Status.FAILED, error)
                 event = "submission.failed"
                 failed.append(sub.id)
             else:

@@ -15,7 +15,7 @@ from moderation.inference.types import Scores, Verdict
 from moderation.policies.format import Action, Policy
 from moderation.submissions import decision_repository as decisions
 from moderation.submissions.models import Decision
-from moderation.submissions.repository import SubmissionRef
+from moderation.submissions.types import SubmissionRef
 
 
 @dataclass(frozen=True)

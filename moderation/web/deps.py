@@ -1,5 +1,5 @@
 """App-wide request dependencies shared by the JSON API and the console: settings, database
-URL, blob store, the secret box."""
+URL, blob store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 
 from moderation.config import Settings
 from moderation.storage.blobs import FileBlobStore, blob_store
-from moderation.webhooks.secrets import SecretBox
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -36,11 +35,3 @@ async def get_blobs(settings: SettingsDep) -> FileBlobStore:
 
 
 BlobsDep = Annotated[FileBlobStore, Depends(get_blobs)]
-
-
-def get_secret_box(settings: SettingsDep) -> SecretBox:
-    """Seals secrets stored at rest with the server key."""
-    return SecretBox(settings.secret_key.get_secret_value())
-
-
-SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]

@@ -10,12 +10,16 @@ from fastapi import APIRouter, Depends, Response
 from moderation.accounts.api_keys import Principal
 from moderation.accounts.deps import require_scope
 from moderation.accounts.keys import Scope
-from moderation.storage.db import read_scope, session_scope
-from moderation.web.deps import DbUrlDep, SecretBoxDep, SettingsDep
+from moderation.web.deps import DbUrlDep, SettingsDep
 from moderation.web.errors import ApiError, error_responses
-from moderation.webhooks import endpoint_repository as webhook_endpoints
-from moderation.webhooks import message_repository as webhook_messages
-from moderation.webhooks.endpoints import InvalidEndpointUrl, check_endpoint_url, register_endpoint
+from moderation.webhooks.endpoints import (
+    InvalidEndpointUrl,
+    add_endpoint,
+    attempts_of,
+    check_endpoint_url,
+    endpoints_of,
+    remove_endpoint,
+)
 from moderation.webhooks.schemas import (
     DeliveryAttemptList,
     WebhookEndpointCreated,
@@ -24,6 +28,16 @@ from moderation.webhooks.schemas import (
     attempt_out,
     endpoint_out,
 )
+from moderation.webhooks.secrets import SecretBox
+
+
+def get_secret_box(settings: SettingsDep) -> SecretBox:
+    """Seals secrets stored at rest with the server key."""
+    return SecretBox(settings.secret_key.get_secret_value())
+
+
+SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
+
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
 WebhookAdminDep = Annotated[Principal, Depends(require_scope(Scope.WEBHOOKS_WRITE))]
@@ -59,8 +73,7 @@ def create_endpoint(
         check_endpoint_url(body.url, allow_private=settings.allow_private_urls)
     except InvalidEndpointUrl as exc:
         raise ApiError(422, "invalid_webhook_url", str(exc)) from exc
-    with session_scope(db_url) as session:
-        registered = register_endpoint(session, box, caller.tenant_id, body.url, body.events)
+    registered = add_endpoint(db_url, box, caller.tenant_id, body.url, body.events)
     out = endpoint_out(registered.endpoint)
     return WebhookEndpointCreated(**out.model_dump(), secret=registered.secret)
 
@@ -73,8 +86,7 @@ def create_endpoint(
 )
 def list_endpoints(caller: WebhookAdminDep, db_url: DbUrlDep) -> WebhookEndpointList:
     """The tenant's endpoints, oldest first (secrets are never shown again)."""
-    with read_scope(db_url) as session:
-        found = webhook_endpoints.list_for_tenant(session, caller.tenant_id)
+    found = endpoints_of(db_url, caller.tenant_id)
     return WebhookEndpointList(data=[endpoint_out(e) for e in found])
 
 
@@ -86,11 +98,7 @@ def list_endpoints(caller: WebhookAdminDep, db_url: DbUrlDep) -> WebhookEndpoint
 )
 def delete_endpoint(endpoint_id: str, caller: WebhookAdminDep, db_url: DbUrlDep) -> Response:
     """Remove the endpoint; its pending deliveries are dropped."""
-    with session_scope(db_url) as session:
-        removed = webhook_endpoints.delete_for_tenant(
-            session, _endpoint_id(endpoint_id), caller.tenant_id
-        )
-    if not removed:
+    if not remove_endpoint(db_url, _endpoint_id(endpoint_id), caller.tenant_id):
         raise _not_found(endpoint_id)
     return Response(status_code=204)
 
@@ -105,9 +113,7 @@ def list_deliveries(
     endpoint_id: str, caller: WebhookAdminDep, db_url: DbUrlDep
 ) -> DeliveryAttemptList:
     """Every attempt (newest first, at most 100): status code, error, retry time."""
-    eid = _endpoint_id(endpoint_id)
-    with read_scope(db_url) as session:
-        if webhook_endpoints.get_for_tenant(session, eid, caller.tenant_id) is None:
-            raise _not_found(endpoint_id)
-        attempts = webhook_messages.attempts_for_endpoint(session, eid)
+    attempts = attempts_of(db_url, _endpoint_id(endpoint_id), caller.tenant_id)
+    if attempts is None:
+        raise _not_found(endpoint_id)
     return DeliveryAttemptList(data=[attempt_out(a) for a in attempts])

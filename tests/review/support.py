@@ -13,6 +13,7 @@ from moderation.inference.types import Scores, Verdict
 from moderation.policies.catalog import policy_version
 from moderation.storage.db import session_scope
 from moderation.submissions import repository as submissions
+from moderation.submissions.types import SubmissionRef
 from moderation.submissions.verdicts import ModelInfo, VerdictToRecord, record_verdicts
 from tests.support.intake import accept_many
 
@@ -62,7 +63,7 @@ def decided(
         items = []
         for sid, action in zip(made, actions, strict=True):
             row = rows[sid]
-            ref = submissions.SubmissionRef(
+            ref = SubmissionRef(
                 row.id, row.tenant_id, row.image_sha256, row.policy_version, row.attempts
             )
             policy_content = policy_version(session, row.policy_version)

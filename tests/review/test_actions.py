@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from moderation.review.actions import ClaimRequired, ReviewInvalid, confirm, overturn
-from moderation.review.queue import NotFound, QueueFilter, claim_item, list_queue
+from moderation.review.queue import ItemNotFound, QueueFilter, claim_item, list_queue
 from moderation.storage.db import session_scope
 from moderation.submissions.appeals import file_appeal
 from moderation.webhooks.endpoints import register_endpoint
@@ -169,7 +169,7 @@ def test_reviewing_needs_the_claim_and_a_visible_item(db: str, make_batch: MakeB
     _claimed(db, batch, reviewer="bob@example.com")
     with session_scope(db) as session, pytest.raises(ClaimRequired):
         overturn(session, sid, "ann@example.com", "allow", None, "fine")
-    with session_scope(db) as session, pytest.raises(NotFound):
+    with session_scope(db) as session, pytest.raises(ItemNotFound):
         confirm(session, sid, "bob@example.com", "ok", viewer_tenant_id=other.tenant_id)
     with session_scope(db) as session:
         overturn(session, sid, "bob@example.com", "allow", None, "fine", batch.tenant_id)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
-from moderation.review.queue import Claim, ClaimHeld, NotFound, claim_item, release_item
+from moderation.review.queue import Claim, ClaimHeld, ItemNotFound, claim_item, release_item
 from moderation.storage.db import session_scope
 from tests.review.support import Batch
 
@@ -103,7 +103,7 @@ def test_a_tenant_reviewer_cannot_claim_another_tenants_item(
     db: str, make_batch: Callable[..., Batch]
 ) -> None:
     mine, theirs = make_batch(["review"]), make_batch(["review"])
-    with session_scope(db) as session, pytest.raises(NotFound):
+    with session_scope(db) as session, pytest.raises(ItemNotFound):
         claim_item(session, theirs.ids[0], "ann", viewer_tenant_id=mine.tenant_id)
     with session_scope(db) as session:
         claim = claim_item(session, mine.ids[0], "ann", viewer_tenant_id=mine.tenant_id)

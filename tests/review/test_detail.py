@@ -10,7 +10,7 @@ import yaml
 
 from moderation.review.actions import overturn
 from moderation.review.detail import review_detail
-from moderation.review.queue import NotFound, claim_item
+from moderation.review.queue import ItemNotFound, claim_item
 from moderation.storage.db import session_scope
 from moderation.submissions.appeals import file_appeal
 from tests.review.support import MODEL, Batch
@@ -49,7 +49,7 @@ def test_detail_has_everything_the_page_shows(db: str, make_batch: Callable[...,
         ("audit", "appeal.filed"),
         ("appeal", "appeal.open"),
     ]
-    with session_scope(db) as session, pytest.raises(NotFound):
+    with session_scope(db) as session, pytest.raises(ItemNotFound):
         review_detail(session, sid, other.tenant_id)
 
 

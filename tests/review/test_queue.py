@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from moderation.review.queue import (
-    NotFound,
+    ItemNotFound,
     QueueFilter,
     QueuePage,
     claim_item,
@@ -121,9 +121,9 @@ def test_a_tenant_viewer_sees_only_its_own_items(db: str, make_batch: MakeBatch)
     assert _queue(db, foreign, viewer_tenant_id=mine.tenant_id).total == 0
     everyone = _queue(db, QueueFilter(), page_size=200)
     assert {*mine.ids, *theirs.ids} <= {i.submission_id for i in everyone.items}
-    with session_scope(db) as session, pytest.raises(NotFound):
+    with session_scope(db) as session, pytest.raises(ItemNotFound):
         visible_decision(session, theirs.ids[0], mine.tenant_id)
-    with session_scope(db) as session, pytest.raises(NotFound):
+    with session_scope(db) as session, pytest.raises(ItemNotFound):
         visible_decision(session, uuid.uuid4(), None)
 
 

@@ -27,7 +27,7 @@ from moderation.submissions.intake import (
     image_row,
 )
 from moderation.submissions.intake_batcher import IntakeBatcher, Pending
-from moderation.submissions.repository import IdempotencyClaim, Incoming, Received
+from moderation.submissions.types import IdempotencyClaim, Incoming, Received
 from tests.support import images
 from tests.support.db import count, rows
 

@@ -18,6 +18,7 @@ from moderation.config import Settings
 from moderation.outbox.relay import relay_outbox
 from moderation.storage.db import session_scope
 from moderation.submissions import repository as submissions
+from moderation.submissions.types import Status
 from moderation.webhooks.delivery import DeliveryContext, deliver_message_flow, retry_delay_s
 from moderation.webhooks.events import MODERATION_FAILED, emit_events
 from moderation.webhooks.secrets import SecretBox
@@ -82,7 +83,7 @@ def _fail_and_emit(env: Env, db: str, tenant_name: str, seed: int, relay: bool =
     with session_scope(db) as session:
         sub = submissions.lock(session, uuid.UUID(sid))
         assert sub is not None
-        submissions.finish(session, sub, submissions.FAILED, "the model is broken")
+        submissions.finish(session, sub, Status.FAILED, "the model is broken")
         emit_events(session, MODERATION_FAILED, [sub.id])
     if not relay:
         return sid
