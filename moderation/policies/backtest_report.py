@@ -6,14 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class Judgement:
-    """An outcome under one policy version: the action and the rating/category it rests on."""
-
-    action: str
-    rating: str
-    category: str | None
+from moderation.policies.format import Outcome
 
 
 @dataclass(frozen=True)
@@ -22,9 +15,9 @@ class ItemOutcome:
 
     label: str
     link: str | None
-    expected: Judgement | None  # rating and category; action unused
-    draft: Judgement
-    baseline: Judgement | None  # None when there is no active version to compare with
+    expected: Outcome | None  # rating and category; action unused
+    draft: Outcome
+    baseline: Outcome | None  # None when there is no active version to compare with
 
 
 @dataclass(frozen=True)
@@ -45,9 +38,9 @@ class Flip:
 
     label: str
     link: str | None
-    baseline: Judgement
-    draft: Judgement
-    expected: Judgement | None
+    baseline: Outcome
+    draft: Outcome
+    expected: Outcome | None
 
 
 @dataclass(frozen=True)
@@ -61,7 +54,7 @@ class Report:
     flips: list[Flip] = field(default_factory=list)
 
 
-def agrees(expected: Judgement, got: Judgement) -> bool:
+def agrees(expected: Outcome, got: Outcome) -> bool:
     """Same rating and, when unsafe, the same category."""
     if expected.rating != got.rating:
         return False
@@ -83,11 +76,11 @@ def category_stats(category: str, outcomes: Sequence[ItemOutcome]) -> CategorySt
     )
 
 
-def _in(judgement: Judgement | None, category: str) -> bool:
+def _in(judgement: Outcome | None, category: str) -> bool:
     return judgement is not None and judgement.rating == "unsafe" and judgement.category == category
 
 
-def _agreement(pairs: list[tuple[Judgement, Judgement]]) -> float | None:
+def _agreement(pairs: list[tuple[Outcome, Outcome]]) -> float | None:
     return _ratio(sum(agrees(e, g) for e, g in pairs), len(pairs))
 
 

@@ -19,7 +19,8 @@ from moderation.outbox.queues import BACKTEST_QUEUE, BACKTEST_TASK
 from moderation.policies import backtest_repository as backtests
 from moderation.policies import repository as policy_repo
 from moderation.policies.authoring import Author, audit_authoring, draft_policy, get_draft
-from moderation.policies.backtest_report import ItemOutcome, Judgement, Report, build_report
+from moderation.policies.backtest_report import ItemOutcome, Report, build_report
+from moderation.policies.format import Outcome
 from moderation.policies.models import BacktestItem, BacktestRun, PolicyDraft
 from moderation.review import repository as reviews
 
@@ -119,21 +120,21 @@ def eta_seconds(
     return (total - done) * elapsed / done
 
 
-def _judgement(result: dict[str, Any] | None) -> Judgement | None:
+def _stored_outcome(result: dict[str, Any] | None) -> Outcome | None:
     if result is None:
         return None
-    return Judgement(result["action"], result["rating"], result["category"])
+    return Outcome(result["action"], result["rating"], result["category"])
 
 
 def _outcome(item: BacktestItem) -> ItemOutcome:
-    draft = _judgement(item.draft)
+    draft = _stored_outcome(item.draft)
     assert draft is not None, "only finished items have outcomes"
     return ItemOutcome(
         label=item.label,
         link=None if item.submission_id is None else f"/v1/moderations/{item.submission_id}",
-        expected=Judgement("", item.expected_rating, item.expected_category),
+        expected=Outcome("", item.expected_rating, item.expected_category),
         draft=draft,
-        baseline=_judgement(item.baseline),
+        baseline=_stored_outcome(item.baseline),
     )
 
 

@@ -23,6 +23,18 @@ from moderation.inference.rubric import NO_CATEGORY, Rubric, RubricCategory
 from moderation.policies.yaml_lines import Located, format_path, locate
 
 Action = Literal["allow", "review", "block"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a policy makes of a verdict: the action, and the rating and category it rests on
+    (``action`` is empty where only a label's rating and category are known)."""
+
+    action: Action | Literal[""]
+    rating: str
+    category: str | None
+
+
 _DUPLICATE_IDS = "duplicate_category_ids"
 
 

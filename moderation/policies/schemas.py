@@ -13,6 +13,7 @@ from moderation.policies.authoring import Activation, DraftDiff
 from moderation.policies.backtest_report import Report
 from moderation.policies.backtests import BacktestStatus
 from moderation.policies.models import PolicyDraft, PolicyVersion
+from moderation.web.shaping import from_attributes
 
 # One story runs through the examples: ``default`` is active at default-70776d4974 (an earlier
 # version is default-3f2a9c1d7e); a draft lowers ``review_at`` to 0.3 (default-0196a13457).
@@ -301,14 +302,7 @@ class BacktestOut(BaseModel):
 
 def version_out(row: PolicyVersion, active: str) -> VersionOut:
     """The public view of a policy version."""
-    return VersionOut(
-        slug=row.slug,
-        version=row.version,
-        content_sha256=row.content_sha256,
-        content=row.content,
-        created_at=row.created_at,
-        active=row.version == active,
-    )
+    return from_attributes(VersionOut, row, active=row.version == active)
 
 
 def draft_out(draft: PolicyDraft) -> DraftOut:
@@ -318,7 +312,7 @@ def draft_out(draft: PolicyDraft) -> DraftOut:
 
 def diff_out(diff: DraftDiff) -> DiffOut:
     """The public view of a diff."""
-    return DiffOut(against=diff.against, draft_version=diff.draft_version, diff=diff.diff)
+    return DiffOut.model_validate(diff, from_attributes=True)
 
 
 def prompt_out(preview: PromptPreview) -> PromptOut:
@@ -333,20 +327,12 @@ def activation_out(activation: Activation) -> ActivationOut:
 
 def backtest_out(status: BacktestStatus) -> BacktestOut:
     """The public view of a backtest run: progress and report."""
-    run = status.run
-    return BacktestOut(
-        id=run.id,
-        slug=run.slug,
-        draft_id=run.draft_id,
-        baseline_version=run.baseline_version,
-        source=run.source,
-        dataset=run.dataset,
-        state=status.state,  # type: ignore[arg-type]
-        total=run.total,
+    return from_attributes(
+        BacktestOut,
+        status.run,
+        state=status.state,
         done=status.done,
         failed=status.failed,
         eta_s=status.eta_s,
-        created_by=run.created_by,
-        created_at=run.created_at,
         report=status.report,
     )

@@ -12,19 +12,10 @@ from sqlalchemy.orm import Session
 
 from moderation.inference.rubric import NO_CATEGORY
 from moderation.inference.types import Scores, Verdict
-from moderation.policies.format import Action, Policy
+from moderation.policies.format import Outcome, Policy
 from moderation.submissions import decision_repository as decisions
 from moderation.submissions.models import Decision
 from moderation.submissions.types import SubmissionRef
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The decision drawn from a verdict's scores under a policy."""
-
-    action: Action
-    rating: str
-    category: str | None
 
 
 @dataclass(frozen=True)

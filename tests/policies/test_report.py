@@ -6,17 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from moderation.policies.backtest_report import ItemOutcome, Judgement, build_report
+from moderation.policies.backtest_report import ItemOutcome, build_report
 from moderation.policies.backtests import eta_seconds
+from moderation.policies.format import Outcome
 
-SAFE = Judgement("allow", "safe", None)
-
-
-def unsafe(category: str, action: str = "block") -> Judgement:
-    return Judgement(action, "unsafe", category)
+SAFE = Outcome("allow", "safe", None)
 
 
-def item(n: int, expected: Judgement, draft: Judgement, baseline: Judgement) -> ItemOutcome:
+def unsafe(category: str, action: str = "block") -> Outcome:
+    return Outcome(action, "unsafe", category)
+
+
+def item(n: int, expected: Outcome, draft: Outcome, baseline: Outcome) -> ItemOutcome:
     return ItemOutcome(f"item-{n}", f"/v1/moderations/{n}", expected, draft, baseline)
 
 
