@@ -64,11 +64,11 @@ class CeleryPublish:
     """A :class:`~moderation.outbox.relay.BatchingPublish` over a Celery app: sends task
     messages now, without retrying (the outbox keeps them).
 
-    It keeps one producer (and its broker connection) from call to call, which saves about a
-    quarter of a send; after an error with a kept producer a single send tries once more with
-    a new one. ``batch()`` holds a round's messages in one Redis pipeline (kombu's
-    ``Producer.batch``): one client and one round trip for the round, about 40% less CPU per
-    message than sending them one by one.
+    It keeps one producer (and its broker connection) from call to call, so a send does not
+    pay for a connection; after an error with a kept producer a single send tries once more
+    with a new one. ``batch()`` holds a round's messages in one Redis pipeline (kombu's
+    ``Producer.batch``): one client and one round trip for the round (what each saves:
+    docs/benchmarks.md, "Figures behind the code").
     """
 
     def __init__(self, celery: Celery) -> None:

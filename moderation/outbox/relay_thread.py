@@ -74,8 +74,8 @@ class OutboxRelay:
                     # wake on the first NOTIFY (or after poll_s)
                     for _ in listener.notifies(timeout=self.poll_s, stop_after=1):
                         # let the commits of the next few milliseconds join this round: one
-                        # claim and one commit for many messages (a 10 ms delay next to a 50
-                        # ms batching wait in the worker)
+                        # claim and one commit for many messages (short next to the worker's
+                        # batching wait)
                         self._stop.wait(self.gather_s)
                     for _ in listener.notifies(timeout=0):  # this round sends theirs too
                         pass

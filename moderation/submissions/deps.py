@@ -50,9 +50,9 @@ async def upload_context(request: Request) -> Upload:
     ``moderations:write`` (403), while the inference backlog has room (503), with the app's
     settings and intake writer.
 
-    One dependency where the route had a tree of seven (and the key is checked for its scope
-    before the backlog, so a key that may not upload learns so even under load). Of what is
-    left of dependency solving per upload, three quarters is the rate limit's Redis call."""
+    One dependency rather than a tree of them: dependency solving is part of every upload's
+    cost. The key is checked for its scope before the backlog, so a key that may not upload
+    learns so even under load."""
     settings: Settings = request.app.state.settings
     assert settings.database_url, "create_app checks the database URL"
     caller = await submitting_principal(request, settings.database_url)

@@ -4,7 +4,7 @@ with Nagle's algorithm off on every connection.
 With ``--workers N`` uvicorn binds the listening socket itself as ``socket.socket(family)``,
 whose protocol number is 0, so asyncio does not recognise the accepted connections as TCP
 and leaves Nagle on: a response written in two parts then waits for the client's delayed
-ACK, and every request takes about 40 ms (measured: 1.3 ms with one worker, 44 ms with two).
+ACK (docs/benchmarks.md, "Figures behind the code").
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class NoDelayHttpToolsProtocol(HttpToolsProtocol):
 
 def server_options() -> dict[str, Any]:
     """uvicorn's ``http`` and ``loop`` for our servers (the bare benchmark endpoint too):
-    httptools and uvloop, about 0.1-0.25 ms less CPU per upload than h11 and asyncio's loop
+    httptools and uvloop, which cost less CPU per upload than h11 and asyncio's loop
     (``docs/benchmarks.md``); asyncio's loop where uvloop is not installed (Windows)."""
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     return {"http": NoDelayHttpToolsProtocol, "loop": loop}
