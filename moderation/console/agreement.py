@@ -5,6 +5,7 @@ their own work against the model); tenant-scoped users see only their tenant."""
 from __future__ import annotations
 
 from functools import partial
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -12,6 +13,7 @@ from starlette.responses import Response
 from moderation.console import params
 from moderation.console.auth import ReviewerDep
 from moderation.console.charts import confusion_matrix_svg, line_chart_svg
+from moderation.console.params import AgreementForm
 from moderation.console.render import render
 from moderation.review.agreement import AgreementFilter, agreement
 from moderation.storage.db import read_scope
@@ -25,21 +27,17 @@ def agreement_page(
     request: Request,
     user: ReviewerDep,
     db_url: DbUrlDep,
-    policy: str = Query("", max_length=63),
-    version: str = Query("", max_length=80),
-    date_from: str = Query("", max_length=10),
-    date_to: str = Query("", max_length=10),
+    form: Annotated[AgreementForm, Query()],
 ) -> Response:
     """Model-vs-reviewer agreement under the filter."""
-    form = {"policy": policy, "version": version, "date_from": date_from, "date_to": date_to}
-    page_of = partial(render, request, "agreement.html", user, form=form)
+    page_of = partial(render, request, "agreement.html", user, form=form.fields())
     try:
         flt = AgreementFilter(
-            policy_slug=params.text(policy),
-            policy_version=params.text(version),
+            policy_slug=params.text(form.policy),
+            policy_version=params.text(form.version),
             tenant_id=user.tenant_id,
-            date_from=params.day(date_from),
-            date_to=params.day(date_to, end=True),
+            date_from=params.day(form.date_from),
+            date_to=params.day(form.date_to, end=True),
         )
     except ValueError:
         return page_of(status_code=400, report=None, error="dates are YYYY-MM-DD")

@@ -4,13 +4,14 @@ only their tenant's rows."""
 from __future__ import annotations
 
 from functools import partial
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from moderation.audit.search import AuditFilter, search_trail
 from moderation.console.auth import ReviewerDep
-from moderation.console.params import day, search_of
+from moderation.console.params import AuditForm, day, text
 from moderation.console.render import render
 from moderation.web.deps import DbUrlDep
 
@@ -23,23 +24,20 @@ def audit_page(
     request: Request,
     user: ReviewerDep,
     db_url: DbUrlDep,
-    submission: str = Query("", max_length=80),
-    actor: str = Query("", max_length=200),
-    since: str = Query("", max_length=10),
-    until: str = Query("", max_length=10),
-    page: int = Query(1, ge=1, le=10_000),
+    form: Annotated[AuditForm, Query()],
 ) -> Response:
     """Audit events, newest first, PAGE_SIZE a page."""
-    form = {"submission": submission, "actor": actor, "since": since, "until": until}
-    search = search_of(form)
-    page_of = partial(render, request, "audit.html", user, form=form, page=page, search=search)
+    page = form.page
+    page_of = partial(
+        render, request, "audit.html", user, form=form.fields(), page=page, search=form.search()
+    )
     try:
         where = AuditFilter(
             tenant_id=user.tenant_id,
-            subject_id=submission.strip() or None,
-            actor=actor.strip() or None,
-            since=day(since),
-            until=day(until, end=True),
+            subject_id=text(form.submission),
+            actor=text(form.actor),
+            since=day(form.since),
+            until=day(form.until, end=True),
         )
     except ValueError:
         return page_of(status_code=400, events=[], more=False, error="dates are YYYY-MM-DD")

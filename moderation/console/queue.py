@@ -4,7 +4,7 @@ user sees only their tenant's items (and gets no tenant filter)."""
 from __future__ import annotations
 
 from functools import partial
-from typing import cast
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -12,6 +12,7 @@ from starlette.responses import Response
 from moderation.accounts.users import ReviewerSession
 from moderation.console import params
 from moderation.console.auth import ReviewerDep
+from moderation.console.params import QueueForm
 from moderation.console.render import render
 from moderation.review.actions import ACTIONS
 from moderation.review.queue import REASONS, QueueFilter, Reason, list_queue
@@ -21,21 +22,20 @@ from moderation.web.deps import DbUrlDep, SettingsDep
 router = APIRouter()
 PAGE_SIZE = 50
 RATINGS = ("safe", "unsafe")
-FIELDS = ("policy", "category", "rating", "action", "tenant", "date_from", "date_to", "reason")
 
 
-def queue_filter(form: dict[str, str], user: ReviewerSession) -> QueueFilter:
+def queue_filter(form: QueueForm, user: ReviewerSession) -> QueueFilter:
     """The filter of the form's fields (ValueError for a malformed one)."""
     try:
         return QueueFilter(
-            policy_slug=params.text(form["policy"]),
-            category=params.text(form["category"]),
-            rating=params.one_of(form["rating"], RATINGS, "rating"),
-            action=params.one_of(form["action"], ACTIONS, "action"),
-            tenant_id=params.tenant(form["tenant"]) if user.tenant_id is None else None,
-            date_from=params.day(form["date_from"]),
-            date_to=params.day(form["date_to"], end=True),
-            reason=cast(Reason | None, params.one_of(form["reason"], REASONS, "reason")),
+            policy_slug=params.text(form.policy),
+            category=params.text(form.category),
+            rating=params.one_of(form.rating, RATINGS, "rating"),
+            action=params.one_of(form.action, ACTIONS, "action"),
+            tenant_id=params.tenant(form.tenant) if user.tenant_id is None else None,
+            date_from=params.day(form.date_from),
+            date_to=params.day(form.date_to, end=True),
+            reason=cast(Reason | None, params.one_of(form.reason, REASONS, "reason")),
         )
     except ValueError as exc:
         raise ValueError(f"{exc} (dates are YYYY-MM-DD, the tenant a UUID)") from exc
@@ -47,26 +47,17 @@ def queue_page(
     user: ReviewerDep,
     db_url: DbUrlDep,
     settings: SettingsDep,
-    policy: str = Query("", max_length=63),
-    category: str = Query("", max_length=16),
-    rating: str = Query("", max_length=16),
-    action: str = Query("", max_length=16),
-    tenant: str = Query("", max_length=36),
-    date_from: str = Query("", max_length=10),
-    date_to: str = Query("", max_length=10),
-    reason: str = Query("", max_length=16),
-    page: int = Query(1, ge=1, le=10_000),
+    form: Annotated[QueueForm, Query()],
 ) -> Response:
     """Items needing review, in priority order (appeals, review, sample), PAGE_SIZE a page."""
-    values = (policy, category, rating, action, tenant, date_from, date_to, reason)
-    form = dict(zip(FIELDS, values, strict=True))
+    page = form.page
     page_of = partial(
         render,
         request,
         "queue.html",
         user,
-        form=form,
-        search=params.search_of(form),
+        form=form.fields(),
+        search=form.search(),
         reasons=REASONS,
         actions=ACTIONS,
         ratings=RATINGS,
