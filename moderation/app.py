@@ -1,4 +1,5 @@
-"""The FastAPI application."""
+"""The FastAPI application: the JSON API routers of each capability and the console, mounted at
+``/review``; the one place where the two meet."""
 
 from __future__ import annotations
 
@@ -8,24 +9,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from moderation import __version__
-from moderation.accounts import routes as api_keys
 from moderation.accounts.known_keys import KnownKeys
 from moderation.accounts.rate_limit import KeyRateLimiter
+from moderation.accounts.routes import router as api_keys_router
 from moderation.config import Settings, get_settings
 from moderation.console.app import create_review_app
-from moderation.health import routes as health
+from moderation.health.routes import router as health_router
 from moderation.outbox.broker import default_publish
 from moderation.outbox.queues import INFERENCE_QUEUE
-from moderation.outbox.relay import Publish
-from moderation.outbox.relay_thread import OutboxRelay
-from moderation.policies import routes as policies
+from moderation.outbox.relay import OutboxRelay, Publish
+from moderation.policies.routes import router as policies_router
 from moderation.storage.blobs import blob_store
-from moderation.submissions import routes as moderations
 from moderation.submissions.backlog import QueueDepth
 from moderation.submissions.intake_batcher import IntakeBatcher
+from moderation.submissions.routes import router as moderations_router
 from moderation.web.body_limit import BodyLimitMiddleware
 from moderation.web.errors import install_error_handlers
-from moderation.webhooks import routes as webhook_endpoints
+from moderation.webhooks.routes import router as webhooks_router
 
 
 @asynccontextmanager
@@ -72,11 +72,14 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.max_image_bytes + settings.max_form_overhead_bytes
     )
-    app.include_router(moderations.router)
-    app.include_router(api_keys.router)
-    app.include_router(webhook_endpoints.router)
-    app.include_router(health.router)
-    app.include_router(policies.router)
+    for router in (
+        moderations_router,
+        api_keys_router,
+        webhooks_router,
+        health_router,
+        policies_router,
+    ):
+        app.include_router(router)
     app.mount("/review", create_review_app(settings))
     return app
 

@@ -138,7 +138,7 @@ def relay() -> None:
     import threading
 
     from moderation.outbox.broker import default_publish
-    from moderation.outbox.relay_thread import OutboxRelay
+    from moderation.outbox.relay import OutboxRelay
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,1 +1,1 @@
-"""Celery app and tasks: thin shells around moderation.domain flows."""
+"""Celery app and tasks: thin shells over the capabilities' flows."""

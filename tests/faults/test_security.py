@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from moderation.outbox.relay_thread import libpq_url
+from moderation.outbox.relay import libpq_url
 from tests.support.fault_runs import Stack, new_tenant_key, stack_api
 from tests.support.processes import ApiServer
 from tests.support.receiver import start_receiver
