@@ -20,7 +20,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from moderation.inference.rubric import NO_CATEGORY, Rubric, RubricCategory
-from moderation.policies.yaml_lines import Located, format_path, locate
+from moderation.policies.yaml_lines import Located, NotPlainYaml, format_path, locate
 
 Action = Literal["allow", "review", "block"]
 
@@ -193,6 +193,8 @@ def parse_policy(text: str) -> Policy:
     try:
         located = locate(text)
         data = yaml.safe_load(text)
+    except NotPlainYaml as exc:
+        raise PolicyInvalid([PolicyProblem("(document)", exc.line, str(exc))]) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
