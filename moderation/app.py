@@ -25,7 +25,10 @@ from moderation.submissions.intake_batcher import IntakeBatcher
 from moderation.submissions.routes import router as moderations_router
 from moderation.web.body_limit import BodyLimitMiddleware
 from moderation.web.errors import install_error_handlers
+from moderation.web.hygiene import RequestHygieneMiddleware
 from moderation.webhooks.routes import router as webhooks_router
+
+CONSOLE_PREFIX = "/review"
 
 
 @asynccontextmanager
@@ -69,6 +72,8 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
         QueueDepth(settings.broker_url, INFERENCE_QUEUE) if settings.broker_url else None
     )
     install_error_handlers(app)
+    # the last added runs first: the body limit, then the hygiene checks (which buffer a body)
+    app.add_middleware(RequestHygieneMiddleware, console_prefix=CONSOLE_PREFIX)
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.max_image_bytes + settings.max_form_overhead_bytes
     )
@@ -80,7 +85,7 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
         policies_router,
     ):
         app.include_router(router)
-    app.mount("/review", create_review_app(settings))
+    app.mount(CONSOLE_PREFIX, create_review_app(settings))
     return app
 
 

@@ -20,13 +20,14 @@ from moderation.accounts.deps import require_scope
 from moderation.accounts.keys import Scope
 from moderation.web.deps import DbUrlDep
 from moderation.web.errors import ApiError, error_responses, not_found, parse_id
+from moderation.web.text import RequestModel
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 KeyAdminDep = Annotated[Principal, Depends(require_scope(Scope.KEYS_WRITE))]
 _ERRORS = error_responses(401, 403, 422, 429)
 
 
-class ApiKeyIn(BaseModel):
+class ApiKeyIn(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={"example": {"name": "uploads", "scopes": ["moderations:write"]}}
     )

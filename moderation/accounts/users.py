@@ -78,11 +78,9 @@ def _password_ok(stored_hash: str, password: str) -> bool:
         return False
 
 
-def _locked_message(until: datetime) -> str:
-    return (
-        "this account is locked after repeated failed logins; "
-        f"try again after {until:%H:%M} UTC or ask an admin"
-    )
+# One answer for an unknown email, a wrong password and a locked account, so the page never
+# tells which emails have accounts; whether an account is locked goes to the audit trail.
+REFUSED = "wrong email or password, or too many failed attempts: try again later or ask an admin"
 
 
 def check_login(
@@ -92,26 +90,25 @@ def check_login(
     in ``session`` (the caller must commit it even though the login is refused)."""
     user = users.get_by_email(session, email)
     if user is None:
-        _password_ok(_DUMMY_HASH, password)
-        raise LoginRefused("wrong email or password")
+        _password_ok(_DUMMY_HASH, password)  # the same time as for a known email
+        raise LoginRefused(REFUSED)
     good = _password_ok(user.password_hash, password)
     now = session.scalar(_NOW)
     assert now is not None
     if user.locked_until is not None and user.locked_until > now:
-        raise LoginRefused(_locked_message(user.locked_until))
+        _audit(session, user, "user.login_refused_locked", user.locked_until)
+        raise LoginRefused(REFUSED)
     if not good:
         locked = users.record_failure(session, user.id, max_failures, lockout)
-        _audit(session, user, "user.login_failed")
-        if locked is not None and locked > now:
-            raise LoginRefused(_locked_message(locked))
-        raise LoginRefused("wrong email or password")
+        _audit(session, user, "user.login_failed", locked if locked and locked > now else None)
+        raise LoginRefused(REFUSED)
     rehash = _HASHER.hash(password) if _HASHER.check_needs_rehash(user.password_hash) else None
     users.record_success(session, user.id, rehash)
     _audit(session, user, "user.login")
     return user
 
 
-def _audit(session: Session, user: User, event: str) -> None:
+def _audit(session: Session, user: User, event: str, locked_until: datetime | None = None) -> None:
     audit.append(
         session,
         tenant_id=user.tenant_id,
@@ -119,6 +116,7 @@ def _audit(session: Session, user: User, event: str) -> None:
         subject_id=str(user.id),
         event=event,
         actor=f"user:{user.email}",
+        data=None if locked_until is None else {"locked_until": locked_until.isoformat()},
     )
 
 

@@ -1,8 +1,12 @@
-"""Sign in and out. The login form is CSRF-protected by a double-submit cookie (no session
-exists yet); every later form by the session's own token."""
+"""Sign in and out. No session exists yet at sign-in, so the login form is CSRF-protected by a
+signed double-submit: a random nonce in a cookie, and in the form the nonce with the server's
+HMAC of it (a cookie and token pair chosen by a client does not pass); every later form by the
+session's own token."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 from typing import Annotated
@@ -48,14 +52,30 @@ def _set_cookie(
     )
 
 
+def _signature(settings: Settings, nonce: str) -> str:
+    key = settings.secret_key.get_secret_value().encode()
+    return hmac.new(key, b"login-csrf:" + nonce.encode(), hashlib.sha256).hexdigest()
+
+
+def _login_token_ok(request: Request, settings: Settings, sent: str) -> bool:
+    """``sent`` is ``nonce.signature`` for the nonce of this browser's cookie, signed by us."""
+    nonce = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    sent_nonce, _, signature = sent.partition(".")
+    return bool(nonce) and (
+        secrets.compare_digest(sent_nonce, nonce)
+        & secrets.compare_digest(signature, _signature(settings, nonce))
+    )
+
+
 def _login_page(
     request: Request, settings: Settings, next_url: str | None, error: str | None, status: int
 ) -> Response:
-    token = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    token = f"{nonce}.{_signature(settings, nonce)}"
     response = render(
         request, "login.html", None, status, csrf_token=token, next=next_url, error=error
     )
-    _set_cookie(response, request, settings, LOGIN_CSRF_COOKIE, token, 3600)
+    _set_cookie(response, request, settings, LOGIN_CSRF_COOKIE, nonce, 3600)
     return response
 
 
@@ -95,8 +115,7 @@ async def login(
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Check the credentials; on success set the session cookie and go on to ``next``."""
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not secrets.compare_digest(csrf_token, expected):
+    if not _login_token_ok(request, settings, csrf_token):
         raise Forbidden("the sign-in form expired; reload the page and try again")
     try:
         token = await run_in_threadpool(_login, settings, db_url, email, password)

@@ -7,7 +7,9 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from moderation.web.text import RequestModel
 
 
 def day(value: str, *, end: bool = False) -> datetime | None:
@@ -38,7 +40,7 @@ def tenant(value: str) -> uuid.UUID | None:
     return uuid.UUID(value.strip()) if value.strip() else None
 
 
-class FilterForm(BaseModel):
+class FilterForm(RequestModel):
     """A filter form as typed in: every field a string (blank: no filter), and the page."""
 
     model_config = ConfigDict(extra="ignore")

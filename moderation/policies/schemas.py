@@ -14,6 +14,7 @@ from moderation.policies.backtest_report import Report
 from moderation.policies.backtests import BacktestStatus
 from moderation.policies.models import PolicyDraft, PolicyVersion
 from moderation.web.shaping import from_attributes
+from moderation.web.text import RequestModel
 
 # One story runs through the examples: ``default`` is active at default-70776d4974 (an earlier
 # version is default-3f2a9c1d7e); a draft lowers ``review_at`` to 0.3 (default-0196a13457).
@@ -123,7 +124,7 @@ class PolicyList(BaseModel):
     policies: list[PolicyOut]
 
 
-class DraftIn(BaseModel):
+class DraftIn(RequestModel):
     model_config = ConfigDict(json_schema_extra={"example": {"yaml": _DRAFT_YAML}})
     yaml: str = Field(min_length=1, max_length=200_000, description="the rubric as YAML")
 
@@ -226,12 +227,12 @@ class ActivationOut(BaseModel):
     previous: str | None
 
 
-class RollbackIn(BaseModel):
+class RollbackIn(RequestModel):
     model_config = ConfigDict(json_schema_extra={"example": {"version": _EARLIER}})
     version: str = Field(min_length=1, max_length=80)
 
 
-class BacktestIn(BaseModel):
+class BacktestIn(RequestModel):
     model_config = ConfigDict(json_schema_extra={"example": {"source": "reviews", "limit": 500}})
     source: Literal["reviews"] = Field(
         default="reviews",

@@ -55,7 +55,10 @@ def _drop_connections_closed_by_server(dbapi_conn: Any, *_: Any) -> None:
 def _pooled_engine(url: str, **options: Any) -> Engine:
     """An engine whose pool replaces, at checkout, connections the server closed while they
     were idle (a database restart), so the first request after a restart succeeds."""
-    engine = create_engine(normalize_url(url), pool_size=5, max_overflow=10, **options)
+    # hide_parameters: a failed statement's log line never prints its values (key hashes, text)
+    engine = create_engine(
+        normalize_url(url), pool_size=5, max_overflow=10, hide_parameters=True, **options
+    )
     event.listen(engine, "checkout", _drop_connections_closed_by_server)
     return engine
 

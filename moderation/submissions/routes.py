@@ -51,6 +51,7 @@ from moderation.submissions.schemas import (
 from moderation.submissions.types import FINAL, IdempotencyClaim, Incoming
 from moderation.web.deps import DbUrlDep
 from moderation.web.errors import ApiError, error_responses, not_found, parse_id
+from moderation.web.forms import multipart_form
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/moderations", tags=["moderations"])
@@ -121,16 +122,21 @@ async def _parse_submission(
     """The fields and, for a file upload, the image bytes (None: fetch ``image_url``)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.form(max_files=1, max_fields=8)
-        image = form.get("image")
-        if not isinstance(image, UploadFile):
-            raise RequestValidationError(
-                [{"loc": ("body", "image"), "msg": "an image file is required", "type": "missing"}]
+        if content_type == "multipart/form-data":
+            form = await multipart_form(request, max_files=1, max_fields=8)
+        else:
+            form = await request.form(max_files=1, max_fields=8)
+        try:
+            image = form.get("image")
+            if not isinstance(image, UploadFile):
+                missing = {"loc": ("body", "image"), "msg": "an image file is required"}
+                raise RequestValidationError([{**missing, "type": "missing"}])
+            fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
+            return _validated(SubmissionFields, fields), await _read_upload(
+                image, settings.max_image_bytes
             )
-        fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
-        return _validated(SubmissionFields, fields), await _read_upload(
-            image, settings.max_image_bytes
-        )
+        finally:
+            await form.close()
     if content_type == "application/json":
         try:
             body = await request.json()

@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from moderation.submissions.images import ImageInfo
 from moderation.submissions.models import Appeal, Decision, Image, Submission
 from moderation.submissions.types import Received
+from moderation.web.text import RequestModel
 
 
-class SubmissionFields(BaseModel):
+class SubmissionFields(RequestModel):
     """The form fields of a submission that comes with its image file."""
 
     model_config = ConfigDict(extra="forbid")
@@ -31,7 +32,7 @@ class ImageUrlSubmission(SubmissionFields):
     )
 
 
-class AppealIn(BaseModel):
+class AppealIn(RequestModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"reason": "This is a medical illustration."}},

@@ -7,13 +7,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from moderation.web.text import RequestModel
 from moderation.webhooks.events import Event
 from moderation.webhooks.message_repository import AttemptRow
 from moderation.webhooks.models import WebhookEndpoint
 from moderation.webhooks.payloads import webhook_id
 
 
-class WebhookEndpointIn(BaseModel):
+class WebhookEndpointIn(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {

@@ -63,9 +63,11 @@ def server(env: Env, db: str) -> Iterator[ApiServer]:
         yield api
 
 
-@pytest.fixture(scope="session")
+# package scope: Playwright's sync API keeps an event loop marked running in this thread while
+# it is open, which would break every later test that calls asyncio.run()
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole session (root needs --no-sandbox)."""
+    """One headless Chromium for the browser tests (root needs --no-sandbox)."""
     expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(

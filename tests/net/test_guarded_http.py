@@ -229,3 +229,25 @@ def test_https_with_a_certificate_for_another_name_or_an_unknown_ca_is_refused(
             fetch(
                 f"https://images.test:{port}/a.png", max_bytes=100, timeout_s=5, allow_private=True
             )
+
+
+@pytest.mark.parametrize(("network", "reason"), addresses.EMBEDS_IPV4)
+def test_ipv6_that_embeds_or_translates_ipv4_is_refused_even_with_private_allowed(
+    network: ipaddress.IPv6Network, reason: str
+) -> None:
+    """One table, every range: its first address past the network's own, and one holding
+    169.254.169.254 where the range carries an IPv4 address in its last 32 bits."""
+    inside = [network.network_address + 0xA9FEA9FE, network.network_address + 2]
+    for address in inside:
+        assert address in network
+        for allow_private in (False, True):
+            assert addresses.refusal_reason(address, allow_private=allow_private) == reason
+        with pytest.raises(UrlRefused, match=re.escape(reason)):
+            check_url(f"http://[{address}]/", allow_private=True)
+
+
+def test_loopback_and_mapped_addresses_are_judged_as_before() -> None:
+    loopback, mapped = ipaddress.ip_address("::1"), ipaddress.ip_address("::ffff:10.0.0.1")
+    assert addresses.refusal_reason(loopback, allow_private=True) is None
+    assert addresses.refusal_reason(mapped, allow_private=True) is None
+    assert "private-network" in str(addresses.refusal_reason(mapped, allow_private=False))

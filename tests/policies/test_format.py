@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def test_invalid_policies_are_refused(changes: dict[str, object], message: str) 
 
 def test_duplicate_category_ids_are_refused() -> None:
     data = yaml.safe_load(DEFAULT.read_text())
-    data["categories"].append(dict(data["categories"][0]))
+    data["categories"].append(copy.deepcopy(data["categories"][0]))  # no shared lists: no aliases
     with pytest.raises(PolicyInvalid, match="duplicate category id 'O1'"):
         parse_policy(yaml.safe_dump(data))
 
@@ -65,3 +66,26 @@ def test_empty_clause_list_is_refused() -> None:
     data["categories"][0]["can"] = []
     with pytest.raises(PolicyInvalid, match="can"):
         parse_policy(yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("a: &x [1]\nb: *x\n", 1, "anchors and aliases"),
+        ("a: [1]\nb: *x\n", 2, "anchors and aliases"),  # an alias, even of nothing
+        ("a: {x: 1}\nb:\n  <<: {y: 2}\n", 3, "merge keys"),
+        ("slug: !!str default\n", 1, "tags"),
+        ("slug: !custom default\n", 1, "tags"),
+        ("a: " + "[" * 17 + "]" * 17 + "\n", 1, "at most 16 levels"),
+        ("a: [" + ",".join(["1"] * 20_001) + "]\n", 1, "at most 20000 YAML nodes"),
+    ],
+)
+def test_only_plain_yaml_is_read(text: str, line: int, message: str) -> None:
+    with pytest.raises(PolicyInvalid, match=message) as refused:
+        parse_policy(text)
+    assert refused.value.problems[0].line == line
+
+
+def test_a_quoted_merge_key_is_just_an_unknown_key() -> None:
+    with pytest.raises(PolicyInvalid, match=r"<< .*unknown key"):
+        parse_policy(DEFAULT.read_text() + '"<<": 1\n')
