@@ -12,7 +12,7 @@ from moderation.config import get_settings
 from moderation.health import repository as inference_workers
 from moderation.inference.types import Engine
 from moderation.storage.blobs import blob_store
-from moderation.storage.db import session_scope, with_async_commit
+from moderation.storage.db import session_scope
 from moderation.submissions.moderation_flow import FlowContext, warm_up_flow
 from moderation.webhooks.delivery import DeliveryContext
 from moderation.webhooks.secrets import SecretBox
@@ -30,10 +30,12 @@ def database_url() -> str:
 
 @lru_cache(maxsize=1)
 def flow_context() -> FlowContext:
-    """Database, blobs and limits for the moderation flow."""
+    """Database, blobs and limits for the moderation flow. Its commits are synchronous: a
+    decision's webhook may leave as soon as the commit is visible, so it must be on disk by
+    then (a lost claim would be harmless, but one setting for the flow keeps it simple)."""
     settings = get_settings()
     return FlowContext(
-        db_url=with_async_commit(database_url()),
+        db_url=database_url(),
         blobs=blob_store(settings),
         max_pixels=settings.max_image_pixels,
         max_attempts=settings.max_attempts,

@@ -9,7 +9,6 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,18 +19,6 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
-
-
-def with_async_commit(url: str) -> str:
-    """The same database, on connections whose commits return before the WAL is flushed
-    (``synchronous_commit=off``). For writers whose lost commits are redone anyway: the
-    worker's claims and decisions (a crash of Postgres within its WAL writer delay returns
-    those submissions to the sweeper, which re-runs them). Never for intake."""
-    return (
-        make_url(normalize_url(url))
-        .update_query_dict({"options": "-c synchronous_commit=off"})
-        .render_as_string(hide_password=False)
-    )
 
 
 def closed_by_server(dbapi_conn: Any) -> bool:

