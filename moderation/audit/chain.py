@@ -19,9 +19,7 @@ from datetime import UTC
 from sqlalchemy.orm import Session
 
 from moderation.audit import repository as audit
-from moderation.audit.repository import ChainRow
-
-GENESIS = "0" * 64
+from moderation.audit.repository import GENESIS, ChainRow
 
 
 def row_hash(row: ChainRow) -> str:

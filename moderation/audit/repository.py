@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import Table, Text, insert, select
+from sqlalchemy import Table, Text, insert, select, text
 from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
@@ -45,10 +45,46 @@ def append(
     )
 
 
+def chain_key(tenant_id: uuid.UUID | str | None) -> str:
+    """The chain a tenant's events join ('' for events of no tenant), as the trigger names it."""
+    return "" if tenant_id is None else str(tenant_id)
+
+
 def append_many(session: Session, events: list[dict[str, Any]]) -> None:
-    """Append audit events in one statement (keys as in :func:`append`)."""
+    """Append audit events in one statement (keys as in :func:`append`), in chain order (see
+    :func:`lock_chains`)."""
     if events:
-        session.execute(insert(_TABLE), [{"data": {}, **e} for e in events])
+        ordered = sorted(events, key=lambda e: chain_key(e["tenant_id"]))
+        session.execute(insert(_TABLE), [{"data": {}, **e} for e in ordered])
+
+
+GENESIS = "0" * 64  # the previous hash of a chain's first row
+
+
+def lock_chains(session: Session, tenant_ids: Iterable[uuid.UUID | None]) -> None:
+    """Take the chain heads of these tenants now, in chain order, creating the missing ones.
+
+    Appending an event locks its tenant's chain head until commit (the trigger), so two
+    transactions that append to several chains must take the heads in one order, and take
+    them after any row lock they wait for: a transaction that appends to several chains in
+    more than one statement calls this first (one statement orders its own rows instead)."""
+    keys = sorted({chain_key(t) for t in tenant_ids})
+    if len(keys) < 2:
+        return
+    session.execute(
+        text(
+            "INSERT INTO audit_chain_heads (chain, seq, row_hash) "
+            "SELECT k, 0, :genesis FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k "
+            "ON CONFLICT (chain) DO NOTHING"
+        ),
+        {"keys": keys, "genesis": GENESIS},
+    )
+    session.execute(
+        select(AuditChainHead.chain)
+        .where(AuditChainHead.chain.in_(keys))
+        .order_by(AuditChainHead.chain)
+        .with_for_update()
+    ).all()
 
 
 def search(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -91,3 +91,12 @@ def statement_scope(url: str) -> Iterator[Session]:
 
 read_scope = statement_scope
 """One-shot reads (an autocommit session)."""
+
+
+@contextmanager
+def held_connection(url: str) -> Iterator[Connection]:
+    """A pooled connection of its own, in autocommit, for locks that belong to the database
+    session rather than a transaction (advisory locks): the caller releases them before the
+    block ends; the server drops them if the process dies."""
+    with _autocommit_engine(url).connect() as connection:
+        yield connection

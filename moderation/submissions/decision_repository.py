@@ -74,9 +74,10 @@ def _close_and_record(fanout: Fanout | None) -> Select[Any]:
     events = table_recordset("e", "events", _EVENTS, _EVENT_COLS)
     audited = insert(_EVENTS).from_select(
         _EVENT_COLS,
-        select(*(events.c[c] for c in _EVENT_COLS)).where(
-            events.c.subject_id.cast(Uuid()).in_(select(written.c.submission_id))
-        ),
+        select(*(events.c[c] for c in _EVENT_COLS))
+        .where(events.c.subject_id.cast(Uuid()).in_(select(written.c.submission_id)))
+        # after every row lock of ``closed``, and in chain order (see audit.lock_chains)
+        .order_by(events.c.tenant_id),
     )
     stmt = select(written.c.submission_id)
     ctes = [audited.cte("audited")]

@@ -1,11 +1,19 @@
 """The worker's flow: claim submissions, reuse cached verdicts, run the model on the rest as one
 batch, record decisions. Safe to run again for the same ids (redelivery).
 
-A submission that arrives already ``processing`` was claimed before and never finished: the
-process that ran it died (a crash, an out-of-memory kill, a restart) or another still runs it.
-Such suspects are run one at a time after the batch, each claimed only when its turn comes,
-so an image that kills the worker uses up its own attempts and no batch-mate's: the
-innocent ones are decided, the poison one fails at the attempt cap."""
+A worker holds each submission it works on (an advisory lock of its database session, which
+Postgres drops when the process dies): a duplicate message (a sweeper re-enqueue, a retry, a
+relay resend, a broker redelivery) for a submission another live worker holds is skipped, so
+it neither runs the model again nor uses an attempt nor gives up on a live attempt.
+
+A submission that arrives already ``processing`` and is held by nobody was claimed before by
+a process that died (a crash, an out-of-memory kill, a restart). Such suspects are run one at
+a time after the batch, each claimed only when its turn comes, so an image that kills the
+worker uses up its own attempts and no batch-mate's: the innocent ones are decided, the
+poison one fails at the attempt cap.
+
+Final statuses are written by conditional updates (see ``submissions.finish``): whatever
+arrives late, a decided submission stays decided."""
 
 from __future__ import annotations
 
@@ -27,7 +35,7 @@ from moderation.policies import repository as policy_repo
 from moderation.policies.catalog import policy_version
 from moderation.policies.format import Policy
 from moderation.storage.blobs import BlobNotFound, FileBlobStore
-from moderation.storage.db import session_scope, statement_scope
+from moderation.storage.db import held_connection, session_scope, statement_scope
 from moderation.submissions import repository as submissions
 from moderation.submissions.images import ImageRejected, decode_for_model
 from moderation.submissions.types import FINAL, OPEN, Status, SubmissionRef
@@ -89,31 +97,39 @@ def cached_policy_version(db_url: str, version: str) -> Policy:
         return policy_version(session, version)
 
 
-def _fail(session: Session, submission_id: uuid.UUID, error: str) -> None:
-    """Move an open submission to ``failed`` with its error, audit it, emit the webhook event."""
-    sub = submissions.lock(session, submission_id)
-    if sub is None or sub.status in FINAL:
-        return
-    submissions.finish(session, sub, Status.FAILED, error)
-    audit.append(
-        session,
-        tenant_id=sub.tenant_id,
-        subject_type="submission",
-        subject_id=str(sub.id),
-        event="submission.failed",
-        actor="worker",
-        data={"error": error},
-    )
-    emit_events(session, MODERATION_FAILED, [submission_id])
+def _fail_all(session: Session, failures: Sequence[tuple[uuid.UUID, str]]) -> list[uuid.UUID]:
+    """Move each open submission to ``failed`` with its error, audit it and emit the webhook
+    event; the ones failed now (a final one is left alone). Rows are locked first, then the
+    tenants' chain heads (see ``audit.lock_chains``)."""
+    subs = submissions.lock_many(session, [sid for sid, _ in failures])
+    audit.lock_chains(session, (sub.tenant_id for sub in subs.values()))
+    failed = []
+    for sid, error in failures:
+        sub = subs.get(sid)
+        if sub is None or not submissions.finish(session, sid, Status.FAILED, error):
+            continue
+        audit.append(
+            session,
+            tenant_id=sub.tenant_id,
+            subject_type="submission",
+            subject_id=str(sid),
+            event="submission.failed",
+            actor="worker",
+            data={"error": error},
+        )
+        failed.append(sid)
+    emit_events(session, MODERATION_FAILED, failed)
+    return failed
 
 
 def _classify_unclaimed(
     session: Session, ids: Sequence[uuid.UUID], report: FlowReport, max_attempts: int
 ) -> list[uuid.UUID]:
-    """Ids not claimed: already final or unknown (skipped), past the attempt cap (failed), or
-    suspects (``processing`` under the cap, returned)."""
+    """Ids not claimed (all held by this worker): already final or unknown (skipped), past the
+    attempt cap (failed: every attempt's worker died), or suspects (``processing`` under the
+    cap, returned)."""
     found = {sub.id: sub for sub in submissions.get_many(session, list(ids))}
-    suspects = []
+    suspects, gave_up = [], []
     for sid in ids:
         sub = found.get(sid)
         if sub is None or sub.status in FINAL:
@@ -122,8 +138,8 @@ def _classify_unclaimed(
             suspects.append(sid)
         else:
             last = sub.error or "the worker stopped during each (a crash, a kill or a restart)"
-            _fail(session, sid, f"gave up after {sub.attempts} attempts: {last}")
-            report.failed.append(sid)
+            gave_up.append((sid, f"gave up after {sub.attempts} attempts: {last}"))
+    report.failed.extend(_fail_all(session, gave_up))
     return suspects
 
 
@@ -174,9 +190,7 @@ def _load_images(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> 
         loaded.append(c)
     if broken:
         with session_scope(ctx.db_url) as session:
-            for submission_id, error in broken:
-                _fail(session, submission_id, error)
-                report.failed.append(submission_id)
+            report.failed.extend(_fail_all(session, broken))
     return loaded
 
 
@@ -203,18 +217,18 @@ def _infer(engine: Engine, claims: list[_Claim], report: FlowReport) -> list[Ver
 
 
 def _release_or_fail(
-    ctx: FlowContext, session: Session, c: _Claim, error: str, report: FlowReport
+    ctx: FlowContext, session: Session, failed: list[tuple[_Claim, str]], report: FlowReport
 ) -> None:
-    """After a model failure: back to queued for a retry, or failed at the attempt cap."""
-    sid = c.submission.id
-    if c.submission.attempts >= ctx.max_attempts:
-        _fail(session, sid, f"model failed {c.submission.attempts} times; last: {error}")
-        report.failed.append(sid)
-        return
-    sub = submissions.lock(session, sid)
-    if sub is not None and sub.status not in FINAL:
-        submissions.finish(session, sub, Status.QUEUED, error)
-        report.retry.append(sid)
+    """After model failures: back to queued for a retry, or failed at the attempt cap (the
+    releases first: row locks before chain heads)."""
+    at_cap = []
+    for c, error in failed:
+        sid, attempts = c.submission.id, c.submission.attempts
+        if attempts >= ctx.max_attempts:
+            at_cap.append((sid, f"model failed {attempts} times; last: {error}"))
+        elif submissions.finish(session, sid, Status.QUEUED, error):
+            report.retry.append(sid)
+    report.failed.extend(_fail_all(session, at_cap))
 
 
 def _record(
@@ -225,8 +239,7 @@ def _record(
     failures = [(c, r) for c, r in results if isinstance(r, str)]
     if failures:
         with session_scope(ctx.db_url) as session:
-            for c, error in failures:
-                _release_or_fail(ctx, session, c, error, report)
+            _release_or_fail(ctx, session, failures, report)
     to_record = {
         c.submission.id: VerdictToRecord(
             c.submission, c.policy, r, c.model, c.cached[0] if c.cached else None
@@ -285,16 +298,22 @@ def moderate_submissions_flow(
     each suspect alone."""
     started = time.perf_counter()
     report = FlowReport()
-    suspects = _decide(ctx, engine, ids, report, (Status.QUEUED,))
-    if suspects:
-        log.warning(
-            "%d of %d submissions were claimed before and never finished; running them one at "
-            "a time",
-            len(suspects),
-            len(ids),
-        )
-    for sid in suspects:
-        report.isolated.append(sid)
-        _decide(ctx, engine, [sid], report, OPEN)
+    with held_connection(ctx.db_url) as holder:
+        try:
+            held = submissions.hold(holder, ids)
+            report.skipped.extend(sid for sid in ids if sid not in held)  # live elsewhere
+            suspects = _decide(ctx, engine, held, report, (Status.QUEUED,))
+            if suspects:
+                log.warning(
+                    "%d of %d submissions were claimed before and never finished; running "
+                    "them one at a time",
+                    len(suspects),
+                    len(ids),
+                )
+            for sid in suspects:
+                report.isolated.append(sid)
+                _decide(ctx, engine, [sid], report, OPEN)
+        finally:
+            submissions.release_holds(holder)
     report.flow_ms = (time.perf_counter() - started) * 1000
     return report

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -23,9 +22,11 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnClause
 
@@ -43,11 +44,6 @@ from moderation.submissions.types import (
     Status,
     SubmissionRef,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
 
 _INCOMING: list[ColumnClause[Any]] = [
     column("idx", Integer()),
@@ -165,7 +161,7 @@ def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
                 "image_sha256",
                 submission.c.image_sha256,
             ),
-        ),
+        ).order_by(submission.c.tenant_id),  # chain heads in one order (audit.lock_chains)
     )
     return select(
         submission.c.id,
@@ -226,8 +222,41 @@ def get_for_tenant(
 
 
 def lock(session: Session, submission_id: uuid.UUID) -> Submission | None:
-    """The submission, row-locked for the rest of the transaction."""
-    return session.get(Submission, submission_id, with_for_update=True)
+    """The submission, row-locked for the rest of the transaction, as the row is now (an
+    object the session loaded before is refreshed: its status may have changed since)."""
+    return session.get(Submission, submission_id, with_for_update=True, populate_existing=True)
+
+
+def lock_many(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Submission]:
+    """The submissions, row-locked in id order (two writers never wait on each other in a
+    circle), as the rows are now."""
+    stmt = (
+        select(Submission)
+        .where(Submission.id.in_(ids))
+        .order_by(Submission.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {sub.id: sub for sub in session.scalars(stmt)}
+
+
+# Advisory locks of one class, keyed by the submission id: a worker holds the ones it works on.
+_HOLD = text(
+    "SELECT id FROM unnest(CAST(:ids AS uuid[])) AS id "
+    "WHERE pg_try_advisory_lock(hashtextextended(id::text, 25))"
+)
+
+
+def hold(connection: Connection, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Take ``connection``'s hold on each submission that no other connection holds; the ids
+    held now, in the order given (the others are being worked on by a live worker)."""
+    got = {row[0] for row in connection.execute(_HOLD, {"ids": list(ids)})}
+    return [sid for sid in ids if sid in got]
+
+
+def release_holds(connection: Connection) -> None:
+    """Let go of every hold ``connection`` has."""
+    connection.execute(text("SELECT pg_advisory_unlock_all()"))
 
 
 _REF = (
@@ -257,7 +286,7 @@ def start_attempts(
             Submission.status.in_(statuses),
             Submission.attempts < max_attempts,
         )
-        .values(status=Status.PROCESSING, attempts=Submission.attempts + 1, updated_at=_now())
+        .values(status=Status.PROCESSING, attempts=Submission.attempts + 1, updated_at=func.now())
         .returning(*_REF)
     )
     return [SubmissionRef(*row) for row in session.execute(stmt, execution_options=_NO_SYNC)]
@@ -268,12 +297,17 @@ def get_many(session: Session, ids: Sequence[uuid.UUID]) -> list[Submission]:
     return list(session.scalars(select(Submission).where(Submission.id.in_(ids))))
 
 
-def finish(session: Session, submission: Submission, status: str, error: str | None) -> None:
-    """Move a submission to a final status."""
-    submission.status = status
-    submission.error = error
-    submission.updated_at = _now()
-    session.flush()
+def finish(session: Session, submission_id: uuid.UUID, status: str, error: str | None) -> bool:
+    """Move an open (queued or processing) submission to ``status``: a final one, or back to
+    queued. False, and nothing changed, when it is final already (decided or failed by
+    another delivery meanwhile): a final status is never overwritten."""
+    stmt = (
+        update(Submission)
+        .where(Submission.id == submission_id, Submission.status.in_(OPEN))
+        .values(status=status, error=error, updated_at=func.now())
+        .returning(Submission.id)
+    )
+    return session.execute(stmt, execution_options=_NO_SYNC).first() is not None
 
 
 # A submission still queued after a re-enqueue is most likely waiting in a long backlog, not
@@ -286,8 +320,8 @@ def stuck(session: Session, older_than_s: int, limit: int = 500) -> list[Submiss
     """Row-locked submissions due for a re-enqueue: processing (claimed, never finished) for
     longer than ``older_than_s``; queued for longer than ``older_than_s`` times 2 to the power
     of its re-enqueues so far, at most ``MAX_REQUEUE_BACKOFF`` times."""
-    now = _now()
-    idle = Submission.updated_at < now - timedelta(seconds=older_than_s)
+    now = func.now()  # the database's clock: every writer stamps updated_at with it
+    idle = Submission.updated_at < now - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s)
     requeues = func.greatest(Submission.enqueue_count - 1, 0)
     backoff = func.least(func.power(2, requeues), MAX_REQUEUE_BACKOFF)
     waited = Submission.updated_at < now - func.make_interval(
@@ -312,7 +346,11 @@ def requeue(session: Session, submission: Submission) -> None:
     session.execute(
         update(Submission)
         .where(Submission.id == submission.id)
-        .values(status=Status.QUEUED, enqueue_count=Submission.enqueue_count + 1, updated_at=_now())
+        .values(
+            status=Status.QUEUED,
+            enqueue_count=Submission.enqueue_count + 1,
+            updated_at=func.now(),
+        )
     )
 
 
@@ -330,6 +368,6 @@ def idempotency_key(
 
 def forget_idempotency_keys(session: Session, older_than_s: int) -> int:
     """Delete idempotency keys older than ``older_than_s``; returns how many."""
-    cutoff = _now() - timedelta(seconds=older_than_s)
+    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s)
     result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]

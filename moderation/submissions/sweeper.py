@@ -41,13 +41,16 @@ def sweep_flow(
     requeued = 0
     failed: list[uuid.UUID] = []
     with session_scope(db_url) as session:
-        for sub in submissions.stuck(session, stuck_after_s):
+        found = submissions.stuck(session, stuck_after_s)  # row-locked, none waited for
+        audit.lock_chains(session, (sub.tenant_id for sub in found))
+        for sub in found:
             # Only claims count: re-enqueues of a submission waiting in a long backlog are
             # not tries. A worker cannot die before its claim counts: the claim commits on
             # its own, before any image is loaded or the model runs.
             if sub.attempts >= max_attempts:
                 error = f"gave up after {sub.attempts} attempts; last error: {sub.error or 'none'}"
-                submissions.finish(session, sub, Status.FAILED, error)
+                if not submissions.finish(session, sub.id, Status.FAILED, error):
+                    continue  # the row is locked: only a bug could make it final here
                 event = "submission.failed"
                 failed.append(sub.id)
             else:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from moderation.accounts import tenant_repository as tenants
 from moderation.inference.rubric import Rubric
@@ -18,7 +19,12 @@ from moderation.inference.types import ModerationRequest, Verdict
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
 from moderation.submissions import repository as submissions
-from moderation.submissions.moderation_flow import FlowContext, moderate_submissions_flow
+from moderation.submissions.moderation_flow import (
+    FlowContext,
+    FlowReport,
+    moderate_submissions_flow,
+)
+from moderation.submissions.types import Status
 from moderation.webhooks import endpoint_repository as webhook_endpoints
 from tests.conftest import Env
 from tests.support.db import count, rows
@@ -140,33 +146,83 @@ def test_running_the_flow_twice_decides_once(env: Env, db: str, engine: Any) -> 
     ]
 
 
-def test_a_duplicate_message_while_a_worker_holds_the_submission_decides_once(
-    env: Env, db: str, engine: Any
-) -> None:
-    """The sweeper re-enqueued a submission whose worker is still busy (or the broker
-    redelivered it): both runs claim it and run the model, one decision and one
-    ``moderation.decided`` message are written, the late run skips it."""
+def _held_and_duplicated(
+    env: Env, db: str, engine: Any, seed: int, attempts_before: int = 0
+) -> tuple[uuid.UUID, FlowReport, FlowReport, CountingEngine]:
+    """A worker holds a submission in its model call while a duplicate message for it runs
+    the flow (the sweeper re-enqueued it, the relay re-sent it, the broker redelivered it);
+    ``attempts_before``: attempts its dead predecessors used. The duplicate's report, the
+    holder's, and the duplicate's engine."""
     tenant = f"dup-{uuid.uuid4().hex[:8]}"
     with session_scope(db) as session:
         owner = tenants.create(session, tenant)
         webhook_endpoints.add(
-            session, owner.id, "https://hooks.example/d", ["moderation.decided"], "-"
+            session,
+            owner.id,
+            "https://hooks.example/d",
+            ["moderation.decided", "moderation.failed"],
+            "-",
         )
-    sid = uuid.UUID(accept_without_sending(db, env.data_dir / "blobs", seed=707, tenant=tenant)[0])
-    held = HeldEngine(engine)
+    sid = uuid.UUID(accept_without_sending(db, env.data_dir / "blobs", seed=seed, tenant=tenant)[0])
+    _claimed_by_a_dead_worker(db, [sid], times=attempts_before)
+    held, duplicate_engine = HeldEngine(engine), CountingEngine(engine)
     with ThreadPoolExecutor(max_workers=1) as pool:
         first = pool.submit(moderate_submissions_flow, _ctx(env, db), held, [sid])
         assert held.started.wait(60)
-        second = moderate_submissions_flow(_ctx(env, db), CountingEngine(engine), [sid])
+        duplicate = moderate_submissions_flow(_ctx(env, db), duplicate_engine, [sid])
         held.release.set()
-        late = first.result(timeout=60)
-    assert (second.decided, late.decided, late.skipped) == ([sid], [], [sid])
+        holder = first.result(timeout=60)
+    return sid, duplicate, holder, duplicate_engine
+
+
+def test_a_duplicate_message_while_a_worker_holds_the_submission_is_skipped(
+    env: Env, db: str, engine: Any
+) -> None:
+    """The duplicate neither runs the model nor uses an attempt: one decision, one
+    ``moderation.decided`` message."""
+    sid, duplicate, holder, duplicate_engine = _held_and_duplicated(env, db, engine, seed=707)
+    assert (duplicate.skipped, duplicate_engine.calls, holder.decided) == ([sid], [], [sid])
     assert count(db, "decisions WHERE submission_id = :s", s=str(sid)) == 1
     assert count(db, "webhook_messages WHERE submission_id = :s", s=str(sid)) == 1
     made = "audit_events WHERE subject_id = :s AND event = 'decision.made'"
     assert count(db, made, s=str(sid)) == 1
     (row,) = rows(db, "SELECT status, attempts FROM submissions WHERE id = :s", s=str(sid))
-    assert row == {"status": "decided", "attempts": 2}
+    assert row == {"status": "decided", "attempts": 1}
+
+
+def test_a_duplicate_never_gives_up_on_a_live_final_attempt(env: Env, db: str, engine: Any) -> None:
+    """At the attempt cap, a duplicate message used to fail the submission at once, while
+    its last attempt was still running: ``moderation.failed``, then the decision."""
+    sid, duplicate, holder, _ = _held_and_duplicated(env, db, engine, seed=708, attempts_before=2)
+    assert (duplicate.failed, duplicate.skipped, holder.decided) == ([], [sid], [sid])
+    (row,) = rows(db, "SELECT status, attempts FROM submissions WHERE id = :s", s=str(sid))
+    assert row == {"status": "decided", "attempts": 3}
+    failed = "webhook_messages WHERE submission_id = :s AND event = 'moderation.failed'"
+    assert count(db, failed, s=str(sid)) == 0
+
+
+def test_a_decided_submission_is_never_failed_by_a_late_writer(env: Env, db: str) -> None:
+    """A writer that read the submission as processing, then locks it after another worker
+    decided it, sees it decided (the lock refreshes the row) and changes nothing."""
+    from moderation.submissions.moderation_flow import _fail_all
+
+    sid = _submit(env, db, seed=709)
+    _claimed_by_a_dead_worker(db, [sid])
+    with session_scope(db) as late:
+        (stale,) = submissions.get_many(late, [sid])  # read as processing
+        assert stale.status == "processing"
+        with session_scope(db) as other:
+            other.execute(
+                text("UPDATE submissions SET status = 'decided' WHERE id = :s"), {"s": sid}
+            )
+        assert _fail_all(late, [(sid, "gave up")]) == []
+        assert not submissions.finish(late, sid, Status.FAILED, "gave up")
+    (row,) = rows(db, "SELECT status, error FROM submissions WHERE id = :s", s=str(sid))
+    assert row == {"status": "decided", "error": None}
+    assert (
+        count(db, "audit_events WHERE subject_id = :s AND event = 'submission.failed'", s=str(sid))
+        == 0
+    )
 
 
 def _claimed_by_a_dead_worker(db: str, ids: list[uuid.UUID], times: int = 1) -> None:

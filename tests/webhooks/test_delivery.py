@@ -83,7 +83,7 @@ def _fail_and_emit(env: Env, db: str, tenant_name: str, seed: int, relay: bool =
     with session_scope(db) as session:
         sub = submissions.lock(session, uuid.UUID(sid))
         assert sub is not None
-        submissions.finish(session, sub, Status.FAILED, "the model is broken")
+        submissions.finish(session, sub.id, Status.FAILED, "the model is broken")
         emit_events(session, MODERATION_FAILED, [sub.id])
     if not relay:
         return sid
