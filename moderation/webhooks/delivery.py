@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
@@ -128,7 +128,7 @@ def _record(
         webhook_endpoints.disable(session, endpoint.id, "the endpoint answered 410 Gone")
         status, report = webhook_messages.FAILED, DeliveryReport("endpoint_disabled")
     elif result.retry and attempt < ctx.max_attempts:
-        next_at = datetime.now(UTC) + timedelta(seconds=retry_in)
+        next_at = webhook_messages.in_seconds(retry_in)
         status, report = webhook_messages.PENDING, DeliveryReport("retry", retry_in)
     else:
         status, report = webhook_messages.FAILED, DeliveryReport("failed")

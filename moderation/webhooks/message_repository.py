@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import CTE, Select, String, any_, func, literal, select, update
+from sqlalchemy import CTE, ColumnElement, Select, String, any_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -85,6 +85,11 @@ def claim_due(session: Session, message_id: uuid.UUID) -> Claimed | None:
     return None if row is None else Claimed(row[0], row[1])
 
 
+def in_seconds(seconds: float) -> ColumnElement[datetime]:
+    """``seconds`` from now by the database's clock (what ``claim_due`` compares with)."""
+    return func.now() + func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
 def close(
     session: Session,
     message: WebhookMessage,
@@ -92,7 +97,7 @@ def close(
     status: str,
     attempts: int,
     body: str | None = None,
-    next_attempt_at: datetime | None = None,
+    next_attempt_at: ColumnElement[datetime] | None = None,
 ) -> None:
     """Set a claimed message's state after an attempt: its status, the body every attempt sends
     (kept from the first), and ``next_attempt_at`` while it stays pending."""
@@ -100,9 +105,9 @@ def close(
     message.body = message.body or body
     message.attempts = attempts
     if next_attempt_at is not None:
-        message.next_attempt_at = next_attempt_at
+        message.next_attempt_at = next_attempt_at  # type: ignore[assignment]
     if status == DELIVERED:
-        message.delivered_at = datetime.now(UTC)
+        message.delivered_at = func.now()  # type: ignore[assignment]
     session.flush()
 
 
