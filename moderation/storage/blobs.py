@@ -61,7 +61,7 @@ class FileBlobStore:
         a blob or nothing). Then the round is made durable: by one syncfs of the blob
         store's filesystem (data, files and names in one journal commit; it reports any
         write-back error on that filesystem since the round began), or file by file (each
-        blob synced after its rename, then every directory that gained an entry, without
+        blob synced before its rename, then every directory that gained an entry, without
         which a power loss could undo a rename after the upload was answered). A crash
         before the sync can leave a torn file under the blob's name, for an upload never
         answered: a blob found stored is therefore compared with the data (and made durable
@@ -123,9 +123,11 @@ class FileBlobStore:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.replace(tmp, path)
                 if sync_file:
+                    # before the rename: whatever inode ends up under the name is durable,
+                    # even when another process renames its own copy over ours meanwhile
                     os.fsync(fd)
+                os.replace(tmp, path)
             finally:
                 os.close(fd)
         except BaseException:

@@ -78,6 +78,29 @@ def test_put_many_syncs_every_directory_that_gained_a_blob_after_its_rename(
     assert synced == []
 
 
+def test_file_mode_syncs_each_blob_before_renaming_it_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Synced after the rename, a blob could be renamed over by another process storing the
+    same image: the name would then point at that process's copy, not yet on disk, while
+    this upload was answered, and a power loss would leave an empty blob (issue #25)."""
+    calls: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync " + os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1][:5])
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        calls.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(blobs.os, "fsync", fsync)
+    monkeypatch.setattr(blobs.os, "replace", replace)
+    assert FileBlobStore(tmp_path, "file").put_many([_blob(7)]) == [None]
+    assert calls[:2] == ["fsync .tmp-", "rename"]
+
+
 @pytest.mark.parametrize("sync", MODES)
 def test_put_many_fails_only_the_blob_that_cannot_be_stored(tmp_path: Path, sync: BlobSync) -> None:
     store = FileBlobStore(tmp_path, sync)
