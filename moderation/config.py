@@ -89,6 +89,9 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="delay before the first retry; each next one is 4x"
     )
     webhook_max_attempts: int = Field(default=8, ge=1, le=20)
+    outbox_retention_s: int = Field(
+        default=86_400, ge=3_600, description="sent task messages are pruned after this long"
+    )
     webhook_sweep_grace_s: int = Field(
         default=60, ge=1, description="a due delivery this late is re-sent by the sweep"
     )

@@ -11,10 +11,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from moderation.storage.base import Base, now_column
+
+_NEWEST_FIRST = (text("created_at DESC"), text("id DESC"))
 
 
 class AuditEvent(Base):
@@ -31,7 +34,14 @@ class AuditEvent(Base):
     chain_seq: Mapped[int] = mapped_column(BigInteger)
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
-    __table_args__ = (Index("ix_audit_events_chain", "tenant_id", "chain_seq"),)
+    __table_args__ = (
+        Index("ix_audit_events_chain", "tenant_id", "chain_seq"),
+        # the audit page: newest first, for one tenant or for all
+        Index(
+            "ix_audit_events_tenant_recent", "tenant_id", text("created_at DESC"), text("id DESC")
+        ),
+        Index("ix_audit_events_recent", text("created_at DESC"), text("id DESC")),
+    )
 
 
 class AuditChainHead(Base):

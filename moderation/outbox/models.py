@@ -21,7 +21,10 @@ class OutboxMessage(Base):
     """A Celery message to send once the transaction that wrote it has committed."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "created_at", postgresql_where="sent_at IS NULL"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "created_at", postgresql_where="sent_at IS NULL"),
+        Index("ix_outbox_sent_at", "sent_at", postgresql_where="sent_at IS NOT NULL"),  # pruning
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     task: Mapped[str] = mapped_column(String(100))
     queue: Mapped[str] = mapped_column(String(50))

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from moderation.outbox.models import OutboxMessage
+from moderation.storage.pruning import delete_first
 
 CHANNEL = "moderation_outbox"
 _TABLE = cast(Table, OutboxMessage.__table__)
@@ -116,3 +117,16 @@ def release(session: Session, ids: list[int]) -> None:
     """Put claimed messages back to pending (their failed attempt stays counted)."""
     if ids:
         session.execute(update(_TABLE).where(_TABLE.c.id.in_(ids)).values(sent_at=None))
+
+
+def prune_sent(session: Session, older_than_s: int, limit: int = 10_000) -> int:
+    """Delete up to ``limit`` messages sent more than ``older_than_s`` ago, oldest first (by
+    the sent_at index); returns how many."""
+    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s)
+    return delete_first(
+        session,
+        OutboxMessage,
+        where=OutboxMessage.sent_at < cutoff,
+        order_by=OutboxMessage.sent_at,
+        limit=limit,
+    )

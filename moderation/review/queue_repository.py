@@ -4,32 +4,32 @@ claims that lock an item to one reviewer at a time."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Select,
-    String,
     and_,
     case,
-    cast,
     delete,
     exists,
     func,
-    literal,
+    literal_column,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from moderation.policies.models import PolicyVersion
-from moderation.review.models import Review, ReviewClaim
-from moderation.submissions.models import Appeal, Decision, Image, Submission
+from moderation.review.models import ReviewClaim
+from moderation.submissions.models import SAMPLE_BUCKET, Appeal, Decision, Image, Submission
 
+Rows = Select[*tuple[Any, ...]]  # a select of any columns
 Reason = Literal["appeal", "review", "sample"]
 REASONS: tuple[Reason, ...] = ("appeal", "review", "sample")  # also the queue's priority order
 SAMPLE_BUCKETS = 10_000
@@ -68,70 +68,77 @@ class QueueItem(NamedTuple):
     claim_expires_at: datetime | None
 
 
-def _reason(sample_rate: float) -> ColumnElement[Any]:
-    """Why a decided submission needs a human, or NULL. The quality sample is a stable hash
-    of the submission id, so membership never changes between page loads."""
-    open_appeal = exists().where(Appeal.submission_id == Submission.id, Appeal.status == "open")
-    reviewed = exists().where(Review.decision_id == Decision.id)
-    bucket = func.abs(cast(func.hashtext(cast(Submission.id, String)), BigInteger))
-    sampled = bucket % SAMPLE_BUCKETS < round(sample_rate * SAMPLE_BUCKETS)
-    automatic = and_(Decision.decided_by == "model", Decision.model_action.in_(("allow", "block")))
-    return case(
-        (open_appeal, literal("appeal")),
-        (and_(Decision.action == "review", ~reviewed), literal("review")),
-        (and_(automatic, ~reviewed, sampled), literal("sample")),
-        else_=None,
-    )
+def _model(value: str) -> ColumnElement[Any]:
+    """A constant written into the SQL text (not a parameter), so that the planner can match
+    the partial indexes of the queue whatever plan it caches."""
+    return literal_column(f"'{value}'")
 
 
-def _candidates(flt: QueueFilter, sample_rate: float, viewer: uuid.UUID | None) -> Any:
-    conditions = [
+def _decisions(flt: QueueFilter, viewer: uuid.UUID | None, reason: Reason) -> Rows:
+    """Decided submissions under the filter as ``(submission_id, decided_at, reason)``, joined
+    to the submission and its policy version only where the filter needs them."""
+    on_decision = [
         column == value
         for column, value in (
-            (PolicyVersion.slug, flt.policy_slug),
             (Decision.category, flt.category),
             (Decision.rating, flt.rating),
             (Decision.action, flt.action),
-            (Submission.tenant_id, flt.tenant_id),
-            (Submission.tenant_id, viewer),
         )
         if value is not None
     ]
     if flt.date_from is not None:
-        conditions.append(Decision.decided_at >= flt.date_from)
+        on_decision.append(Decision.decided_at >= flt.date_from)
     if flt.date_to is not None:
-        conditions.append(Decision.decided_at < flt.date_to)
-    stmt = (
-        select(
-            Submission.id.label("submission_id"),
-            Submission.tenant_id,
-            Submission.external_id,
-            Submission.image_sha256,
-            PolicyVersion.slug.label("policy_slug"),
-            Submission.policy_version,
-            Decision.action,
-            Decision.rating,
-            Decision.category,
-            Decision.decided_at,
-            _reason(sample_rate).label("reason"),
+        on_decision.append(Decision.decided_at < flt.date_to)
+    stmt: Rows = select(
+        Decision.submission_id, Decision.decided_at, literal_column(f"'{reason}'").label("reason")
+    ).where(*on_decision)
+    tenants = [t for t in (flt.tenant_id, viewer) if t is not None]
+    if tenants or flt.policy_slug is not None:
+        stmt = stmt.join(Submission, Submission.id == Decision.submission_id).where(
+            *(Submission.tenant_id == t for t in tenants)
         )
-        .join(Decision, Decision.submission_id == Submission.id)
-        .join(PolicyVersion, PolicyVersion.version == Submission.policy_version)
-        .where(*conditions)
+    if flt.policy_slug is not None:
+        stmt = stmt.join(PolicyVersion, PolicyVersion.version == Submission.policy_version)
+        stmt = stmt.where(PolicyVersion.slug == flt.policy_slug)
+    return stmt
+
+
+def _branches(
+    flt: QueueFilter, sample_rate: float, viewer: uuid.UUID | None, reasons: Sequence[Reason]
+) -> list[Rows]:
+    """Why a decided submission needs a human, one query each, in priority order: an open
+    appeal; a model decision whose action is ``review``; the quality sample of the model's
+    automatic (allow/block) decisions. A reviewed decision is the reviewer's
+    (``decided_by``), so it leaves the queue. Each query reads its own (partial) index of
+    ``decisions``. The sample is a stable hash of the submission id, so membership never
+    changes between page loads."""
+    open_appeal = and_(
+        Appeal.submission_id == Decision.submission_id, Appeal.status == _model("open")
     )
-    return stmt.subquery("candidates")
+    by_model = Decision.decided_by == _model("model")
+    threshold: ColumnElement[Any] = literal_column(str(round(sample_rate * SAMPLE_BUCKETS)))
+    branches = {
+        "appeal": lambda: _decisions(flt, viewer, "appeal").join(Appeal, open_appeal),
+        "review": lambda: _decisions(flt, viewer, "review").where(
+            by_model, Decision.action == _model("review"), ~exists().where(open_appeal)
+        ),
+        "sample": lambda: _decisions(flt, viewer, "sample").where(
+            by_model,
+            Decision.model_action.in_([_model("allow"), _model("block")]),
+            literal_column(SAMPLE_BUCKET) < threshold,
+            ~exists().where(open_appeal),
+        ),
+    }
+    return [branches[r]() for r in reasons]
 
 
 def queue_counts(
     session: Session, flt: QueueFilter, sample_rate: float, viewer: uuid.UUID | None
 ) -> dict[Reason, int]:
     """Queued items per reason under the filter (its ``reason`` aside: the tabs' counts)."""
-    cand = _candidates(flt, sample_rate, viewer)
-    stmt = (
-        select(cand.c.reason, func.count())
-        .where(cand.c.reason.is_not(None))
-        .group_by(cand.c.reason)
-    )
+    cand = union_all(*_branches(flt, sample_rate, viewer, REASONS)).subquery("candidates")
+    stmt = select(cand.c.reason, func.count()).group_by(cand.c.reason)
     found = {reason: int(n) for reason, n in session.execute(stmt)}
     return {reason: found.get(reason, 0) for reason in REASONS}
 
@@ -145,22 +152,43 @@ def queue_items(
     limit: int,
 ) -> list[QueueItem]:
     """One page of the queue: appeals first, then model reviews, then the sample; oldest
-    decision first within each; with the live claim on each item, if any."""
-    cand = _candidates(flt, sample_rate, viewer)
-    priority = case({r: i for i, r in enumerate(REASONS)}, value=cand.c.reason)
+    decision first within each; with the live claim on each item, if any. Each reason
+    contributes at most ``offset + limit`` items, read in order from its index, before the
+    page's rows are joined to their submissions."""
+    reasons = [flt.reason] if flt.reason else list(REASONS)
+    firsts = [
+        branch.order_by(Decision.decided_at, Decision.submission_id).limit(offset + limit)
+        for branch in _branches(flt, sample_rate, viewer, reasons)
+    ]
+    page = union_all(*firsts).subquery("page")
+    priority = case({r: i for i, r in enumerate(REASONS)}, value=page.c.reason)
     live_claim = and_(
-        ReviewClaim.submission_id == cand.c.submission_id, ReviewClaim.expires_at >= func.now()
+        ReviewClaim.submission_id == page.c.submission_id, ReviewClaim.expires_at >= func.now()
     )
     stmt: Select[Any] = (
-        select(cand, ReviewClaim.reviewer, ReviewClaim.expires_at)
+        select(
+            page.c.submission_id,
+            Submission.tenant_id,
+            Submission.external_id,
+            Submission.image_sha256,
+            PolicyVersion.slug,
+            Submission.policy_version,
+            Decision.action,
+            Decision.rating,
+            Decision.category,
+            page.c.decided_at,
+            page.c.reason,
+            ReviewClaim.reviewer,
+            ReviewClaim.expires_at,
+        )
+        .join(Submission, Submission.id == page.c.submission_id)
+        .join(Decision, Decision.submission_id == page.c.submission_id)
+        .join(PolicyVersion, PolicyVersion.version == Submission.policy_version)
         .outerjoin(ReviewClaim, live_claim)
-        .where(cand.c.reason.is_not(None))
-        .order_by(priority, cand.c.decided_at, cand.c.submission_id)
+        .order_by(priority, page.c.decided_at, page.c.submission_id)
         .offset(offset)
         .limit(limit)
     )
-    if flt.reason is not None:
-        stmt = stmt.where(cand.c.reason == flt.reason)
     return [QueueItem(*row) for row in session.execute(stmt)]
 
 

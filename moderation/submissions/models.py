@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,10 +50,30 @@ class Submission(Base):
     updated_at: Mapped[datetime] = now_column()
 
 
+# The review queue's quality-sample bucket of a decision (moderation.review.queue_repository).
+SAMPLE_BUCKET = "(abs(hashtext(submission_id::text)::bigint) % 10000)"
+
+
 class Decision(Base):
     """The action taken on a submission, with the verdict behind it and its provenance."""
 
     __tablename__ = "decisions"
+    __table_args__ = (
+        # the review queue's reasons: a model decision asking for review, and the sample
+        Index(
+            "ix_decisions_to_review",
+            "decided_at",
+            "submission_id",
+            postgresql_where="decided_by = 'model' AND action = 'review'",
+        ),
+        Index(
+            "ix_decisions_sample",
+            text(SAMPLE_BUCKET),
+            "decided_at",
+            "submission_id",
+            postgresql_where="decided_by = 'model' AND model_action IN ('allow', 'block')",
+        ),
+    )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id"), unique=True)
     action: Mapped[str] = mapped_column(String(16))
@@ -81,6 +102,7 @@ class IdempotencyKey(Base):
     """A tenant's ``Idempotency-Key``: the request it first came with and what it created."""
 
     __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)  # expiry
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_sha256: Mapped[str] = mapped_column(String(64))

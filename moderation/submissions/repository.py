@@ -16,7 +16,6 @@ from sqlalchemy import (
     Uuid,
     cast,
     column,
-    delete,
     exists,
     func,
     literal,
@@ -34,6 +33,7 @@ from moderation.accounts.models import ApiKey
 from moderation.audit.models import AuditEvent
 from moderation.outbox import repository as outbox
 from moderation.policies.models import Policy
+from moderation.storage.pruning import delete_first
 from moderation.storage.recordsets import recordset
 from moderation.submissions.models import Decision, IdempotencyKey, Image, Submission
 from moderation.submissions.types import (
@@ -366,8 +366,14 @@ def idempotency_key(
     return None if row is None else (row[0], row[1])
 
 
-def forget_idempotency_keys(session: Session, older_than_s: int) -> int:
-    """Delete idempotency keys older than ``older_than_s``; returns how many."""
+def forget_idempotency_keys(session: Session, older_than_s: int, limit: int = 10_000) -> int:
+    """Delete up to ``limit`` idempotency keys older than ``older_than_s``, oldest first (by
+    the created_at index); returns how many."""
     cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s)
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return delete_first(
+        session,
+        IdempotencyKey,
+        where=IdempotencyKey.created_at < cutoff,
+        order_by=IdempotencyKey.created_at,
+        limit=limit,
+    )

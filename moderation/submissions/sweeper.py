@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from moderation.audit import repository as audit
+from moderation.outbox import repository as outbox
 from moderation.outbox.relay import Publish, relay_outbox
 from moderation.storage.db import session_scope
 from moderation.submissions import repository as submissions
@@ -24,6 +25,7 @@ class SweepReport:
     relayed: int
     forgotten_keys: int = 0
     webhooks_resent: int = 0
+    pruned_outbox: int = 0
 
 
 def sweep_flow(
@@ -34,10 +36,12 @@ def sweep_flow(
     max_attempts: int,
     webhook_grace_s: float = 60,
     idempotency_ttl_s: int = 86_400,
+    outbox_retention_s: int = 86_400,
 ) -> SweepReport:
     """Re-enqueue submissions stuck in queued/processing (see ``submissions.stuck``); fail
     those whose attempts reached the cap; re-send webhook deliveries overdue by more than
-    ``webhook_grace_s``; relay the outbox; forget expired idempotency keys."""
+    ``webhook_grace_s``; relay the outbox; forget expired idempotency keys and prune
+    messages sent more than ``outbox_retention_s`` ago."""
     requeued = 0
     failed: list[uuid.UUID] = []
     with session_scope(db_url) as session:
@@ -68,7 +72,12 @@ def sweep_flow(
             )
         emit_events(session, MODERATION_FAILED, failed)
         resent = resend_overdue_deliveries(session, webhook_grace_s)
+    # housekeeping in short transactions of its own, a bounded batch each per sweep: the
+    # transaction above holds submission locks and chain heads that intake waits for
+    with session_scope(db_url) as session:
         forgotten = submissions.forget_idempotency_keys(session, idempotency_ttl_s)
+    with session_scope(db_url) as session:
+        pruned = outbox.prune_sent(session, outbox_retention_s)
     relayed = relay_outbox(db_url, publish)
     return SweepReport(
         requeued=requeued,
@@ -76,4 +85,5 @@ def sweep_flow(
         relayed=relayed,
         webhooks_resent=resent,
         forgotten_keys=forgotten,
+        pruned_outbox=pruned,
     )

@@ -7,10 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from moderation.accounts import tenant_repository as tenants
+from moderation.outbox import repository as outbox
 from moderation.outbox.relay import relay_outbox
 from moderation.storage.db import session_scope
+from moderation.submissions import repository as submissions
 from moderation.submissions.sweeper import sweep_flow
 from moderation.webhooks import endpoint_repository as webhook_endpoints
 from tests.conftest import Env
@@ -183,3 +186,36 @@ def test_fresh_submissions_are_left_alone(env: Env, db: str) -> None:
         {"enqueue_count": 1}
     ]
     assert uuid.UUID(sid)
+
+
+def test_housekeeping_prunes_old_sent_messages_and_keys_in_bounded_batches(
+    env: Env, db: str
+) -> None:
+    """Sent outbox messages older than the retention and expired idempotency keys go, a
+    bounded batch per sweep; pending messages and fresh keys stay."""
+    sid, _ = accept_without_sending(db, env.data_dir / "blobs", seed=1301)
+    tenant = rows(db, "SELECT tenant_id FROM submissions WHERE id = :s", s=sid)[0]["tenant_id"]
+    with session_scope(db) as session:
+        session.execute(
+            text(
+                "INSERT INTO outbox (task, queue, args, created_at, sent_at, attempts) "
+                "SELECT 'x.prune', 'x', '{}', now() - interval '3 days', "
+                "CASE WHEN n <= 3 THEN now() - interval '2 days' END, 1 "
+                "FROM generate_series(1, 4) AS n"
+            )
+        )
+        session.execute(
+            text(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_sha256, submission_id, "
+                "created_at) SELECT :t, 'prune-' || age, '', :s, now() - CAST(age AS interval) "
+                "FROM unnest(ARRAY['3 days', '2 days', '1 hour']) AS age"
+            ),
+            {"t": tenant, "s": sid},
+        )
+        assert outbox.prune_sent(session, older_than_s=86_400, limit=2) == 2
+        assert submissions.forget_idempotency_keys(session, older_than_s=86_400, limit=1) == 1
+    report = sweep_flow(db, lambda *_: None, stuck_after_s=60, max_attempts=3)
+    assert report.pruned_outbox >= 1 and report.forgotten_keys >= 1
+    assert count(db, "outbox WHERE task = 'x.prune'") == 1  # the one never sent
+    keys = rows(db, "SELECT key FROM idempotency_keys WHERE key LIKE 'prune-%'")
+    assert keys == [{"key": "prune-1 hour"}]

@@ -21,6 +21,7 @@ def sweep() -> dict[str, int]:
         stuck_after_s=settings.stuck_after_s,
         max_attempts=settings.max_attempts,
         idempotency_ttl_s=settings.idempotency_ttl_s,
+        outbox_retention_s=settings.outbox_retention_s,
         webhook_grace_s=settings.webhook_sweep_grace_s,
     )
     return asdict(report)
