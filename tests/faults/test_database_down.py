@@ -57,7 +57,7 @@ def _mark_sent(db: str) -> None:
 def test_database_down_is_503_and_everything_recovers_by_itself(
     postgres: RestartablePostgres, stack: Stack, checkpoints: dict[str, Path], tmp_path: Path
 ) -> None:
-    from workers.app import create_celery, publisher
+    from moderation.outbox.broker import create_celery, publisher
 
     key = new_tenant_key(stack.db)
     publish = publisher(create_celery(stack.broker))

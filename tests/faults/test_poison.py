@@ -97,7 +97,7 @@ def test_an_image_that_kills_the_worker_fails_alone_and_its_batch_mates_are_deci
     )
     ids = [sid for sid, _ in stored]
     poison, innocent = ids[0], ids[1:]
-    from workers.app import create_celery, publisher
+    from moderation.outbox.broker import create_celery, publisher
 
     publish = publisher(create_celery(stack.broker))
     assert relay_outbox(stack.db, publish, [outbox_id for _, outbox_id in stored]) == len(ids)

@@ -15,7 +15,7 @@ from tests.support.processes import free_port, start_api
 def test_upload_is_accepted_and_kept_when_the_broker_is_down(
     make_db: Callable[[], str],
 ) -> None:
-    from workers.app import create_celery, publisher
+    from moderation.outbox.broker import create_celery, publisher
 
     db = make_db()  # its own outbox: no other relay may send this message
     key = create_tenant_key(db, "broker-down")

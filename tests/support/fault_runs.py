@@ -95,7 +95,7 @@ def wait_final(db: str, ids: list[str], timeout: float) -> dict[str, dict[str, A
 @contextmanager
 def stack_api(stack: Stack) -> Iterator[ApiServer]:
     """The API of ``stack``, its outbox relay publishing to the stack's broker."""
-    from workers.app import create_celery, publisher
+    from moderation.outbox.broker import create_celery, publisher
 
     with start_api(stack.settings(), publish=publisher(create_celery(stack.broker))) as api:
         yield api

@@ -13,7 +13,7 @@ from tests.support.processes import free_port
 
 
 def test_a_batch_is_delivered_when_it_ends(env: Env) -> None:
-    from workers.app import create_celery, publisher
+    from moderation.outbox.broker import create_celery, publisher
 
     celery = create_celery(env.broker_url)
     publish = publisher(celery)
@@ -38,7 +38,7 @@ def test_a_batch_is_delivered_when_it_ends(env: Env) -> None:
 
 
 def test_a_batch_to_a_dead_broker_raises_and_the_next_send_starts_afresh() -> None:
-    from workers.app import create_celery, publisher
+    from moderation.outbox.broker import create_celery, publisher
 
     publish = publisher(create_celery(f"redis://127.0.0.1:{free_port()}/0"))  # nobody there
     started = time.monotonic()
