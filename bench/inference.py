@@ -267,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sizes.append(f"{size} {params / 1e6:.1f}M parameters")
     print(f"Machine: {machine(resolve_device(args.device))} (1-minute load at start {load:.2f})")
     print(f"Checkpoints: {args.arch}, random weights, {', '.join(sizes)}")
-    print(f"Rubric {base.version}; {len(images)} synthetic images; wall time ", end="")
+    print(f"Policy {base.version}; {len(images)} synthetic images; wall time ", end="")
     print(f"{time.perf_counter() - started:.0f} s\n")
     print(table(rows))
 
