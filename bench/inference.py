@@ -36,10 +36,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from bench.common import machine, markdown_table, synthetic_images
 from moderation.inference import HFEngine, ModerationRequest, build_tiny, load_engine
-from moderation.inference.grammar import verdict_schema
 from moderation.inference.loading import load_processor, resolve_device, resolve_dtype
 from moderation.inference.prompt import conversation
 from moderation.inference.rubric import Rubric
+from moderation.inference.verdict_format import verdict_schema
 from moderation.policies.format import Policy, load_policy_file
 
 ROOT = Path(__file__).resolve().parents[1]

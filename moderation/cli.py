@@ -48,10 +48,20 @@ def main(log_level: str) -> None:
 @main.command()
 @click.option("--host", default=None, help="default: MODERATION_API_HOST")
 @click.option("--port", type=int, default=None, help="default: MODERATION_API_PORT")
-def standalone(host: str | None, port: int | None) -> None:
-    """Everything on one machine: embedded Postgres/Redis (unless configured), API and a worker."""
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "vllm"]),
+    default=None,
+    help="default: MODERATION_ENGINE; vllm also starts and supervises `moderation engine serve`",
+)
+def standalone(host: str | None, port: int | None, engine: str | None) -> None:
+    """Everything on one machine: embedded Postgres/Redis (unless configured), API and workers
+    (and with --engine vllm the vLLM server)."""
     from moderation.standalone import run_standalone
 
+    if engine:
+        os.environ["MODERATION_ENGINE"] = engine
+        get_settings.cache_clear()
     settings = get_settings()
     sys.exit(run_standalone(settings, host or settings.api_host, port or settings.api_port))
 
@@ -99,7 +109,8 @@ def _workers_app() -> Any:
     "--pool",
     default="solo",
     show_default=True,
-    help="solo (one model; required for inference and backtest) or prefork",
+    help="solo (one model: required for inference and backtest with the local engine), "
+    "threads (with MODERATION_ENGINE=vllm: --concurrency batches in flight) or prefork",
 )
 @click.option("--concurrency", type=int, default=1, show_default=True)
 @click.option("--beat/--no-beat", default=False, help="also run the periodic sweeper schedule")
@@ -108,16 +119,20 @@ def worker(queues: str, pool: str, concurrency: int, beat: bool) -> None:
     from moderation.inference.resolve import resolve_model
 
     consumed = queues.split(",")
-    if pool != "solo" and any(q in consumed for q in MODEL_QUEUES):
+    settings = get_settings()
+    models = any(q in consumed for q in MODEL_QUEUES)
+    allowed = ("solo", "threads") if settings.engine == "vllm" else ("solo",)
+    if models and pool not in allowed:
         raise click.UsageError(
-            f"the {' and '.join(MODEL_QUEUES)} queues need --pool solo: a worker process holds "
-            "one model, and with celery-batches a prefork worker whose pool process dies "
-            "mid-batch stops starting batches; run one solo worker per GPU (or per few cores)"
+            f"the {' and '.join(MODEL_QUEUES)} queues need --pool {' or '.join(allowed)}: "
+            "with the local engine a worker process holds one model, and with celery-batches "
+            "a prefork worker whose pool process dies mid-batch stops starting batches; run "
+            "one solo worker per GPU (or per few cores), or serve the model with vLLM "
+            "(MODERATION_ENGINE=vllm) and use --pool threads"
         )
     _db_url()
-    settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if any(q in consumed for q in MODEL_QUEUES):
+    if models and settings.engine == "local":
         model, _ = resolve_model(settings)  # builds the demo checkpoint once, warns if used
         os.environ["MODERATION_MODEL"] = model
         get_settings.cache_clear()
@@ -250,6 +265,61 @@ def models_build_tiny(arch: str, out: Path, size: str, device: str) -> None:
 
     path = build_tiny(arch, out, size=size, device=device)
     click.echo(f"built {arch}/{size} (random weights) at {path}")
+
+
+@main.group()
+def engine() -> None:
+    """The inference server (MODERATION_ENGINE=vllm)."""
+
+
+@engine.command("serve", context_settings={"ignore_unknown_options": True})
+@click.option("--model", required=True, help="hub id or local checkpoint dir")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8100, show_default=True)
+@click.option(
+    "--dtype", default="auto", show_default=True, help="auto, bfloat16, float16 or float32"
+)
+@click.option("--revision", default=None, help="default: MODERATION_MODEL_REVISION")
+@click.option("--served-model-name", default=None, help="default: the --model value")
+@click.option("--max-model-len", type=int, default=None, help="default: the checkpoint's")
+@click.argument("vllm_args", nargs=-1, type=click.UNPROCESSED)
+def engine_serve(
+    model: str,
+    host: str,
+    port: int,
+    dtype: str,
+    revision: str | None,
+    served_model_name: str | None,
+    max_model_len: int | None,
+    vllm_args: tuple[str, ...],
+) -> None:
+    """Run a vLLM server with the flags this service needs; further arguments go to vLLM.
+
+    Prints the URL to set as MODERATION_ENGINE_URL, then becomes the server process."""
+    from moderation.inference import vllm_server
+
+    settings = get_settings()
+    key = settings.engine_api_key
+    options = vllm_server.ServeOptions(
+        model=model,
+        host=host,
+        port=port,
+        dtype=dtype,
+        revision=revision or settings.model_revision,
+        served_model_name=served_model_name,
+        max_model_len=max_model_len,
+        api_key=key.get_secret_value() if key else None,
+    )
+    try:
+        python = vllm_server.vllm_python(settings.vllm_python)
+    except vllm_server.VllmNotInstalled as exc:
+        raise click.ClickException(str(exc)) from exc
+    cpu = vllm_server.is_cpu_build(python)
+    command = [*vllm_server.serve_command(python, options, cpu), *vllm_args]
+    click.echo(f"vLLM ({'CPU' if cpu else 'GPU'} build) at {vllm_server.base_url(options)}")
+    click.echo(f"  MODERATION_ENGINE=vllm MODERATION_ENGINE_URL={vllm_server.base_url(options)}")
+    sys.stdout.flush()
+    os.execve(command[0], command, vllm_server.serve_env(cpu))
 
 
 def _add_groups() -> None:

@@ -48,6 +48,30 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
+    # where the model runs: in the worker process, or in an inference server the workers call
+    engine: Literal["local", "vllm"] = Field(
+        default="local",
+        description="local: the model in each inference worker process (development, small "
+        "CPU installs); vllm: an OpenAI-compatible vLLM server (production on GPUs)",
+    )
+    engine_url: str = Field(
+        default="http://127.0.0.1:8100/v1", description="the vLLM server's OpenAI API base URL"
+    )
+    engine_api_key: SecretStr | None = Field(
+        default=None, description="bearer token for the vLLM server (its --api-key)"
+    )
+    engine_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="time cap for one request to the vLLM server"
+    )
+    engine_concurrency: int = Field(
+        default=32, ge=1, le=1024, description="requests in flight to the vLLM server per worker"
+    )
+    vllm_python: Path | None = Field(
+        default=None,
+        description="the python of vLLM's own environment, for `moderation engine serve` "
+        "(default: .venv-vllm/bin/python, built by `make vllm`)",
+    )
+
     # dynamic batching in the inference worker
     batch_size: int = Field(default=8, ge=1, le=256)
     batch_wait_ms: int = Field(default=50, ge=1, le=60_000)

@@ -10,11 +10,13 @@ import sys
 import time
 from contextlib import ExitStack
 from types import FrameType
+from urllib.parse import urlsplit
 
 from moderation.admin import create_tenant_key, migrate, sync_policy_files
 from moderation.config import Settings
 from moderation.embedded import ensure_services
 from moderation.inference.resolve import DEMO_WARNING, resolve_model
+from moderation.inference.vllm_server import DEFAULT_PORT
 
 log = logging.getLogger(__name__)
 DEV_TENANT = "dev"
@@ -22,6 +24,21 @@ DEV_TENANT = "dev"
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "moderation.cli", *args], env=env)
+
+
+class Supervised:
+    """A child that is started again whenever it exits (the inference server: the workers
+    wait for it meanwhile, and nothing they hold is lost)."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.args, self.env = args, env
+        self.proc = _spawn(args, env)
+
+    def check(self) -> None:
+        """Start the child again if it exited."""
+        if self.proc.poll() is not None:
+            log.error("%s exited with %s; starting it again", self.args[:2], self.proc.returncode)
+            self.proc = _spawn(self.args, self.env)
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:
@@ -36,12 +53,13 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.kill()
 
 
-def _banner(url: str, key: str, model: str, demo: bool) -> str:
+def _banner(url: str, key: str, model: str, demo: bool, engine: str) -> str:
     lines = [
         "",
         f"  Moderation API   {url}   (docs: {url}/docs)",
         f"  API key (dev)    {key}",
         f"  Model            {model}{'   [RANDOM-WEIGHT DEMO]' if demo else ''}",
+        f"  Engine           {engine}",
         "",
         f"  curl -H 'Authorization: Bearer {key}' -F image=@photo.jpg {url}/v1/moderations",
         "",
@@ -51,8 +69,20 @@ def _banner(url: str, key: str, model: str, demo: bool) -> str:
     return "\n".join(lines)
 
 
+def _engine_children(settings: Settings, model: str, env: dict[str, str]) -> list[Supervised]:
+    """With ``vllm``: the inference server on the port of MODERATION_ENGINE_URL, supervised,
+    and the workers pointed at it."""
+    if settings.engine != "vllm":
+        return []
+    port = urlsplit(settings.engine_url).port or DEFAULT_PORT
+    env.update(MODERATION_ENGINE="vllm", MODERATION_ENGINE_URL=f"http://127.0.0.1:{port}/v1")
+    serve = ["engine", "serve", "--model", model, "--port", str(port), "--dtype", settings.dtype]
+    return [Supervised(serve, env)]
+
+
 def run_standalone(settings: Settings, host: str, port: int) -> int:
-    """Start services, prepare the database, run API + worker until interrupted; exit status."""
+    """Start services, prepare the database, run API + workers (+ the vLLM server with
+    MODERATION_ENGINE=vllm) until interrupted; exit status."""
     data_dir = settings.data_dir.resolve()
     with ExitStack() as stack:
         services = ensure_services(data_dir, settings.database_url, settings.broker_url, stack)
@@ -69,25 +99,30 @@ def run_standalone(settings: Settings, host: str, port: int) -> int:
             "MODERATION_MODEL": model,
             "MODERATION_POLICIES_DIR": str(settings.policies_dir.resolve()),
         }
+        supervised = _engine_children(settings, model, env)
+        stack.callback(lambda: _stop([s.proc for s in supervised]))  # the current processes
+        # with vLLM the inference worker holds no model: batches run side by side in threads
+        pool = ["--pool", "threads", "--concurrency", "4"] if supervised else []
         children = [
             _spawn(["serve", "--host", host, "--port", str(port)], env),
-            _spawn(["worker", "--queues", "inference,maintenance", "--beat"], env),
+            _spawn(["worker", "--queues", "inference,maintenance", "--beat", *pool], env),
             _spawn(
                 ["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "4"], env
             ),
             # backtests get their own worker so that they never delay live moderation
-            _spawn(["worker", "--queues", "backtest"], env),
+            _spawn(["worker", "--queues", "backtest", *pool], env),
         ]
         stack.callback(_stop, children)
         if demo:
             print(f"WARNING: {DEMO_WARNING}", file=sys.stderr)
-        print(_banner(f"http://{host}:{port}", key, model, demo), flush=True)
-        return _wait(children)
+        engine = env.get("MODERATION_ENGINE_URL", "local") if supervised else "local"
+        print(_banner(f"http://{host}:{port}", key, model, demo, engine), flush=True)
+        return _wait(children, supervised)
     return 0
 
 
-def _wait(children: list[subprocess.Popen[bytes]]) -> int:
-    """Block until Ctrl-C/SIGTERM or until a child exits."""
+def _wait(children: list[subprocess.Popen[bytes]], supervised: list[Supervised]) -> int:
+    """Block until Ctrl-C/SIGTERM or until a child exits (a supervised one is restarted)."""
     stopping = False
 
     def _on_signal(signum: int, _: FrameType | None) -> None:
@@ -101,6 +136,8 @@ def _wait(children: list[subprocess.Popen[bytes]]) -> int:
                 if child.poll() is not None:
                     log.error("a service process exited with %s; stopping", child.returncode)
                     return 1
+            for server in supervised:
+                server.check()
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass

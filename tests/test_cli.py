@@ -119,4 +119,4 @@ def test_commands_need_a_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_model_queue_refuses_the_prefork_pool(queues: str) -> None:
     result = CliRunner().invoke(main, ["worker", "--queues", queues, "--pool", "prefork"])
     assert result.exit_code == 2, result.output
-    assert "need --pool solo" in result.output
+    assert "need --pool solo:" in result.output

@@ -59,10 +59,13 @@ def compose_config(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: i
 
 def test_compose_has_every_service(compose_config: dict) -> None:  # type: ignore[type-arg]
     services = compose_config["services"]
-    assert {"postgres", "redis", *APP_SERVICES} <= set(services)
+    assert {"postgres", "redis", "vllm", *APP_SERVICES} <= set(services)
+    gpu = services["vllm"]["deploy"]["resources"]["reservations"]["devices"][0]
+    assert "gpu" in gpu["capabilities"]
     for worker in ("worker-inference", "worker-backtest"):
-        gpu = services[worker]["deploy"]["resources"]["reservations"]["devices"][0]
-        assert "gpu" in gpu["capabilities"]
+        assert "deploy" not in services[worker]  # they hold no model
+        assert services[worker]["environment"]["MODERATION_ENGINE"] == "vllm"
+        assert services[worker]["environment"]["MODERATION_ENGINE_URL"] == "http://vllm:8000/v1"
     assert services["worker-inference"]["command"][3] == "inference"  # never `backtest`
     assert services["api"]["environment"]["MODERATION_RELAY_IN_API"] == "false"
 
@@ -78,3 +81,26 @@ def test_compose_commands_exist_in_the_cli(compose_config: dict, service: str) -
         assert argv[0] == "moderation"
         result = CliRunner().invoke(main, [*argv[1:], "--help"])
         assert result.exit_code == 0, f"{service}: {' '.join(argv)}: {result.output}"
+
+
+def _flags(argv: list[str]) -> dict[str, str | None]:
+    """``--flag value`` pairs, and bare ``--flag``s (None)."""
+    flags: dict[str, str | None] = {}
+    for i, arg in enumerate(argv):
+        if arg.startswith("--"):
+            following = argv[i + 1] if i + 1 < len(argv) else "--"
+            flags[arg] = None if following.startswith("--") else following
+    return flags
+
+
+def test_compose_serves_vllm_with_the_flags_of_engine_serve(compose_config: dict) -> None:  # type: ignore[type-arg]
+    from moderation.inference.vllm_server import ServeOptions, serve_command
+
+    vllm = compose_config["services"]["vllm"]
+    expected = serve_command(Path("python3"), ServeOptions(model="M"), cpu=False)
+    assert vllm["entrypoint"] == expected[:3]
+    flags, given = _flags(expected[3:]), _flags(vllm["command"])
+    for flag, value in flags.items():
+        if flag not in ("--model", "--host", "--port"):
+            assert given.get(flag) == value, flag
+    assert given["--port"] == "8000" and given["--host"] == "0.0.0.0"

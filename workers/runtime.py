@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from functools import lru_cache
 
@@ -56,38 +57,67 @@ def delivery_context() -> DeliveryContext:
     )
 
 
-@lru_cache(maxsize=1)
-def engine() -> Engine:
-    """The model, loaded once per worker process on first use (never in a prefork parent)."""
-    from moderation.inference import load_engine
-    from moderation.inference.resolve import resolve_model
+_engine_lock = threading.Lock()
 
+
+def engine() -> Engine:
+    """The engine, made once per worker process on first use (never in a prefork parent): the
+    model loaded here (``local``), or a client of the inference server (``vllm``), which
+    waits for that server to answer. Thread-safe (a threads-pool worker shares it)."""
+    with _engine_lock:
+        return _engine()
+
+
+@lru_cache(maxsize=1)
+def _engine() -> Engine:
     settings = get_settings()
-    model, _ = resolve_model(settings)
-    loaded = load_engine(
-        model,
-        revision=settings.model_revision,
-        device=settings.device,
-        dtype=settings.dtype,
-        warm_up=True,
-    )
+    made = _served_engine() if settings.engine == "vllm" else _local_engine()
     log.info(
-        "model %s (%s) on %s/%s warmed up",
-        loaded.model_id,
-        loaded.revision,
-        loaded.device,
-        loaded.dtype,
+        "model %s (%s) on %s/%s warmed up", made.model_id, made.revision, made.device, made.dtype
     )
-    _register(loaded)
-    warm_up_flow(flow_context(), loaded)
+    _register(made)
+    warm_up_flow(flow_context(), made)
     poison = settings.chaos_kill_image_size or settings.chaos_fail_image_size
     if poison:
         from moderation.inference.chaos import FailingOnSize, parse_size
 
         kill = bool(settings.chaos_kill_image_size)
         log.warning("fault injection on: images of %s %s", poison, "kill" if kill else "fail")
-        return FailingOnSize(loaded, parse_size(poison), kill)
-    return loaded
+        return FailingOnSize(made, parse_size(poison), kill)
+    return made
+
+
+def _local_engine() -> Engine:
+    from moderation.inference import load_engine
+    from moderation.inference.resolve import resolve_model
+
+    settings = get_settings()
+    model, _ = resolve_model(settings)
+    return load_engine(
+        model,
+        revision=settings.model_revision,
+        device=settings.device,
+        dtype=settings.dtype,
+        warm_up=True,
+    )
+
+
+def _served_engine() -> Engine:
+    from moderation.inference.served import VLLMEngine
+
+    settings = get_settings()
+    key = settings.engine_api_key
+    served = VLLMEngine(
+        settings.engine_url,
+        api_key=key.get_secret_value() if key else None,
+        timeout_s=settings.engine_timeout_s,
+        concurrency=settings.engine_concurrency,
+        revision=settings.model_revision,
+    )
+    log.info("engine: vLLM server at %s", settings.engine_url)
+    served.wait_until_ready()
+    served.warm_up()
+    return served
 
 
 def worker_name() -> str:
@@ -109,6 +139,23 @@ def _register(engine: Engine) -> None:
         )
 
 
+class Backoff:
+    """Growing delays while the engine stays unavailable (1, 2, 4... s up to ``cap_s``); back
+    to the first after a batch that reached it."""
+
+    def __init__(self, cap_s: float = 30.0) -> None:
+        self.cap_s = cap_s
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    def next_delay(self, unavailable: bool) -> float:
+        """The delay before the work given back now is tried again (0 after a success)."""
+        with self._lock:
+            self._failures = self._failures + 1 if unavailable else 0
+            return min(self.cap_s, 2.0 ** (self._failures - 1)) if unavailable else 0.0
+
+
+engine_backoff = Backoff()
 _last_heartbeat = 0.0
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from celery.concurrency.solo import TaskPool as SoloPool
+from celery.concurrency.thread import TaskPool as ThreadPool
 from celery.signals import worker_process_init, worker_ready
 
 from moderation.outbox.queues import MODEL_QUEUES
@@ -27,7 +28,9 @@ def _load_in_child(**_: Any) -> None:
 
 
 @worker_ready.connect
-def _load_in_solo_worker(sender: Any = None, **_: Any) -> None:
-    """Solo pool: tasks run in this very process, so load here before the first batch."""
-    if isinstance(getattr(sender, "pool", None), SoloPool) and _consumes_inference():
+def _load_in_worker_process(sender: Any = None, **_: Any) -> None:
+    """Solo and threads pools: tasks run in this very process, so the engine is made here
+    before the first batch (with ``vllm``: once its server answers)."""
+    pool = getattr(sender, "pool", None)
+    if isinstance(pool, (SoloPool, ThreadPool)) and _consumes_inference():
         runtime.engine()

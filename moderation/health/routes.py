@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from moderation.config import Settings
-from moderation.health.service import check_database
+from moderation.health.service import check_database, check_engine
 from moderation.submissions.backlog import QueueDepth
 from moderation.web.deps import DbUrlDep, SettingsDep
 
@@ -39,6 +39,13 @@ _HEALTH_EXAMPLE = {
         }
     ],
     "inference_queue": {"depth": 3, "max_depth": 10000},
+    "engine": {
+        "kind": "vllm",
+        "url": "http://vllm:8000/v1",
+        "status": "ok",
+        "model": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf",
+        "vllm": "0.32.0",
+    },
 }
 
 
@@ -51,14 +58,17 @@ _HEALTH_EXAMPLE = {
     },
 )
 def healthz(request: Request, db_url: DbUrlDep, settings: SettingsDep) -> JSONResponse:
-    """200 when the database answers (503 otherwise), with the workers seen in the last 5 min
-    and the inference backlog."""
+    """200 when the database answers (503 otherwise), with the workers seen in the last 5 min,
+    the inference backlog and the engine (with ``vllm``: whether its server answers; uploads
+    are still taken while it is down, so that is ``degraded``, not 503)."""
     database, workers = check_database(db_url)
+    engine = check_engine(settings)
     body: dict[str, Any] = {
         "database": database,
         "workers": workers,
         "inference_queue": _inference_queue(request, settings),
+        "engine": engine,
     }
     ok = database == "ok"
-    body["status"] = "ok" if ok else "degraded"
+    body["status"] = "ok" if ok and engine.get("status", "ok") == "ok" else "degraded"
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,4 +1,4 @@
-"""Health checks that read the database: it answers, and which inference workers it saw."""
+"""Health checks: the database answers, which inference workers it saw, the inference server."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from moderation.config import Settings
 from moderation.health import repository as inference_workers
 from moderation.storage.db import session_scope
 
@@ -37,3 +38,24 @@ def check_database(db_url: str) -> tuple[str, list[dict[str, Any]]]:
             return "ok", _workers(session)
     except Exception as exc:
         return f"error: {type(exc).__name__}", []
+
+
+def check_engine(settings: Settings, timeout_s: float = 2.0) -> dict[str, Any]:
+    """Which engine the workers use; with ``vllm``, whether its server answers and what it
+    serves (``status``: ``ok`` or ``error: ...``)."""
+    if settings.engine != "vllm":
+        return {"kind": settings.engine}
+    import httpx
+
+    from moderation.inference.served import server_info
+    from moderation.inference.types import EngineUnavailable
+
+    key = settings.engine_api_key
+    headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+    body: dict[str, Any] = {"kind": "vllm", "url": settings.engine_url}
+    with httpx.Client(timeout=timeout_s, headers=headers) as client:
+        try:
+            info = server_info(client, settings.engine_url.rstrip("/"))
+        except EngineUnavailable as exc:
+            return {**body, "status": f"error: {exc}"}
+    return {**body, "status": "ok", "model": info.served_model, "vllm": info.version}

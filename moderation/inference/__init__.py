@@ -9,7 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from moderation.inference.types import Engine, ModerationRequest, Scores, Verdict
+from moderation.inference.types import (
+    Engine,
+    EngineUnavailable,
+    ModerationRequest,
+    Scores,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from moderation.inference.engine import HFEngine, load_engine
@@ -27,6 +33,7 @@ __all__ = [
     "ARCHITECTURES",
     "SIZES",
     "Engine",
+    "EngineUnavailable",
     "HFEngine",
     "ModerationRequest",
     "Scores",

@@ -47,6 +47,10 @@ class FailingOnSize:
         """The inner engine's decoding parameters."""
         return self.inner.decoding_params(rubric)
 
+    def ready(self) -> None:
+        """Whether the inner engine can judge now."""
+        self.inner.ready()
+
     def warm_up(self) -> None:
         """Warm the inner engine up."""
         self.inner.warm_up()

@@ -13,22 +13,16 @@ import torch
 import transformers
 from PIL import Image
 
-from moderation.inference import attention, decoding, grammar, prefix
+from moderation.inference import attention, decoding, grammar, prefix, verdict_format
 from moderation.inference.loading import LoadedCheckpoint, load_checkpoint
 from moderation.inference.loop import DecodedRow, greedy_decode
 from moderation.inference.prompt import prompt_sha256, render_prompt_text
-from moderation.inference.rubric import Rubric, RubricCategory
+from moderation.inference.rubric import WARM_UP_RUBRIC, Rubric
 from moderation.inference.types import ModerationRequest, Scores, Verdict
 
 log = logging.getLogger(__name__)
 
-# A small rubric for warm-up only: its verdicts are thrown away.
-WARM_UP_RUBRIC = Rubric(
-    version="warm-up",
-    instructions="Judge the image.",
-    categories=(RubricCategory(id="X1", name="Anything", should_not=("x",), can=("y",)),),
-    rationale_max_chars=20,
-)
+ENGINE = "local"
 
 
 def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
@@ -53,7 +47,7 @@ class EngineCounters:
 class _Row:
     prompt: str
     raw_text: str
-    parsed: grammar.ParsedVerdict
+    parsed: verdict_format.ParsedVerdict
     scores: Scores
     new_tokens: int  # generated, up to and including the stop token
 
@@ -100,16 +94,20 @@ class HFEngine:
     def decoding_params(self, rubric: Rubric) -> dict[str, object]:
         """How verdicts under ``rubric`` are decoded (stored as decision provenance)."""
         return {
+            "engine": ENGINE,
             "strategy": "greedy",
-            "max_new_tokens": grammar.max_new_tokens(rubric),
+            "max_new_tokens": verdict_format.max_new_tokens(rubric),
             "constrained": "json_schema/xgrammar",
-            "schema_sha256": grammar.schema_sha256(rubric),
+            "schema_sha256": verdict_format.schema_sha256(rubric),
             "prompt_layout": rubric.prompt_layout,
             "prefix_cache": self.uses_prefix_cache(rubric),
             "dtype": self.dtype,
             "transformers": transformers.__version__,
             "xgrammar": version("xgrammar"),
         }
+
+    def ready(self) -> None:
+        """An in-process model is always ready once loaded."""
 
     def warm_up(self) -> None:
         """One small generation on a blank image, so the first real batch does not pay for it."""
@@ -154,8 +152,8 @@ class HFEngine:
             inputs,
             [self.grammars.grammar(p) for p in rubrics],
             self._stop_ids,
-            max_new_tokens=max(grammar.max_new_tokens(p) for p in rubrics),
-            record_steps=grammar.category_close_chars(rubrics),
+            max_new_tokens=max(verdict_format.max_new_tokens(p) for p in rubrics),
+            record_steps=verdict_format.category_close_chars(rubrics),
             prefix=entry,
         )
         rows = [self._row(*row) for row in zip(rubrics, prompts, decoded, strict=True)]
@@ -185,7 +183,7 @@ class HFEngine:
 
     def _row(self, rubric: Rubric, prompt: str, decoded: DecodedRow) -> _Row:
         if not decoded.stopped:
-            raise grammar.VerdictFormatError(
+            raise verdict_format.VerdictFormatError(
                 f"generation ended without a stop token after {len(decoded.tokens)} tokens"
             )
         tokens, records = decoded.tokens, decoded.records
@@ -203,7 +201,7 @@ class HFEngine:
 def _verdict(row: _Row, share_ms: float) -> Verdict:
     return Verdict(
         rating=row.parsed.rating,
-        category=decoding.public_category(row.parsed),
+        category=verdict_format.public_category(row.parsed),
         rationale=row.parsed.rationale,
         raw_text=row.raw_text,
         scores=row.scores,

@@ -1,9 +1,15 @@
-"""A cheap, stable fingerprint of a checkpoint folder (never reads multi-GB weights in full)."""
+"""What a checkpoint folder says about itself: a cheap, stable fingerprint (never reads
+multi-GB weights in full) and the demo marker of the checkpoints this project builds."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
+
+# Written beside the weights of a checkpoint built by ``tiny.build_tiny``.
+MARKER_FILE = "moderation_checkpoint.json"
 
 # Files up to this size are hashed in full: configs, tokenizer, chat template, tiny weights.
 _FULL_HASH_LIMIT = 16 * 1024 * 1024
@@ -34,3 +40,16 @@ def directory_fingerprint(directory: Path) -> str:
     for path in files:
         h.update(_file_digest(path))
     return h.hexdigest()
+
+
+def read_marker(path: Path) -> dict[str, Any]:
+    """A demo marker file's fields (``random_weights``, ``model_id``), or {} when there is none."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def local_revision(directory: Path) -> str:
+    """The revision of a checkpoint in a local folder: ``sha256:`` and its fingerprint's head."""
+    return "sha256:" + directory_fingerprint(directory)[:16]

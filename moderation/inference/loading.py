@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +13,8 @@ from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 from transformers.utils import cached_file, resolve_revision
 from transformers.utils.hub import extract_commit_hash
 
-from moderation.inference.fingerprint import directory_fingerprint
+from moderation.inference.fingerprint import MARKER_FILE, local_revision, read_marker
 from moderation.inference.onevision import ImageOnlyOnevisionProcessor
-from moderation.inference.tiny import MARKER_FILE
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +64,7 @@ def checkpoint_revision(model: str, revision: str | None = None) -> str:
         if commit:
             return str(commit)
         path = Path(config_path).parent
-    return "sha256:" + directory_fingerprint(path)[:16]
+    return local_revision(path)
 
 
 def _marker(model: str, revision: str | None) -> dict[str, Any]:
@@ -80,10 +78,7 @@ def _marker(model: str, revision: str | None) -> dict[str, Any]:
         except OSError:
             found = None
         path = Path(found) if found else None
-    if path is None or not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
+    return {} if path is None else read_marker(path)
 
 
 def load_processor(model: str, revision: str | None = None) -> Any:

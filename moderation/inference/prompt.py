@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from moderation.inference.grammar import RATINGS, category_values
 from moderation.inference.rubric import Rubric, RubricCategory
+from moderation.inference.verdict_format import RATINGS, category_values
 
 POLICY_FIRST_TAIL = "Answer in JSON."
 

@@ -11,6 +11,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REAL_MODEL = "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf"
 DEMO_ARCH = "llava_onevision"
+# vLLM's CPU attention refuses the tiny preset's head size (16): its demo is a small LLaVA
+VLLM_DEMO = ("llava", "small")
 DEMO_WARNING = (
     "MODERATION_MODEL is not set and no real checkpoint is cached: using a tiny RANDOM-WEIGHT "
     "demo model. Its verdicts are meaningless. Set MODERATION_MODEL to a LLaVA checkpoint "
@@ -28,9 +30,15 @@ def cached_real_model() -> str | None:
     return DEFAULT_REAL_MODEL if isinstance(found, str) else None
 
 
+def demo_shape(settings: Settings) -> tuple[str, str]:
+    """Architecture and size of the demo checkpoint for the configured engine."""
+    return VLLM_DEMO if settings.engine == "vllm" else (DEMO_ARCH, "tiny")
+
+
 def demo_checkpoint_dir(settings: Settings) -> Path:
     """Where the demo checkpoint is built."""
-    return settings.data_dir / "models" / f"demo-{DEMO_ARCH}-tiny"
+    arch, size = demo_shape(settings)
+    return settings.data_dir / "models" / f"demo-{arch}-{size}"
 
 
 def resolve_model(settings: Settings) -> tuple[str, bool]:
@@ -44,6 +52,7 @@ def resolve_model(settings: Settings) -> tuple[str, bool]:
 
     target = demo_checkpoint_dir(settings)
     if not (target / "moderation_checkpoint.json").exists():
-        build_tiny(DEMO_ARCH, target, size="tiny")
+        arch, size = demo_shape(settings)
+        build_tiny(arch, target, size=size)
     log.warning(DEMO_WARNING)
     return str(target.resolve()), True

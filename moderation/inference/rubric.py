@@ -33,3 +33,12 @@ class Rubric:
     def category_ids(self) -> list[str]:
         """Category ids in rubric order."""
         return [c.id for c in self.categories]
+
+
+# A small rubric that engines warm up with for warm-up only: its verdicts are thrown away.
+WARM_UP_RUBRIC = Rubric(
+    version="warm-up",
+    instructions="Judge the image.",
+    categories=(RubricCategory(id="X1", name="Anything", should_not=("x",), can=("y",)),),
+    rationale_max_chars=20,
+)

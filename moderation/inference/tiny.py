@@ -25,12 +25,12 @@ from transformers import (
     SiglipVisionConfig,
 )
 
+from moderation.inference.fingerprint import MARKER_FILE
 from moderation.inference.onevision import ImageOnlyOnevisionProcessor
 from moderation.inference.tiny_tokenizer import IMAGE, VIDEO, train_tokenizer
 
 ARCHITECTURES = ("llava", "llava_next", "llava_onevision")
 SIZES = ("tiny", "small", "7b")
-MARKER_FILE = "moderation_checkpoint.json"
 SEED = 1234
 RANDOM_WEIGHTS_LABEL = "(RANDOM WEIGHTS - verdicts are meaningless)"
 

@@ -53,6 +53,10 @@ class Engine(Protocol):
         """How verdicts under ``rubric`` are decoded (provenance)."""
         ...
 
+    def ready(self) -> None:
+        """Raise ``EngineUnavailable`` when the engine cannot judge now (checked per batch)."""
+        ...
+
     def warm_up(self) -> None:
         """Run one small generation so that the first real batch is not the slow one."""
         ...
@@ -60,3 +64,10 @@ class Engine(Protocol):
     def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
         """Judge the requests together; verdicts come back in request order."""
         ...
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot judge anything now (its server is down, overloaded or misconfigured).
+
+    Not the images' fault: whoever called puts the work back for later and counts no attempt.
+    """

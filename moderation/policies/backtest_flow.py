@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL.Image import Image
 
-from moderation.inference.types import Engine, ModerationRequest, Verdict
+from moderation.inference.types import Engine, EngineUnavailable, ModerationRequest, Verdict
 from moderation.policies import backtest_repository as backtests
 from moderation.policies import draft_repository as policy_drafts
 from moderation.policies.authoring import draft_policy
@@ -65,6 +65,8 @@ def _judge(engine: Engine, jobs: list[_Job]) -> dict[int, list[dict[str, Any]] |
     ]
     try:
         verdicts = iter(engine.moderate_batch(requests))
+    except EngineUnavailable:
+        raise  # nothing is recorded: the task tries the chunk again later
     except Exception as exc:
         log.exception("backtest model call failed for %d items", len(jobs))
         return {job.item_id: f"{type(exc).__name__}: {exc}" for job in jobs}
@@ -76,7 +78,9 @@ def _job(ctx: FlowContext, item: BacktestItem) -> _Job:
 
 
 def run_backtest_items_flow(ctx: FlowContext, engine: Engine, item_ids: Sequence[int]) -> int:
-    """Judge the open items among ``item_ids`` and store their results; returns how many."""
+    """Judge the open items among ``item_ids`` and store their results; returns how many.
+    ``EngineUnavailable`` (nothing recorded) when the engine cannot judge now."""
+    engine.ready()
     with session_scope(ctx.db_url) as session:
         jobs = [_job(ctx, item) for item in backtests.open_items(session, list(item_ids))]
     results: dict[int, list[dict[str, Any]] | str] = {}

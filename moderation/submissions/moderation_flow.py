@@ -30,7 +30,7 @@ from PIL.Image import Image
 from sqlalchemy.orm import Session
 
 from moderation.audit import repository as audit
-from moderation.inference.types import Engine, ModerationRequest, Verdict
+from moderation.inference.types import Engine, EngineUnavailable, ModerationRequest, Verdict
 from moderation.policies import repository as policy_repo
 from moderation.policies.catalog import policy_version
 from moderation.policies.format import Policy
@@ -71,6 +71,7 @@ class FlowReport:
     skipped: list[uuid.UUID] = field(default_factory=list)
     retry: list[uuid.UUID] = field(default_factory=list)
     isolated: list[uuid.UUID] = field(default_factory=list)  # suspects, run one at a time
+    unavailable: list[uuid.UUID] = field(default_factory=list)  # the engine could not judge now
     model_calls: int = 0
     model_ms: float = 0.0  # time inside the engine
     flow_ms: float = 0.0  # the whole flow: model_ms plus rows, blobs, images, decisions
@@ -204,6 +205,8 @@ def _infer(engine: Engine, claims: list[_Claim], report: FlowReport) -> list[Ver
     try:
         report.model_calls += 1
         return list(engine.moderate_batch(requests))
+    except EngineUnavailable:
+        raise  # not the images' fault: the caller gives the batch back
     except Exception as exc:
         log.exception("model call failed for a batch of %d", len(requests))
         if len(requests) == 1:
@@ -285,7 +288,13 @@ def _decide(
     results: list[tuple[_Claim, Verdict | str]] = [(c, c.cached[1]) for c in claims if c.cached]
     to_model = _load_images(ctx, [c for c in claims if not c.cached], report)
     if to_model:
-        results.extend(zip(to_model, _infer(engine, to_model, report), strict=True))
+        try:
+            results.extend(zip(to_model, _infer(engine, to_model, report), strict=True))
+        except EngineUnavailable as exc:
+            log.warning("engine unavailable; %d submissions go back: %s", len(to_model), exc)
+            with statement_scope(ctx.db_url) as session:
+                ids = [c.submission.id for c in to_model]
+                report.unavailable.extend(submissions.give_back(session, ids))
     if results:
         _record(ctx, results, report)
     return suspects
@@ -298,6 +307,12 @@ def moderate_submissions_flow(
     each suspect alone."""
     started = time.perf_counter()
     report = FlowReport()
+    try:
+        engine.ready()
+    except EngineUnavailable as exc:
+        log.warning("engine unavailable; %d submissions wait: %s", len(ids), exc)
+        report.unavailable.extend(ids)
+        return report
     with held_connection(ctx.db_url) as holder:
         try:
             held = submissions.hold(holder, ids)

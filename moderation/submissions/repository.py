@@ -292,6 +292,24 @@ def start_attempts(
     return [SubmissionRef(*row) for row in session.execute(stmt, execution_options=_NO_SYNC)]
 
 
+def give_back(session: Session, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Undo the claim of processing submissions whose engine could not judge them (its server
+    was down): queued again, the attempt not counted. The ids given back."""
+    if not ids:
+        return []
+    stmt = (
+        update(Submission)
+        .where(Submission.id.in_(ids), Submission.status == Status.PROCESSING)
+        .values(
+            status=Status.QUEUED,
+            attempts=func.greatest(Submission.attempts - 1, 0),
+            updated_at=func.now(),
+        )
+        .returning(Submission.id)
+    )
+    return list(session.scalars(stmt, execution_options=_NO_SYNC))
+
+
 def get_many(session: Session, ids: Sequence[uuid.UUID]) -> list[Submission]:
     """Submissions by id (no lock)."""
     return list(session.scalars(select(Submission).where(Submission.id.in_(ids))))

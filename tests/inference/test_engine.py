@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from moderation.inference import HFEngine, ModerationRequest, Verdict
-from moderation.inference.grammar import dump_verdict, max_new_tokens
 from moderation.inference.prompt import render_prompt_text
 from moderation.inference.rubric import Rubric
+from moderation.inference.verdict_format import dump_verdict, max_new_tokens
 
 
 def _check_verdict(verdict: Verdict, policy: Rubric, engine: HFEngine) -> None:

@@ -8,7 +8,8 @@ import pytest
 import xgrammar as xgr
 
 from moderation.inference import HFEngine
-from moderation.inference.grammar import (
+from moderation.inference.rubric import Rubric
+from moderation.inference.verdict_format import (
     VerdictFormatError,
     category_close_chars,
     category_prefix,
@@ -18,7 +19,6 @@ from moderation.inference.grammar import (
     parse_verdict,
     verdict_schema,
 )
-from moderation.inference.rubric import Rubric
 
 
 def test_schema_lists_ids_in_order_and_bounds_the_rationale(default_policy: Rubric) -> None:

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from moderation.inference import build_tiny, load_engine
-from moderation.inference.engine import WARM_UP_RUBRIC
 from moderation.inference.loading import checkpoint_revision, resolve_device, resolve_dtype
+from moderation.inference.rubric import WARM_UP_RUBRIC
 from moderation.inference.types import ModerationRequest
 
 

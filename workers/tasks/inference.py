@@ -37,6 +37,16 @@ def _submission_ids(requests: list[SimpleRequest]) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))  # duplicates in one batch are one job
 
 
+def _send_again(ids: list[uuid.UUID], countdown: float) -> None:
+    for sid in ids:
+        app.send_task(
+            MODERATE_TASK,
+            kwargs={"submission_id": str(sid)},
+            queue=INFERENCE_QUEUE,
+            countdown=countdown,
+        )
+
+
 @app.task(
     name=MODERATE_TASK,
     base=Batches,
@@ -50,13 +60,12 @@ def moderate(requests: list[SimpleRequest]) -> dict[str, Any]:
         return {}
     log.info("moderating a batch of %d submissions", len(ids))
     report = moderate_submissions_flow(runtime.flow_context(), runtime.engine(), ids)
-    for sid in report.retry:
-        app.send_task(
-            MODERATE_TASK,
-            kwargs={"submission_id": str(sid)},
-            queue=INFERENCE_QUEUE,
-            countdown=RETRY_DELAY_S,
-        )
+    _send_again(report.retry, RETRY_DELAY_S)
+    # an inference server outage uses up no attempt: the work waits, with a growing delay
+    delay = runtime.engine_backoff.next_delay(bool(report.unavailable))
+    if report.unavailable:
+        log.warning("engine unavailable: %d submissions again in %.0f s", len(ids), delay)
+        _send_again(report.unavailable, delay)
     runtime.heartbeat()
     summary = {k: len(v) for k, v in vars(report).items() if isinstance(v, list)}
     log.info(
