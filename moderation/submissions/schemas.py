@@ -83,6 +83,13 @@ class ScoresOut(BaseModel):
 class ModelRef(BaseModel):
     id: str
     revision: str
+    engine: str = Field(
+        description="where the model ran: local (in the worker) or vllm (an inference server)"
+    )
+    decoding: dict[str, Any] = Field(
+        description="how the verdict was decoded: strategy, schema, prompt layout, versions; "
+        "with vllm also the served model and the server's version"
+    )
 
 
 class DecisionOut(BaseModel):
@@ -130,7 +137,21 @@ MODERATION_EXAMPLE: dict[str, Any] = {
         "scores": {"unsafe": 0.62, "categories": {"O1": 0.03, "O2": 0.55, "none": 0.42}},
         "decided_by": "model",
         "source": "model",
-        "model": {"id": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf", "revision": "5d1e7a3c"},
+        "model": {
+            "id": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf",
+            "revision": "5d1e7a3c",
+            "engine": "vllm",
+            "decoding": {
+                "engine": "vllm",
+                "strategy": "greedy",
+                "max_new_tokens": 354,
+                "constrained": "json_schema/vllm",
+                "prompt_layout": "policy_first",
+                "top_logprobs": 32,
+                "served_model": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf",
+                "vllm": "0.32.0",
+            },
+        },
         "decided_at": "2026-11-25T12:00:01Z",
     },
     "appeal": None,
@@ -153,7 +174,12 @@ def decision_out(decision: Decision) -> DecisionOut:
         scores=ScoresOut.model_validate(decision.scores),
         decided_by=decision.decided_by,  # type: ignore[arg-type]
         source=decision.source,  # type: ignore[arg-type]
-        model=ModelRef(id=decision.model_id, revision=decision.model_revision),
+        model=ModelRef(
+            id=decision.model_id,
+            revision=decision.model_revision,
+            engine=str(decision.decoding.get("engine", "local")),
+            decoding=dict(decision.decoding),
+        ),
         decided_at=decision.decided_at,
     )
 

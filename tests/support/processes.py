@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +75,11 @@ class WorkerProcess:
         env: dict[str, str],
         queues: str,
         beat: bool = False,
+        options: Sequence[str] = (),
     ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
-        command = [sys.executable, "-m", "moderation.cli", "worker", "--queues", queues]
+        command = [sys.executable, "-m", "moderation.cli", "worker", "--queues", queues, *options]
         self.proc = subprocess.Popen(
             [*command, "--beat"] if beat else command,
             env=env,
@@ -129,12 +130,13 @@ def start_worker(
     queues: str = "inference",
     beat: bool = False,
     stack_env: Mapping[str, str] | None = None,
+    options: Sequence[str] = (),
     **env: str,
 ) -> Iterator[WorkerProcess]:
     """A ready worker serving ``model`` with the suite's environment plus ``stack_env`` and
-    ``env``; with ``beat`` it also runs the periodic sweep."""
+    ``env``; with ``beat`` it also runs the periodic sweep; ``options``: more CLI options."""
     full_env = {**os.environ, "MODERATION_MODEL": str(model), **(stack_env or {}), **env}
-    worker = WorkerProcess(log_path, full_env, queues, beat)
+    worker = WorkerProcess(log_path, full_env, queues, beat, options)
     try:
         worker.wait_for_log(" ready.")
         yield worker

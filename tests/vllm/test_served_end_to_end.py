@@ -1,0 +1,103 @@
+"""Upload → worker (MODERATION_ENGINE=vllm, no model, no torch) → a real vLLM server → decision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from moderation.config import Settings
+from moderation.health.service import check_engine
+from moderation.inference.fingerprint import local_revision
+from tests.conftest import Keys
+from tests.e2e.checks import assert_matches_database, assert_valid_decision
+from tests.support import images
+from tests.support.processes import (
+    ApiServer,
+    WorkerProcess,
+    free_port,
+    start_worker,
+    wait_for_status,
+)
+from tests.support.vllm import VllmServer
+
+
+@pytest.fixture(scope="module")
+def worker(
+    small_llava: Path, vllm_server: VllmServer, db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    log = tmp_path_factory.mktemp("served-worker") / "worker.log"
+    with start_worker(
+        log,
+        small_llava,
+        queues="inference",
+        options=["--pool", "threads", "--concurrency", "2"],
+        MODERATION_ENGINE="vllm",
+        MODERATION_ENGINE_URL=vllm_server.url,
+    ) as process:
+        yield process
+
+
+def test_uploads_are_decided_by_the_server_with_its_provenance(
+    worker: WorkerProcess, api: ApiServer, keys: Keys, db: str, small_llava: Path
+) -> None:
+    uploads = [
+        images.jpeg(96, 64, seed=71),
+        images.png(40, 70, seed=72),
+        images.jpeg(33, 90, seed=73),
+    ]
+    with api.client(keys.a) as client:
+        created = [
+            client.post(
+                "/v1/moderations", files={"image": ("u.bin", data, "application/octet-stream")}
+            )
+            for data in uploads
+        ]
+        assert all(c.status_code == 202 for c in created), [c.text for c in created]
+        bodies = [
+            wait_for_status(client, c.json()["id"], ("decided", "failed"), 120) for c in created
+        ]
+    for body in bodies:
+        assert body["status"] == "decided", body
+        assert_valid_decision(body)  # schema-valid, scores sum to 1 within 1e-6, the policy's ids
+        row = assert_matches_database(db, body)  # rationale and raw text stored
+        model = body["decision"]["model"]
+        assert model["engine"] == "vllm" and row["decoding"]["engine"] == "vllm"
+        assert model["decoding"]["served_model"] == str(small_llava)
+        assert model["decoding"]["vllm"] == "0.32.0"
+        assert model["revision"] == local_revision(small_llava)  # the checkpoint's hash
+
+
+def test_a_reupload_is_decided_from_the_served_verdict_cache(
+    worker: WorkerProcess, api: ApiServer, keys: Keys
+) -> None:
+    data = images.png(52, 52, seed=74)
+    with api.client(keys.a) as client:
+        decisions = [
+            wait_for_status(
+                client,
+                client.post(
+                    "/v1/moderations", files={"image": ("a.png", data, "image/png")}
+                ).json()["id"],
+                ("decided",),
+                120,
+            )["decision"]
+            for _ in range(2)
+        ]
+    assert [d["source"] for d in decisions] == ["model", "cache"]
+    assert decisions[1]["model"]["engine"] == "vllm"
+
+
+def test_the_worker_holds_no_model_and_no_torch(worker: WorkerProcess) -> None:
+    maps = Path(f"/proc/{worker.proc.pid}/maps").read_text()
+    assert "libtorch" not in maps
+    assert "engine: vLLM server at" in worker.log()
+
+
+def test_health_says_whether_the_server_answers(vllm_server: VllmServer) -> None:
+    up = check_engine(Settings(engine="vllm", engine_url=vllm_server.url))
+    assert up["status"] == "ok" and up["model"] and up["vllm"] == "0.32.0"
+    down = check_engine(Settings(engine="vllm", engine_url=f"http://127.0.0.1:{free_port()}/v1"))
+    assert down["status"].startswith("error: ") and "unreachable" in down["status"]
+    assert check_engine(Settings(engine="local")) == {"kind": "local"}
