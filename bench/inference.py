@@ -2,7 +2,7 @@
 
     python bench/inference.py [--arch llava_onevision] [--sizes tiny,small] [--images N]
         [--batches 1,4,8,16] [--layouts image_first,policy_first] [--device auto]
-        [--sequential-images N] [--workdir DIR]
+        [--sequential-images N] [--workdir DIR] [--vllm 1,16,32]
 
 Every row comes from this one run, on the same checkpoints and machine (docs/benchmarks.md).
 On a GPU: ``--arch llava --sizes 7b`` measures a random-weight checkpoint with the shapes of
@@ -10,6 +10,12 @@ LLaVA-1.5-7B, built there (13.5 GB in ``--workdir``). ``--sequential-images N`` 
 and naive rows over the first N images only; the naive loop still writes as many tokens as our
 verdicts average over all the images, so its cost per image is the same as over all of them
 (our batch-1 row's own mean is in its row).
+
+``--vllm 1,16,32`` adds the ``vllm`` rows: the same checkpoint served by ``moderation engine
+serve`` (``make vllm``; same dtype as the local engine) and judged through the worker's
+``VLLMEngine`` (same prompt, grammar, logprobs and scores) with that many requests in flight;
+its "batch" column is that concurrency. Not for the tiny preset (vLLM's CPU attention refuses
+head size 16).
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ from moderation.inference import HFEngine, ModerationRequest, build_tiny, load_e
 from moderation.inference.loading import load_processor, resolve_device, resolve_dtype
 from moderation.inference.prompt import conversation
 from moderation.inference.rubric import Rubric
+from moderation.inference.served import VLLMEngine
 from moderation.inference.verdict_format import verdict_schema
+from moderation.inference.vllm_server import ServeOptions, spawn_serve, wait_until_serving
 from moderation.policies.format import Policy, load_policy_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +123,48 @@ def run_engine(engine: HFEngine, policy: Rubric, images: Sequence[Image.Image], 
     )
 
 
+def run_served(engine: VLLMEngine, policy: Rubric, images: Sequence[Image.Image], c: int) -> Row:
+    """The worker path with ``MODERATION_ENGINE=vllm``: batches of ``c`` concurrent requests."""
+    before = (engine.counters.prompt_tokens, engine.counters.generated_tokens)
+    valid = 0
+    started = time.perf_counter()
+    for i in range(0, len(images), c):
+        chunk = [ModerationRequest(image, policy) for image in images[i : i + c]]
+        valid += sum(conforms(v.raw_text, policy) for v in engine.moderate_batch(chunk))
+    seconds = time.perf_counter() - started
+    n = len(images)
+    prompt = (engine.counters.prompt_tokens - before[0]) / n
+    new = (engine.counters.generated_tokens - before[1]) / n
+    return Row("", "vllm", policy.prompt_layout, c, n, n / seconds, valid / n, new, prompt)
+
+
+def bench_served(
+    path: str, dtype: str, args: argparse.Namespace, base: Policy, images: Sequence[Image.Image]
+) -> list[Row]:
+    """The vllm rows: start the server on the checkpoint, measure, stop it."""
+    options = ServeOptions(model=path, port=args.vllm_port, dtype=dtype)
+    log_path = Path(args.workdir or tempfile.gettempdir()) / "bench-vllm.log"
+    started = time.perf_counter()
+    proc = spawn_serve(options, log_path)
+    rows = []
+    try:
+        url = f"http://127.0.0.1:{args.vllm_port}/v1"
+        wait_until_serving(proc, url, log_path, timeout_s=900)
+        progress(f"vLLM serving in {time.perf_counter() - started:.0f} s (log {log_path})")
+        engine = VLLMEngine(url, concurrency=max(args.vllm), timeout_s=900)
+        for layout in args.layouts:
+            policy = base.model_copy(update={"prompt_layout": layout}).rubric()
+            run_served(engine, policy, images[:2], 2)  # warm-up: grammar, prefix cache
+            for c in args.vllm:
+                rows.append(run_served(engine, policy, images, c))
+                progress(rows[-1])
+        engine.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return rows
+
+
 def naive_generate(model: Any, processor: Any, policy: Rubric, image: Image.Image, k: int) -> str:
     """What a LLaVA model card shows: chat template, processor, one ``generate``, decode."""
     text = processor.apply_chat_template(conversation(policy), add_generation_prompt=True)
@@ -165,13 +215,16 @@ def bench_size(
             for b in args.batches:
                 rows.append(run_engine(engine, policy, sequential if b == 1 else images, b))
                 progress(rows[-1])
+        dtype = engine.dtype
         del engine  # the naive model takes its place in (GPU) memory
         _empty_cache()
+        if args.vllm:
+            rows += bench_served(path, dtype, args, base, images)
         model = load_naive_model(path, device)
         processor = load_processor(path)
         for layout in args.layouts:
             policy = base.model_copy(update={"prompt_layout": layout}).rubric()
-            k = naive_tokens([r for r in rows if r.layout == layout])
+            k = naive_tokens([r for r in rows if r.layout == layout and r.path == "ours"])
             naive_generate(model, processor, policy, images[0], 4)  # warm-up
             rows.append(run_naive(model, processor, policy, sequential, k))
             progress(rows[-1])
@@ -214,7 +267,8 @@ def _fields(row: Row) -> list[Any]:
 def table(rows: Sequence[Row]) -> str:
     """The markdown table; speed-up against the naive loop of the same size and layout."""
     naive = {(r.size, r.layout): r.images_per_s for r in rows if r.path == "naive"}
-    order = sorted(rows, key=lambda r: (r.size != "tiny", r.layout, r.path != "naive", r.batch))
+    paths = {"naive": 0, "ours": 1, "vllm": 2}
+    order = sorted(rows, key=lambda r: (r.size != "tiny", r.layout, paths[r.path], r.batch))
     cells = [
         (
             r.size,
@@ -251,6 +305,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sequential-images", type=int, default=None)
     parser.add_argument("--workdir", default=None, help="where checkpoints are built")
     parser.add_argument("--policy", default=str(ROOT / "policies" / "default.yaml"))
+    parser.add_argument(
+        "--vllm", default=[], type=_ints, help="concurrencies of the vllm rows (e.g. 1,16,32)"
+    )
+    parser.add_argument("--vllm-port", default=8190, type=int)
     return parser.parse_args(argv)
 
 

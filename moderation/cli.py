@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 import uuid
 from collections.abc import Callable
@@ -315,7 +316,8 @@ def engine_serve(
     except vllm_server.VllmNotInstalled as exc:
         raise click.ClickException(str(exc)) from exc
     cpu = vllm_server.is_cpu_build(python)
-    command = [*vllm_server.serve_command(python, options, cpu), *vllm_args]
+    configured = shlex.split(settings.vllm_args)
+    command = [*vllm_server.serve_command(python, options, cpu), *configured, *vllm_args]
     click.echo(f"vLLM ({'CPU' if cpu else 'GPU'} build) at {vllm_server.base_url(options)}")
     click.echo(f"  MODERATION_ENGINE=vllm MODERATION_ENGINE_URL={vllm_server.base_url(options)}")
     sys.stdout.flush()

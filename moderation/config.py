@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         description="the python of vLLM's own environment, for `moderation engine serve` "
         "(default: .venv-vllm/bin/python, built by `make vllm`)",
     )
+    vllm_args: str = Field(
+        default="",
+        description="more arguments for the vLLM server that `moderation engine serve` (and "
+        "`standalone --engine vllm`) starts, shell-quoted: e.g. '--enforce-eager "
+        "--gpu-memory-utilization 0.8'",
+    )
 
     # dynamic batching in the inference worker
     batch_size: int = Field(default=8, ge=1, le=256)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from types import FrameType
 from urllib.parse import urlsplit
 
@@ -27,18 +27,37 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 class Supervised:
-    """A child that is started again whenever it exits (the inference server: the workers
-    wait for it meanwhile, and nothing they hold is lost)."""
+    """A child in a process group of its own, started again whenever it exits (the inference
+    server: the workers wait for it meanwhile, and nothing they hold is lost); stopping it stops
+    its whole group (vLLM's engine processes too)."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.args, self.env = args, env
-        self.proc = _spawn(args, env)
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "moderation.cli", *self.args]
+        return subprocess.Popen(command, env=self.env, start_new_session=True)
 
     def check(self) -> None:
-        """Start the child again if it exited."""
+        """Start the child again if it exited (its group is cleared first)."""
         if self.proc.poll() is not None:
             log.error("%s exited with %s; starting it again", self.args[:2], self.proc.returncode)
-            self.proc = _spawn(self.args, self.env)
+            self._signal(signal.SIGKILL)
+            self.proc = self._start()
+
+    def stop(self) -> None:
+        """SIGTERM to the group, SIGKILL after 30 s."""
+        self._signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def _signal(self, sig: int) -> None:
+        with suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:
@@ -100,7 +119,8 @@ def run_standalone(settings: Settings, host: str, port: int) -> int:
             "MODERATION_POLICIES_DIR": str(settings.policies_dir.resolve()),
         }
         supervised = _engine_children(settings, model, env)
-        stack.callback(lambda: _stop([s.proc for s in supervised]))  # the current processes
+        for server in supervised:
+            stack.callback(server.stop)
         # with vLLM the inference worker holds no model: batches run side by side in threads
         pool = ["--pool", "threads", "--concurrency", "4"] if supervised else []
         children = [

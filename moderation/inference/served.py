@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,11 @@ from PIL import Image
 from moderation.inference.fingerprint import MARKER_FILE, local_revision, read_marker
 from moderation.inference.prompt import conversation
 from moderation.inference.rubric import WARM_UP_RUBRIC, Rubric
-from moderation.inference.served_scores import served_scores, served_tokens
+from moderation.inference.served_scores import (
+    served_scores,
+    served_tokens,
+    value_steps_complete,
+)
 from moderation.inference.types import EngineUnavailable, ModerationRequest, Verdict
 from moderation.inference.verdict_format import (
     VerdictFormatError,
@@ -48,9 +52,13 @@ from moderation.inference.verdict_format import (
 log = logging.getLogger(__name__)
 
 ENGINE = "vllm"
-# Enough for every token the grammar allows where a rating or category value starts (a few
-# tens at most with real tokenizers); ``moderation engine serve`` lets the server return them.
-DEFAULT_TOP_LOGPROBS = 32
+# Tokens listed per step. Where a rating or category value starts the grammar allows a handful
+# (prefixes of the values); a list that turns out to be cut there is asked again with
+# SERVER_MAX_LOGPROBS, which ``moderation engine serve`` lets the server return. Every listed
+# token costs the server's frontend CPU at every step: 32 instead of 8 cost a quarter of the
+# throughput on 2 cores (docs/benchmarks.md).
+DEFAULT_TOP_LOGPROBS = 8
+SERVER_MAX_LOGPROBS = 64
 # Larger images are scaled down before they travel: every LLaVA processor resizes far below it.
 DEFAULT_MAX_IMAGE_SIDE = 2048
 # Status codes that say "not now" rather than "not this image".
@@ -64,6 +72,23 @@ class ServerInfo:
     served_model: str
     root: str  # the directory or hub id the server loaded
     version: str
+
+
+@dataclass
+class ServedCounters:
+    """Work the server reported so far (benchmarks, tests)."""
+
+    images: int = 0
+    prompt_tokens: int = 0  # as the server counts them (a prefix it reused included)
+    generated_tokens: int = 0  # the stop token included
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, usage: dict[str, Any]) -> None:
+        """Count one answer's ``usage``."""
+        with self.lock:
+            self.images += 1
+            self.prompt_tokens += int(usage.get("prompt_tokens", 0))
+            self.generated_tokens += int(usage.get("completion_tokens", 0))
 
 
 def _raise_for_status(response: httpx.Response) -> None:
@@ -171,6 +196,7 @@ class VLLMEngine:
         self.model_id = ""
         self.revision = ""
         self.warmed_up = False
+        self.counters = ServedCounters()
 
     def connect(self) -> ServerInfo:
         """Ask the server what it serves (``EngineUnavailable`` when it does not answer)."""
@@ -264,13 +290,21 @@ class VLLMEngine:
         }
 
     def _judge(self, request: ModerationRequest) -> Verdict:
-        body = self.request_body(request)
+        rubric, body = request.rubric, self.request_body(request)
+        verdict, complete = self._ask(rubric, body)
+        if not complete:  # rare: more allowed tokens than listed where a value starts
+            verdict, _ = self._ask(rubric, {**body, "top_logprobs": SERVER_MAX_LOGPROBS})
+        return verdict
+
+    def _ask(self, rubric: Rubric, body: dict[str, Any]) -> tuple[Verdict, bool]:
         try:
             response = self._client.post(f"{self.url}/chat/completions", json=body)
         except httpx.HTTPError as exc:
             raise EngineUnavailable(f"inference server request failed: {exc!r}") from exc
         _raise_for_status(response)
-        return verdict_from_choice(request.rubric, response.json()["choices"][0])
+        answer = response.json()
+        self.counters.add(answer.get("usage") or {})
+        return read_choice(rubric, answer["choices"][0])
 
     def close(self) -> None:
         """Let go of the connections and threads."""
@@ -278,9 +312,10 @@ class VLLMEngine:
         self._client.close()
 
 
-def verdict_from_choice(rubric: Rubric, choice: dict[str, Any]) -> Verdict:
-    """A verdict from one chat-completion choice: valid JSON in the compact form, scores read
-    from its logprobs; ``VerdictFormatError`` otherwise (never a stored verdict)."""
+def read_choice(rubric: Rubric, choice: dict[str, Any]) -> tuple[Verdict, bool]:
+    """A verdict from one chat-completion choice (valid JSON in the compact form, scores read
+    from its logprobs; ``VerdictFormatError`` otherwise: never a stored verdict), and whether
+    the steps its scores read listed every allowed token (see served_scores.py)."""
     if choice.get("finish_reason") != "stop":
         raise VerdictFormatError(
             f"generation ended by {choice.get('finish_reason')!r}, not by a stop token"
@@ -291,7 +326,7 @@ def verdict_from_choice(rubric: Rubric, choice: dict[str, Any]) -> Verdict:
     # which may tidy spaces (clean_up_tokenization_spaces); the grammar constrained these
     raw_text = "".join(t.text for t in tokens)
     parsed = parse_verdict(raw_text, rubric)
-    return Verdict(
+    verdict = Verdict(
         rating=parsed.rating,
         category=public_category(parsed),
         rationale=parsed.rationale,
@@ -300,6 +335,7 @@ def verdict_from_choice(rubric: Rubric, choice: dict[str, Any]) -> Verdict:
         prompt_sha256=served_prompt_sha256(rubric),
         latency_ms=0.0,
     )
+    return verdict, value_steps_complete(tokens, parsed.rating, parsed.category)
 
 
 def _with_latency(verdict: Verdict, share_ms: float) -> Verdict:

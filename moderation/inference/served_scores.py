@@ -77,6 +77,15 @@ def _field_steps(tokens: Sequence[ServedToken], value_start: int) -> tuple[list[
     return steps, lead
 
 
+def value_steps_complete(tokens: Sequence[ServedToken], rating: str, category: str) -> bool:
+    """Whether every step the scores read (from the rating value's first token to the category
+    value's closing quote) lists all the tokens the grammar allowed there."""
+    texts = [t.text for t in tokens]
+    first, _ = value_start_step(texts, len(rating_prefix()))
+    last, _ = value_start_step(texts, len(category_prefix(rating)) + len(category))
+    return all(t.complete for t in tokens[first : last + 1])
+
+
 def served_scores(rubric: Rubric, rating: str, tokens: Sequence[ServedToken]) -> Scores:
     """P(unsafe) and P(category | greedy rating), as ``decoding.verdict_scores`` reads them."""
     steps, lead = _field_steps(tokens, len(rating_prefix()))

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import images
 from tests.support.processes import ROOT, free_port, wait_for_status
@@ -28,6 +29,13 @@ def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen[bytes
     raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-4000:]}")
 
 
+def _engine_status(url: str) -> str | None:
+    try:
+        return str(httpx.get(f"{url}/healthz", timeout=5).json()["engine"].get("status"))
+    except httpx.HTTPError:
+        return None
+
+
 def _healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
@@ -35,16 +43,36 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def test_standalone_runs_the_whole_service_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def _vllm_servers(group: int) -> list[str]:
+    found = subprocess.run(
+        ["pgrep", "-g", str(group), "-f", "vllm.entrypoints"], capture_output=True
+    )
+    return found.stdout.decode().split()
+
+
+@pytest.mark.parametrize("engine", ["local", "vllm"])
+def test_standalone_runs_the_whole_service_and_stops_on_ctrl_c(tmp_path: Path, engine: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")}
     env.update(
-        MODERATION_DATA_DIR=str(tmp_path / "var"), MODERATION_POLICIES_DIR=str(ROOT / "policies")
+        MODERATION_DATA_DIR=str(tmp_path / "var"),
+        MODERATION_POLICIES_DIR=str(ROOT / "policies"),
+        MODERATION_ENGINE_URL=(engine_url := f"http://127.0.0.1:{free_port()}/v1"),
+        MODERATION_VLLM_ARGS="--enforce-eager",  # starts in half the time
     )
     port = free_port()
     log = tmp_path / "standalone.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moderation.cli", "standalone", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "moderation.cli",
+                "standalone",
+                "--port",
+                str(port),
+                "--engine",
+                engine,
+            ],
             env=env,
             cwd=tmp_path,
             stdout=out,
@@ -71,12 +99,25 @@ def test_standalone_runs_the_whole_service_and_stops_on_ctrl_c(tmp_path: Path) -
                 "/v1/moderations", files={"image": ("p.jpg", images.jpeg(), "image/jpeg")}
             )
             assert created.status_code == 202, created.text
-            body = wait_for_status(c, created.json()["id"], ("decided", "failed"), timeout=90)
-        assert body["status"] == "decided", body
-        assert "RANDOM WEIGHTS" in body["decision"]["model"]["id"]
+            body = wait_for_status(c, created.json()["id"], ("decided", "failed"), timeout=300)
+            assert body["status"] == "decided", body
+            assert "RANDOM WEIGHTS" in body["decision"]["model"]["id"]
+            assert body["decision"]["model"]["engine"] == engine
+            if engine == "vllm":  # a server that dies (its whole group) is started again
+                (server,) = _vllm_servers(engine_url)
+                os.killpg(server, signal.SIGKILL)
+                _wait_for(
+                    lambda: _vllm_servers(engine_url) not in ([], [server]),
+                    30,
+                    "a new server",
+                    proc,
+                    log,
+                )
+                _wait_for(lambda: _engine_status(url) == "ok", 300, "vLLM again", proc, log)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         proc.wait(timeout=60)
     assert not (tmp_path / "var" / "pg" / "postmaster.pid").exists(), "postgres still running"
     leftovers = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
     assert leftovers.stdout.strip() == "", f"processes left behind: {leftovers.stdout}"
+    assert _vllm_servers(engine_url) == [], "a vLLM server left behind"

@@ -16,8 +16,8 @@ from moderation.inference.rubric import Rubric
 from moderation.inference.served import (
     chat_messages,
     image_data_url,
+    read_choice,
     served_prompt_sha256,
-    verdict_from_choice,
 )
 from moderation.inference.served_scores import FORBIDDEN_LOGPROB, served_tokens
 from moderation.inference.types import EngineUnavailable
@@ -68,7 +68,8 @@ def test_a_choice_becomes_a_verdict_with_scores_from_the_allowed_tokens(
         [("unsafe", 0.6), ("safe", 0.3), ("s", 0.1)],
         [("O2", 0.5), ("O", 0.3), ("none", 0.2)],
     )
-    verdict = verdict_from_choice(default_policy, choice)
+    verdict, complete = read_choice(default_policy, choice)
+    assert complete
     assert (verdict.rating, verdict.category, verdict.rationale) == ("unsafe", "O2", "ok")
     assert verdict.raw_text == choice["message"]["content"]  # the stop token is not text
     assert verdict.scores.unsafe == pytest.approx(0.6)
@@ -82,6 +83,15 @@ def test_a_choice_becomes_a_verdict_with_scores_from_the_allowed_tokens(
     assert all(categories[c] == pytest.approx(share) for c in others)
     assert categories["none"] == pytest.approx(0.2)
     assert verdict.prompt_sha256 == served_prompt_sha256(default_policy)
+
+
+def test_a_cut_list_where_a_value_starts_makes_the_answer_incomplete(
+    default_policy: Rubric,
+) -> None:
+    choice = _choice([("unsafe", 0.6), ("safe", 0.3)], [("O2", 1.0)])
+    choice["logprobs"]["content"][1] = _entry("unsafe", [("unsafe", 0.6), ("safe", 0.3)], 0)
+    _, complete = read_choice(default_policy, choice)
+    assert not complete  # VLLMEngine asks again with the server's maximum
 
 
 def test_a_list_without_forbidden_tokens_may_be_cut_and_says_so() -> None:
@@ -109,14 +119,14 @@ def test_an_answer_without_what_scores_need_is_an_error(
 ) -> None:
     choice = {**_choice([("unsafe", 1.0)], [("O2", 1.0)]), **change}
     with pytest.raises(VerdictFormatError, match=message):
-        verdict_from_choice(default_policy, choice)
+        read_choice(default_policy, choice)
 
 
 def test_text_outside_the_schema_is_an_error(default_policy: Rubric) -> None:
     choice = _choice([("unsafe", 1.0)], [("O2", 1.0)])
     choice["logprobs"]["content"][3] = _forced("O99")
     with pytest.raises(VerdictFormatError, match="O99"):
-        verdict_from_choice(default_policy, choice)
+        read_choice(default_policy, choice)
 
 
 def test_the_request_carries_the_in_process_conversation_with_a_lossless_image(

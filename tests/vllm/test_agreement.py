@@ -44,7 +44,8 @@ def _images() -> list[Image.Image]:
 
 def _rubric(layout: str) -> Rubric:
     rubric = load_policy_file(ROOT / "policies" / "default.yaml").rubric()
-    return dataclasses.replace(rubric, prompt_layout=layout)  # type: ignore[arg-type]
+    # random weights fill the rationale to its cap: a short one keeps the local engine quick
+    return dataclasses.replace(rubric, prompt_layout=layout, rationale_max_chars=60)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,57 @@
+"""Backtests with MODERATION_ENGINE=vllm: the backtest worker calls the same server as live
+moderation and holds no model of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from moderation.cli import main
+from tests.conftest import Keys
+from tests.policies.support import new_slug, publish, rubric
+from tests.support import images
+from tests.support.db import rows
+from tests.support.processes import ApiServer, start_worker
+from tests.support.vllm import VllmServer
+
+
+def test_a_dataset_backtest_is_judged_by_the_server(
+    small_llava: Path,
+    vllm_server: VllmServer,
+    api: ApiServer,
+    keys: Keys,
+    db: str,
+    tmp_path: Path,
+) -> None:
+    slug = new_slug("vbt")
+    with api.client(keys.a) as client:
+        publish(client, slug, rubric(slug))
+    (tmp_path / "draft.yaml").write_text(rubric(slug, rationale_max_chars=60))
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    for n in range(3):
+        (dataset / f"{n}.png").write_bytes(images.png(30, 30, seed=950 + n))
+    (dataset / "labels.csv").write_text(
+        "file,rating,category\n0.png,unsafe,W1\n1.png,safe,\n2.png,safe,\n"
+    )
+    with start_worker(
+        tmp_path / "worker.log",
+        small_llava,
+        queues="backtest",
+        options=["--pool", "threads", "--concurrency", "2"],
+        MODERATION_ENGINE="vllm",
+        MODERATION_ENGINE_URL=vllm_server.url,
+    ) as worker:
+        result = CliRunner().invoke(
+            main, ["policies", "backtest", str(tmp_path / "draft.yaml"), "--dataset", str(dataset)]
+        )
+        assert result.exit_code == 0, result.output
+        assert "libtorch" not in Path(f"/proc/{worker.proc.pid}/maps").read_text()
+    (run,) = rows(db, "SELECT id, total FROM backtest_runs WHERE slug = :s", s=slug)
+    items = rows(
+        db, "SELECT draft, baseline, error FROM backtest_items WHERE run_id = :r", r=run["id"]
+    )
+    assert len(items) == run["total"] == 3
+    assert all(i["error"] is None and i["draft"] and i["baseline"] for i in items)
+    assert "backtest chunk done" in worker.log()
