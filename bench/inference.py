@@ -13,9 +13,9 @@ verdicts average over all the images, so its cost per image is the same as over 
 
 ``--vllm 1,16,32`` adds the ``vllm`` rows: the same checkpoint served by ``moderation engine
 serve`` (``make vllm``; same dtype as the local engine) and judged through the worker's
-``VLLMEngine`` (same prompt, grammar, logprobs and scores) with that many requests in flight;
-its "batch" column is that concurrency. Not for the tiny preset (vLLM's CPU attention refuses
-head size 16).
+``VLLMEngine`` (same prompt, grammar, logprobs and scores) with that many requests kept in
+flight; its "batch" column is that concurrency. Not for the tiny preset (vLLM's CPU attention
+refuses head size 16).
 """
 
 from __future__ import annotations
@@ -123,18 +123,21 @@ def run_engine(engine: HFEngine, policy: Rubric, images: Sequence[Image.Image], 
     )
 
 
-def run_served(engine: VLLMEngine, policy: Rubric, images: Sequence[Image.Image], c: int) -> Row:
-    """The worker path with ``MODERATION_ENGINE=vllm``: batches of ``c`` concurrent requests."""
+def run_served(url: str, policy: Rubric, images: Sequence[Image.Image], c: int) -> Row:
+    """The worker path with ``MODERATION_ENGINE=vllm``, ``c`` requests kept in flight (what a
+    worker with several batches in flight, or several workers, keep the server busy with)."""
+    engine = VLLMEngine(url, concurrency=c, timeout_s=900)
+    engine.connect()
+    engine.moderate_batch([ModerationRequest(image, policy) for image in images[:2]])  # warm-up
     before = (engine.counters.prompt_tokens, engine.counters.generated_tokens)
-    valid = 0
     started = time.perf_counter()
-    for i in range(0, len(images), c):
-        chunk = [ModerationRequest(image, policy) for image in images[i : i + c]]
-        valid += sum(conforms(v.raw_text, policy) for v in engine.moderate_batch(chunk))
+    verdicts = engine.moderate_batch([ModerationRequest(image, policy) for image in images])
     seconds = time.perf_counter() - started
+    valid = sum(conforms(v.raw_text, policy) for v in verdicts)
     n = len(images)
     prompt = (engine.counters.prompt_tokens - before[0]) / n
     new = (engine.counters.generated_tokens - before[1]) / n
+    engine.close()
     return Row("", "vllm", policy.prompt_layout, c, n, n / seconds, valid / n, new, prompt)
 
 
@@ -151,14 +154,11 @@ def bench_served(
         url = f"http://127.0.0.1:{args.vllm_port}/v1"
         wait_until_serving(proc, url, log_path, timeout_s=900)
         progress(f"vLLM serving in {time.perf_counter() - started:.0f} s (log {log_path})")
-        engine = VLLMEngine(url, concurrency=max(args.vllm), timeout_s=900)
         for layout in args.layouts:
             policy = base.model_copy(update={"prompt_layout": layout}).rubric()
-            run_served(engine, policy, images[:2], 2)  # warm-up: grammar, prefix cache
             for c in args.vllm:
-                rows.append(run_served(engine, policy, images, c))
+                rows.append(run_served(url, policy, images, c))
                 progress(rows[-1])
-        engine.close()
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -44,3 +44,17 @@ def publish(client: httpx.Client, slug: str, text: str) -> str:
 
 EVERYTHING_UNSAFE = {"review_at": 0.0, "block_at": 0.0}
 """Thresholds under which every image is unsafe: a draft whose effect is certain."""
+
+
+def labelled_dataset(base: Path, labels: list[tuple[str, str]], seed: int, side: int = 24) -> Path:
+    """A folder of PNGs (``0.png``...) with ``labels.csv`` giving each one's rating and category."""
+    from tests.support import images
+
+    dataset = base / "dataset"
+    dataset.mkdir()
+    lines = ["file,rating,category"]
+    for n, (rating, category) in enumerate(labels):
+        (dataset / f"{n}.png").write_bytes(images.png(side, side, seed=seed + n))
+        lines.append(f"{n}.png,{rating},{category}")
+    (dataset / "labels.csv").write_text("\n".join(lines) + "\n")
+    return dataset

@@ -16,8 +16,14 @@ from moderation.cli import main
 from moderation.review.repository import add_review
 from moderation.storage.db import session_scope
 from tests.conftest import Env, Keys
-from tests.policies.support import EVERYTHING_UNSAFE, create_draft, new_slug, publish, rubric
-from tests.support import images
+from tests.policies.support import (
+    EVERYTHING_UNSAFE,
+    create_draft,
+    labelled_dataset,
+    new_slug,
+    publish,
+    rubric,
+)
 from tests.support.db import count, rows
 from tests.support.intake import accept_many
 from tests.support.processes import ApiServer, WorkerProcess, start_worker
@@ -150,13 +156,7 @@ def test_backtest_of_a_labelled_folder_from_the_cli(
     with api.client(keys.a) as client:
         publish(client, slug, rubric(slug))
     (tmp_path / "draft.yaml").write_text(rubric(slug, rationale_max_chars=100))
-    dataset = tmp_path / "dataset"
-    dataset.mkdir()
-    for n in range(3):
-        (dataset / f"{n}.png").write_bytes(images.png(24, 24, seed=900 + n))
-    (dataset / "labels.csv").write_text(
-        "file,rating,category\n0.png,unsafe,W1\n1.png,safe,\n2.png,unsafe,D1\n"
-    )
+    dataset = labelled_dataset(tmp_path, [("unsafe", "W1"), ("safe", ""), ("unsafe", "D1")], 900)
 
     result = CliRunner().invoke(
         main, ["policies", "backtest", str(tmp_path / "draft.yaml"), "--dataset", str(dataset)]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from moderation.inference.vllm_server import ServeOptions, spawn_serve, wait_until_serving
+from tests.support.processes import WorkerProcess, start_worker
 
 # vLLM on this CPU starts in ~30 s eager (~60 s compiling its graphs); a busy CI machine is slower
 START_TIMEOUT_S = 420
@@ -55,3 +58,20 @@ class VllmServer:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+@contextmanager
+def start_served_worker(
+    log_path: Path, server: VllmServer, queues: str, **env: str
+) -> Iterator[WorkerProcess]:
+    """A worker with ``MODERATION_ENGINE=vllm`` pointed at ``server``: no model, threads pool."""
+    with start_worker(
+        log_path,
+        server.checkpoint,
+        queues=queues,
+        options=["--pool", "threads", "--concurrency", "2"],
+        MODERATION_ENGINE="vllm",
+        MODERATION_ENGINE_URL=server.url,
+        **env,
+    ) as worker:
+        yield worker

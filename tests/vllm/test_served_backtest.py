@@ -9,15 +9,13 @@ from click.testing import CliRunner
 
 from moderation.cli import main
 from tests.conftest import Keys
-from tests.policies.support import new_slug, publish, rubric
-from tests.support import images
+from tests.policies.support import labelled_dataset, new_slug, publish, rubric
 from tests.support.db import rows
-from tests.support.processes import ApiServer, start_worker
-from tests.support.vllm import VllmServer
+from tests.support.processes import ApiServer
+from tests.support.vllm import VllmServer, start_served_worker
 
 
 def test_a_dataset_backtest_is_judged_by_the_server(
-    small_llava: Path,
     vllm_server: VllmServer,
     api: ApiServer,
     keys: Keys,
@@ -28,20 +26,11 @@ def test_a_dataset_backtest_is_judged_by_the_server(
     with api.client(keys.a) as client:
         publish(client, slug, rubric(slug))
     (tmp_path / "draft.yaml").write_text(rubric(slug, rationale_max_chars=60))
-    dataset = tmp_path / "dataset"
-    dataset.mkdir()
-    for n in range(3):
-        (dataset / f"{n}.png").write_bytes(images.png(30, 30, seed=950 + n))
-    (dataset / "labels.csv").write_text(
-        "file,rating,category\n0.png,unsafe,W1\n1.png,safe,\n2.png,safe,\n"
-    )
-    with start_worker(
+    dataset = labelled_dataset(tmp_path, [("unsafe", "W1"), ("safe", ""), ("safe", "")], 950, 30)
+    with start_served_worker(
         tmp_path / "worker.log",
-        small_llava,
+        vllm_server,
         queues="backtest",
-        options=["--pool", "threads", "--concurrency", "2"],
-        MODERATION_ENGINE="vllm",
-        MODERATION_ENGINE_URL=vllm_server.url,
     ) as worker:
         result = CliRunner().invoke(
             main, ["policies", "backtest", str(tmp_path / "draft.yaml"), "--dataset", str(dataset)]

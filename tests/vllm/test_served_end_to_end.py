@@ -17,24 +17,20 @@ from tests.support.processes import (
     ApiServer,
     WorkerProcess,
     free_port,
-    start_worker,
     wait_for_status,
 )
-from tests.support.vllm import VllmServer
+from tests.support.vllm import VllmServer, start_served_worker
 
 
 @pytest.fixture(scope="module")
 def worker(
-    small_llava: Path, vllm_server: VllmServer, db: str, tmp_path_factory: pytest.TempPathFactory
+    vllm_server: VllmServer, db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     log = tmp_path_factory.mktemp("served-worker") / "worker.log"
-    with start_worker(
+    with start_served_worker(
         log,
-        small_llava,
+        vllm_server,
         queues="inference",
-        options=["--pool", "threads", "--concurrency", "2"],
-        MODERATION_ENGINE="vllm",
-        MODERATION_ENGINE_URL=vllm_server.url,
     ) as process:
         yield process
 

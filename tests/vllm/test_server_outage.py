@@ -9,8 +9,8 @@ from pathlib import Path
 from tests.conftest import Keys
 from tests.support import images
 from tests.support.db import rows
-from tests.support.processes import ApiServer, start_worker, wait_for_status
-from tests.support.vllm import VllmServer
+from tests.support.processes import ApiServer, wait_for_status
+from tests.support.vllm import VllmServer, start_served_worker
 
 UPLOADS = 12
 
@@ -21,7 +21,6 @@ def _statuses(db: str, ids: list[str]) -> list[str]:
 
 
 def test_a_server_killed_mid_batch_fails_nothing_and_decides_everything_once_back(
-    small_llava: Path,
     vllm_server: VllmServer,
     api: ApiServer,
     keys: Keys,
@@ -29,13 +28,10 @@ def test_a_server_killed_mid_batch_fails_nothing_and_decides_everything_once_bac
     tmp_path: Path,
 ) -> None:
     with (
-        start_worker(
+        start_served_worker(
             tmp_path / "worker.log",
-            small_llava,
+            vllm_server,
             queues="inference",
-            options=["--pool", "threads", "--concurrency", "2"],
-            MODERATION_ENGINE="vllm",
-            MODERATION_ENGINE_URL=vllm_server.url,
             MODERATION_BATCH_SIZE="4",
         ) as worker,
         api.client(keys.b) as client,
