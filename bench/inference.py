@@ -157,7 +157,8 @@ def bench_served(
         for layout in args.layouts:
             policy = base.model_copy(update={"prompt_layout": layout}).rubric()
             for c in args.vllm:
-                rows.append(run_served(url, policy, images, c))
+                sequential = images[: args.sequential_images or len(images)]
+                rows.append(run_served(url, policy, sequential if c == 1 else images, c))
                 progress(rows[-1])
     finally:
         proc.terminate()
