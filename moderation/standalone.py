@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack, suppress
+from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from moderation.inference.vllm_server import DEFAULT_PORT
 
 log = logging.getLogger(__name__)
 DEV_TENANT = "dev"
+VLLM_PID_FILE = "vllm-server.pid"
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -31,13 +33,15 @@ class Supervised:
     server: the workers wait for it meanwhile, and nothing they hold is lost); stopping it stops
     its whole group (vLLM's engine processes too)."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.args, self.env = args, env
+    def __init__(self, args: list[str], env: dict[str, str], pid_file: Path) -> None:
+        self.args, self.env, self.pid_file = args, env, pid_file
         self.proc = self._start()
 
     def _start(self) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "moderation.cli", *self.args]
-        return subprocess.Popen(command, env=self.env, start_new_session=True)
+        proc = subprocess.Popen(command, env=self.env, start_new_session=True)
+        self.pid_file.write_text(f"{proc.pid}\n")  # its process group, for operators
+        return proc
 
     def check(self) -> None:
         """Start the child again if it exited (its group is cleared first)."""
@@ -88,15 +92,17 @@ def _banner(url: str, key: str, model: str, demo: bool, engine: str) -> str:
     return "\n".join(lines)
 
 
-def _engine_children(settings: Settings, model: str, env: dict[str, str]) -> list[Supervised]:
-    """With ``vllm``: the inference server on the port of MODERATION_ENGINE_URL, supervised,
-    and the workers pointed at it."""
+def _engine_children(
+    settings: Settings, model: str, env: dict[str, str], data_dir: Path
+) -> list[Supervised]:
+    """With ``vllm``: the inference server on the port of MODERATION_ENGINE_URL, supervised
+    (its process group's id in ``DATA_DIR/vllm-server.pid``), and the workers pointed at it."""
     if settings.engine != "vllm":
         return []
     port = urlsplit(settings.engine_url).port or DEFAULT_PORT
     env.update(MODERATION_ENGINE="vllm", MODERATION_ENGINE_URL=f"http://127.0.0.1:{port}/v1")
     serve = ["engine", "serve", "--model", model, "--port", str(port), "--dtype", settings.dtype]
-    return [Supervised(serve, env)]
+    return [Supervised(serve, env, data_dir / VLLM_PID_FILE)]
 
 
 def run_standalone(settings: Settings, host: str, port: int) -> int:
@@ -118,7 +124,7 @@ def run_standalone(settings: Settings, host: str, port: int) -> int:
             "MODERATION_MODEL": model,
             "MODERATION_POLICIES_DIR": str(settings.policies_dir.resolve()),
         }
-        supervised = _engine_children(settings, model, env)
+        supervised = _engine_children(settings, model, env, data_dir)
         for server in supervised:
             stack.callback(server.stop)
         # with vLLM the inference worker holds no model: batches run side by side in threads

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from moderation.standalone import VLLM_PID_FILE
 from tests.support import images
 from tests.support.processes import ROOT, free_port, wait_for_status
 
@@ -43,11 +44,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _vllm_servers(group: int) -> list[str]:
-    found = subprocess.run(
-        ["pgrep", "-g", str(group), "-f", "vllm.entrypoints"], capture_output=True
-    )
-    return found.stdout.decode().split()
+def _vllm_server(tmp_path: Path) -> int | None:
+    """The process group of the vLLM server standalone runs now (None once it is gone)."""
+    pid_file = tmp_path / "var" / VLLM_PID_FILE
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text())
+    return pid if Path(f"/proc/{pid}").exists() else None
 
 
 @pytest.mark.parametrize("engine", ["local", "vllm"])
@@ -56,7 +59,7 @@ def test_standalone_runs_the_whole_service_and_stops_on_ctrl_c(tmp_path: Path, e
     env.update(
         MODERATION_DATA_DIR=str(tmp_path / "var"),
         MODERATION_POLICIES_DIR=str(ROOT / "policies"),
-        MODERATION_ENGINE_URL=(engine_url := f"http://127.0.0.1:{free_port()}/v1"),
+        MODERATION_ENGINE_URL=f"http://127.0.0.1:{free_port()}/v1",
         MODERATION_VLLM_ARGS="--enforce-eager",  # starts in half the time
     )
     port = free_port()
@@ -104,10 +107,11 @@ def test_standalone_runs_the_whole_service_and_stops_on_ctrl_c(tmp_path: Path, e
             assert "RANDOM WEIGHTS" in body["decision"]["model"]["id"]
             assert body["decision"]["model"]["engine"] == engine
             if engine == "vllm":  # a server that dies (its whole group) is started again
-                (server,) = _vllm_servers(engine_url)
+                server = _vllm_server(tmp_path)
+                assert server is not None
                 os.killpg(server, signal.SIGKILL)
                 _wait_for(
-                    lambda: _vllm_servers(engine_url) not in ([], [server]),
+                    lambda: _vllm_server(tmp_path) not in (None, server),
                     30,
                     "a new server",
                     proc,
@@ -120,4 +124,7 @@ def test_standalone_runs_the_whole_service_and_stops_on_ctrl_c(tmp_path: Path, e
     assert not (tmp_path / "var" / "pg" / "postmaster.pid").exists(), "postgres still running"
     leftovers = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
     assert leftovers.stdout.strip() == "", f"processes left behind: {leftovers.stdout}"
-    assert _vllm_servers(engine_url) == [], "a vLLM server left behind"
+    if engine == "vllm":
+        server = int((tmp_path / "var" / VLLM_PID_FILE).read_text())
+        found = subprocess.run(["pgrep", "-g", str(server)], capture_output=True, text=True)
+        assert found.stdout.strip() == "", f"vLLM processes left behind: {found.stdout}"

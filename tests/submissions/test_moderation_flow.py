@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from moderation.accounts import tenant_repository as tenants
 from moderation.inference.rubric import Rubric
-from moderation.inference.types import ModerationRequest, Verdict
+from moderation.inference.types import EngineUnavailable, ModerationRequest, Verdict
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
 from moderation.submissions import repository as submissions
@@ -43,6 +43,9 @@ class CountingEngine:
     def decoding_params(self, rubric: Rubric) -> dict[str, object]:
         return dict(self.engine.decoding_params(rubric))
 
+    def ready(self) -> None:
+        """The wrapped engine is in this process: always ready."""
+
     def warm_up(self) -> None:
         """Nothing to do: the wrapped engine is ready."""
 
@@ -51,6 +54,22 @@ class CountingEngine:
         if any(r.image.width == self.fail_on_width for r in requests):
             raise RuntimeError("this image breaks the model")
         return list(self.engine.moderate_batch(requests))
+
+
+class DownEngine(CountingEngine):
+    """An engine whose server is down: before the batch (``ready``), or during the model call."""
+
+    def __init__(self, engine: Any, down_from_start: bool) -> None:
+        super().__init__(engine)
+        self.down_from_start = down_from_start
+
+    def ready(self) -> None:
+        if self.down_from_start:
+            raise EngineUnavailable("inference server unreachable")
+
+    def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
+        self.calls.append(len(requests))
+        raise EngineUnavailable("inference server answered 503")
 
 
 class HeldEngine(CountingEngine):
@@ -110,6 +129,28 @@ def test_reupload_of_a_decided_image_is_decided_from_the_cache(
         "prompt_sha256",
     ):
         assert reused[field] == original[field], field
+
+
+@pytest.mark.parametrize("down_from_start", [True, False], ids=["before", "mid-batch"])
+def test_an_unavailable_engine_gives_the_batch_back_without_using_an_attempt(
+    env: Env, db: str, engine: Any, down_from_start: bool
+) -> None:
+    first = 730 if down_from_start else 740  # other images: the verdict cache must not answer
+    ids = [_submit(env, db, seed=first + n) for n in range(3)]
+    down = DownEngine(engine, down_from_start)
+    for _ in range(2):  # an outage that lasts: the same again, nothing used up
+        report = moderate_submissions_flow(_ctx(env, db), down, ids)
+        assert sorted(report.unavailable) == sorted(ids)
+        assert report.failed == report.retry == report.decided == []
+    assert down.calls == ([] if down_from_start else [3, 3])  # one call per batch, not split
+    found = rows(
+        db,
+        "SELECT status, attempts FROM submissions WHERE id::text = ANY(:ids)",
+        ids=[str(i) for i in ids],
+    )
+    assert found == [{"status": "queued", "attempts": 0}] * 3
+    report = moderate_submissions_flow(_ctx(env, db), CountingEngine(engine), ids)  # it is back
+    assert sorted(report.decided) == sorted(ids)
 
 
 def test_other_policy_version_is_not_served_from_the_cache(env: Env, db: str, engine: Any) -> None:

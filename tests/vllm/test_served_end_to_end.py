@@ -17,6 +17,7 @@ from tests.support.processes import (
     ApiServer,
     WorkerProcess,
     free_port,
+    start_api,
     wait_for_status,
 )
 from tests.support.vllm import VllmServer, start_served_worker
@@ -91,9 +92,17 @@ def test_the_worker_holds_no_model_and_no_torch(worker: WorkerProcess) -> None:
     assert "engine: vLLM server at" in worker.log()
 
 
-def test_health_says_whether_the_server_answers(vllm_server: VllmServer) -> None:
-    up = check_engine(Settings(engine="vllm", engine_url=vllm_server.url))
-    assert up["status"] == "ok" and up["model"] and up["vllm"] == "0.32.0"
-    down = check_engine(Settings(engine="vllm", engine_url=f"http://127.0.0.1:{free_port()}/v1"))
-    assert down["status"].startswith("error: ") and "unreachable" in down["status"]
+def test_health_says_whether_the_server_answers(vllm_server: VllmServer, db: str) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    for url, status in ((vllm_server.url, "ok"), (dead, "degraded")):
+        with start_api(Settings(engine="vllm", engine_url=url)) as server, server.client() as c:
+            response = c.get("/healthz")
+        assert response.status_code == 200  # uploads are still taken while the server is down
+        body = response.json()
+        assert body["status"] == status and body["engine"]["kind"] == "vllm"
+        if status == "ok":
+            assert body["engine"]["status"] == "ok" and body["engine"]["vllm"] == "0.32.0"
+        else:
+            assert body["engine"]["status"].startswith("error: ")
+            assert "unreachable" in body["engine"]["status"]
     assert check_engine(Settings(engine="local")) == {"kind": "local"}

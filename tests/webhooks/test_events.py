@@ -167,6 +167,9 @@ class BrokenEngine:
         self.model_id, self.revision = engine.model_id, engine.revision
         self.decoding_params = engine.decoding_params
 
+    def ready(self) -> None:
+        """It answers; every call fails."""
+
     def moderate_batch(self, requests: Sequence[ModerationRequest]) -> list[Verdict]:
         raise RuntimeError("the model is broken")
 
