@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     engine_timeout_s: float = Field(
         default=120.0, gt=0, le=3600, description="time cap for one request to the vLLM server"
     )
+    engine_retry_max_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="while the vLLM server does not answer, a batch is tried again after 1, 2, "
+        "4 ... seconds, at most this long (no attempt is used up)",
+    )
     engine_concurrency: int = Field(
         default=32, ge=1, le=1024, description="requests in flight to the vLLM server per worker"
     )

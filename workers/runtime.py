@@ -155,7 +155,7 @@ class Backoff:
             return min(self.cap_s, 2.0 ** (self._failures - 1)) if unavailable else 0.0
 
 
-engine_backoff = Backoff()
+engine_backoff = Backoff(get_settings().engine_retry_max_s)
 _last_heartbeat = 0.0
 
 

@@ -33,6 +33,7 @@ def test_a_server_killed_mid_batch_fails_nothing_and_decides_everything_once_bac
             vllm_server,
             queues="inference",
             MODERATION_BATCH_SIZE="4",
+            MODERATION_ENGINE_RETRY_MAX_S="4",  # tried again soon after the server is back
         ) as worker,
         api.client(keys.b) as client,
     ):
