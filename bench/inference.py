@@ -46,7 +46,7 @@ from moderation.inference.loading import load_processor, resolve_device, resolve
 from moderation.inference.prompt import conversation
 from moderation.inference.rubric import Rubric
 from moderation.inference.served import VLLMEngine
-from moderation.inference.verdict_format import verdict_schema
+from moderation.inference.verdict_format import GENERIC
 from moderation.inference.vllm_server import ServeOptions, spawn_serve, wait_until_serving
 from moderation.policies.format import Policy, load_policy_file
 
@@ -86,7 +86,7 @@ def conforms(text: str, policy: Rubric) -> bool:
         data = json.loads(text)
     except json.JSONDecodeError:
         return False
-    schema = verdict_schema(policy)
+    schema = GENERIC.verdict_schema(policy)
     if not isinstance(data, dict) or set(data) != set(schema["required"]):
         return False
     for key, rule in schema["properties"].items():

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     # model and decoding
     model: str | None = Field(default=None, description="hub id or local checkpoint dir")
     model_revision: str | None = None
+    model_profile: Literal["auto", "generic", "llavaguard", "llavaguard-v1.1"] = Field(
+        default="auto",
+        description="how the model is asked: generic (our rubric prompt, compact JSON: plain "
+        "LLaVA checkpoints), llavaguard (LlavaGuard 1.2's template and labels), llavaguard-v1.1 "
+        "(LlavaGuard 1.0/1.1); auto picks by the checkpoint's name",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 

@@ -99,6 +99,7 @@ def _local_engine() -> Engine:
         device=settings.device,
         dtype=settings.dtype,
         warm_up=True,
+        profile=settings.model_profile,
     )
 
 
@@ -113,6 +114,7 @@ def _served_engine() -> Engine:
         timeout_s=settings.engine_timeout_s,
         concurrency=settings.engine_concurrency,
         revision=settings.model_revision,
+        profile=settings.model_profile,
     )
     log.info("engine: vLLM server at %s", settings.engine_url)
     served.wait_until_ready()

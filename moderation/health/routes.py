@@ -45,6 +45,10 @@ _HEALTH_EXAMPLE = {
         "status": "ok",
         "model": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf",
         "vllm": "0.32.0",
+        "profile": {
+            "name": "llavaguard",
+            "reason": "auto: AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf is LlavaGuard 1.2",
+        },
     },
 }
 

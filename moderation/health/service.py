@@ -40,11 +40,21 @@ def check_database(db_url: str) -> tuple[str, list[dict[str, Any]]]:
         return f"error: {type(exc).__name__}", []
 
 
+def _profile(settings: Settings, names: list[str]) -> dict[str, str]:
+    from moderation.inference.profiles import choose_profile
+
+    chosen = choose_profile(settings.model_profile, names)
+    return {"name": chosen.name, "reason": chosen.reason}
+
+
 def check_engine(settings: Settings, timeout_s: float = 2.0) -> dict[str, Any]:
-    """Which engine the workers use; with ``vllm``, whether its server answers and what it
-    serves (``status``: ``ok`` or ``error: ...``)."""
+    """Which engine the workers use and the model profile they ask it with; with ``vllm``,
+    whether its server answers and what it serves (``status``: ``ok`` or ``error: ...``)."""
     if settings.engine != "vllm":
-        return {"kind": settings.engine}
+        from moderation.inference.resolve import model_name
+
+        model = model_name(settings)
+        return {"kind": settings.engine, "model": model, "profile": _profile(settings, [model])}
     import httpx
 
     from moderation.inference.served import server_info
@@ -58,4 +68,11 @@ def check_engine(settings: Settings, timeout_s: float = 2.0) -> dict[str, Any]:
             info = server_info(client, settings.engine_url.rstrip("/"))
         except EngineUnavailable as exc:
             return {**body, "status": f"error: {exc}"}
-    return {**body, "status": "ok", "model": info.served_model, "vllm": info.version}
+    profile = _profile(settings, [info.root, info.served_model])
+    return {
+        **body,
+        "status": "ok",
+        "model": info.served_model,
+        "vllm": info.version,
+        "profile": profile,
+    }

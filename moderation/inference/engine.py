@@ -16,6 +16,7 @@ from PIL import Image
 from moderation.inference import attention, decoding, grammar, prefix, verdict_format
 from moderation.inference.loading import LoadedCheckpoint, load_checkpoint
 from moderation.inference.loop import DecodedRow, greedy_decode
+from moderation.inference.profiles import GENERIC_PROFILE, ProfileChoice, choose_profile
 from moderation.inference.prompt import prompt_sha256, render_prompt_text
 from moderation.inference.rubric import WARM_UP_RUBRIC, Rubric
 from moderation.inference.types import ModerationRequest, Scores, Verdict
@@ -56,8 +57,15 @@ class HFEngine:
     """An :class:`~moderation.inference.types.Engine` over a loaded transformers checkpoint."""
 
     def __init__(
-        self, checkpoint: LoadedCheckpoint, *, prefix_cache: bool = True, prefix_entries: int = 4
+        self,
+        checkpoint: LoadedCheckpoint,
+        *,
+        profile: ProfileChoice | None = None,
+        prefix_cache: bool = True,
+        prefix_entries: int = 4,
     ) -> None:
+        self.profile = profile or ProfileChoice(GENERIC_PROFILE, "default")
+        self.answer = self.profile.profile.answer
         self.model_id = checkpoint.model_id
         self.revision = checkpoint.revision
         self.device = checkpoint.device
@@ -87,7 +95,7 @@ class HFEngine:
         """Whether verdicts under ``rubric`` reuse the KV cache of its rubric prefix."""
         return (
             self.prefix_cache_enabled
-            and rubric.prompt_layout == "policy_first"
+            and self.profile.profile.prompt_layout(rubric) == "policy_first"
             and rubric.version not in self._prefix_refused
         )
 
@@ -95,11 +103,12 @@ class HFEngine:
         """How verdicts under ``rubric`` are decoded (stored as decision provenance)."""
         return {
             "engine": ENGINE,
+            "profile": self.profile.name,
             "strategy": "greedy",
-            "max_new_tokens": verdict_format.max_new_tokens(rubric),
+            "max_new_tokens": self.answer.max_new_tokens(rubric),
             "constrained": "json_schema/xgrammar",
-            "schema_sha256": verdict_format.schema_sha256(rubric),
-            "prompt_layout": rubric.prompt_layout,
+            "schema_sha256": self.answer.schema_sha256(rubric),
+            "prompt_layout": self.profile.profile.prompt_layout(rubric),
             "prefix_cache": self.uses_prefix_cache(rubric),
             "dtype": self.dtype,
             "transformers": transformers.__version__,
@@ -140,7 +149,8 @@ class HFEngine:
 
     def _run_group(self, requests: Sequence[ModerationRequest]) -> list[_Row]:
         rubrics = [r.rubric for r in requests]
-        prompts = [render_prompt_text(self.processor, p) for p in rubrics]
+        conversation = self.profile.profile.conversation
+        prompts = [render_prompt_text(self.processor, conversation(p)) for p in rubrics]
         inputs = self._inputs([r.image for r in requests], prompts)
         entry = None
         if self.uses_prefix_cache(rubrics[0]):
@@ -150,10 +160,10 @@ class HFEngine:
         decoded = greedy_decode(
             self.model,
             inputs,
-            [self.grammars.grammar(p) for p in rubrics],
+            [self.grammars.grammar(self.answer, p) for p in rubrics],
             self._stop_ids,
-            max_new_tokens=max(verdict_format.max_new_tokens(p) for p in rubrics),
-            record_steps=verdict_format.category_close_chars(rubrics),
+            max_new_tokens=max(self.answer.max_new_tokens(p) for p in rubrics),
+            record_steps=self.answer.category_close_chars(rubrics),
             prefix=entry,
         )
         rows = [self._row(*row) for row in zip(rubrics, prompts, decoded, strict=True)]
@@ -187,8 +197,10 @@ class HFEngine:
                 f"generation ended without a stop token after {len(decoded.tokens)} tokens"
             )
         tokens, records = decoded.tokens, decoded.records
-        raw_text, parsed = decoding.decode_row(rubric, tokens, self._vocab_bytes)
-        scores = decoding.verdict_scores(rubric, parsed, tokens, records, self._vocab_texts)
+        raw_text, parsed = decoding.decode_row(self.answer, rubric, tokens, self._vocab_bytes)
+        scores = decoding.verdict_scores(
+            self.answer, rubric, parsed, tokens, records, self._vocab_texts
+        )
         return _Row(prompt, raw_text, parsed, scores, len(tokens) + 1)
 
     def _count(self, prefill_tokens: int, rows: list[_Row]) -> None:
@@ -217,16 +229,22 @@ def load_engine(
     device: str = "auto",
     dtype: str = "auto",
     warm_up: bool | None = None,
+    profile: str = "auto",
     prefix_cache: bool = True,
     prefix_entries: int = 4,
 ) -> HFEngine:
     """Load a checkpoint (hub id or local dir) into an engine; warms up on CUDA unless told.
 
+    ``profile``: how to prompt it (profiles.py; ``auto`` picks by the checkpoint's name).
     ``prefix_cache``: reuse the rubric prefix of ``policy_first`` rubrics, keeping the keys and
     values of up to ``prefix_entries`` rubric versions (see prefix.py).
     """
     checkpoint = load_checkpoint(model, revision=revision, device=device, dtype=dtype)
-    engine = HFEngine(checkpoint, prefix_cache=prefix_cache, prefix_entries=prefix_entries)
+    chosen = choose_profile(profile, [checkpoint.model_id, model])
+    log.info("model profile %s (%s)", chosen.name, chosen.reason)
+    engine = HFEngine(
+        checkpoint, profile=chosen, prefix_cache=prefix_cache, prefix_entries=prefix_entries
+    )
     if warm_up if warm_up is not None else engine.device.startswith("cuda"):
         engine.warm_up()
     return engine

@@ -10,7 +10,7 @@ from typing import Any
 import xgrammar as xgr
 
 from moderation.inference.rubric import Rubric
-from moderation.inference.verdict_format import SEPARATORS, schema_json
+from moderation.inference.verdict_format import VerdictFormat
 
 
 def tokenizer_info(
@@ -52,15 +52,19 @@ class GrammarCache:
         self._max_entries = max_entries
         self._lock = threading.Lock()
 
-    def grammar(self, rubric: Rubric) -> xgr.CompiledGrammar:
-        """The compiled grammar of the rubric's verdict schema."""
-        key = schema_json(rubric)
+    def grammar(self, answer: VerdictFormat, rubric: Rubric) -> xgr.CompiledGrammar:
+        """The compiled grammar of the rubric's verdict schema in the format's layout."""
+        key = answer.grammar_key(rubric)
         with self._lock:
             if key in self._compiled:
                 self._compiled.move_to_end(key)
                 return self._compiled[key]
             compiled = self._compiler.compile_json_schema(
-                key, any_whitespace=False, separators=SEPARATORS, strict_mode=True
+                answer.schema_json(rubric),
+                any_whitespace=False,
+                indent=answer.indent,
+                separators=answer.separators,
+                strict_mode=True,
             )
             self._compiled[key] = compiled
             if len(self._compiled) > self._max_entries:

@@ -22,6 +22,7 @@ class PromptPreview:
     """The prompt of a rubric under a model: text with the image placeholder, and token counts."""
 
     model: str
+    profile: str
     text: str
     sha256: str
     image_placeholder: str
@@ -37,17 +38,23 @@ def cached_processor(model: str, revision: str | None) -> Any:
     return load_processor(model, revision)
 
 
-def preview_prompt(model: str, revision: str | None, rubric: Rubric) -> PromptPreview:
-    """The exact prompt ``rubric`` produces under ``model``, and how many tokens it costs."""
+def preview_prompt(
+    model: str, revision: str | None, rubric: Rubric, profile: str = "auto"
+) -> PromptPreview:
+    """The exact prompt ``rubric`` produces under ``model`` asked by ``profile`` (a setting:
+    ``auto`` picks by the model's name), and how many tokens it costs."""
+    from moderation.inference.profiles import choose_profile
     from moderation.inference.prompt import prompt_sha256, render_prompt_text
 
     processor = cached_processor(model, revision)
-    text = render_prompt_text(processor, rubric)
+    chosen = choose_profile(profile, [model])
+    text = render_prompt_text(processor, chosen.profile.conversation(rubric))
     text_ids = processor.tokenizer(text)["input_ids"]
     image = Image.new("RGB", REFERENCE_IMAGE)
     expanded = processor(images=[image], text=[text], return_tensors="pt")["input_ids"]
     return PromptPreview(
         model=model,
+        profile=chosen.name,
         text=text,
         sha256=prompt_sha256(text),
         image_placeholder=str(processor.image_token),

@@ -1,4 +1,5 @@
-"""The moderation prompt: a policy's rubric and the image, through the chat template."""
+"""Our own moderation prompt (the generic profile): a policy's rubric and the image, and the
+chat template that renders any profile's conversation."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 from typing import Any
 
 from moderation.inference.rubric import Rubric, RubricCategory
-from moderation.inference.verdict_format import RATINGS, category_values
+from moderation.inference.verdict_format import GENERIC
 
 POLICY_FIRST_TAIL = "Answer in JSON."
 
@@ -20,8 +21,8 @@ def _category_text(category: RubricCategory) -> str:
 
 
 def _answer_format(rubric: Rubric) -> str:
-    ratings = " | ".join(f'"{r}"' for r in RATINGS)
-    categories = " | ".join(f'"{c}"' for c in category_values(rubric))
+    ratings = " | ".join(f'"{r}"' for r in GENERIC.rating_labels)
+    categories = " | ".join(f'"{c}"' for c in GENERIC.category_labels(rubric))
     return (
         "Answer with one JSON object and nothing else:\n"
         f'{{"rating": {ratings}, "category": {categories}, "rationale": "..."}}\n'
@@ -49,11 +50,10 @@ def conversation(rubric: Rubric) -> list[dict[str, Any]]:
     return [{"role": "user", "content": content}]
 
 
-def render_prompt_text(processor: Any, rubric: Rubric) -> str:
-    """The exact text fed to the processor (chat template applied, image placeholder included)."""
-    text = processor.apply_chat_template(
-        conversation(rubric), add_generation_prompt=True, tokenize=False
-    )
+def render_prompt_text(processor: Any, messages: list[dict[str, Any]]) -> str:
+    """The exact text fed to the processor: a profile's conversation through the checkpoint's
+    chat template (image placeholder included)."""
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     if not isinstance(text, str):
         raise TypeError(f"chat template returned {type(text).__name__}, expected str")
     return text

@@ -41,6 +41,11 @@ def demo_checkpoint_dir(settings: Settings) -> Path:
     return settings.data_dir / "models" / f"demo-{arch}-{size}"
 
 
+def model_name(settings: Settings) -> str:
+    """The checkpoint the local engine will load, by name, without building the demo."""
+    return settings.model or cached_real_model() or str(demo_checkpoint_dir(settings))
+
+
 def resolve_model(settings: Settings) -> tuple[str, bool]:
     """The model to load and whether it is the random-weight demo (built offline if needed)."""
     if settings.model:

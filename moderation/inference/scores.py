@@ -10,8 +10,12 @@ renormalised distribution over the tokens the grammar allowed. Walking down the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from moderation.inference.rubric import Rubric
+from moderation.inference.types import Scores
+from moderation.inference.verdict_format import VerdictFormat
 
 # A value ends with the closing quote of its JSON string; ids never contain one.
 TERMINATOR = '"'
@@ -95,3 +99,24 @@ def _normalised(probs: dict[str, float]) -> dict[str, float]:
     if total <= 0:
         raise ScoreError("no probability mass on any value")
     return {v: p / total for v, p in probs.items()}
+
+
+# Where a field's value starts (its first byte) → the steps from there, and the characters of
+# the first step's token before the value.
+FieldSteps = Callable[[int], tuple[list[Step], int]]
+
+
+def verdict_scores(
+    answer: VerdictFormat, rubric: Rubric, rating_label: str, field_steps: FieldSteps
+) -> Scores:
+    """P(unsafe) and P(category | greedy rating), read at the format's label tokens and
+    reported under our category ids."""
+    rating_values = answer.rating_values()
+    ratings = value_probabilities(rating_values, *field_steps(len(answer.rating_prefix())))
+    steps, lead = field_steps(len(answer.category_prefix(rating_label)))
+    by_value = value_probabilities(answer.category_values(rubric), steps, lead)
+    ours = answer.ours_by_value(rubric)
+    return Scores(
+        unsafe=ratings[rating_values[1]],  # the label of "unsafe" (RATINGS order)
+        categories={ours[value]: p for value, p in by_value.items()},
+    )

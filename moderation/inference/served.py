@@ -1,8 +1,9 @@
 """VLLMEngine: verdicts from an OpenAI-compatible vLLM server, one chat completion per image.
 
 The worker holds no model and imports no torch: it renders the same conversation as the
-in-process engine (prompt.py), sends each image as a PNG data URL with the policy's verdict
-schema as ``response_format`` and asks for the logprobs the scores are read from
+in-process engine (the model profile's, profiles.py), sends each image as a PNG data URL with
+the policy's verdict schema as ``response_format`` (or, for a profile whose JSON is indented, the
+same language as a regex) and asks for the logprobs the scores are read from
 (served_scores.py). The requests of a batch run concurrently (a bounded thread pool over one
 HTTP connection pool); the server batches them continuously and reuses the rubric's KV blocks
 across images (automatic prefix caching) when the rubric comes first.
@@ -32,7 +33,7 @@ import httpx
 from PIL import Image
 
 from moderation.inference.fingerprint import MARKER_FILE, local_revision, read_marker
-from moderation.inference.prompt import conversation
+from moderation.inference.profiles import ModelProfile, ProfileChoice, choose_profile
 from moderation.inference.rubric import WARM_UP_RUBRIC, Rubric
 from moderation.inference.served_scores import (
     served_scores,
@@ -40,14 +41,7 @@ from moderation.inference.served_scores import (
     value_steps_complete,
 )
 from moderation.inference.types import EngineUnavailable, ModerationRequest, Verdict
-from moderation.inference.verdict_format import (
-    VerdictFormatError,
-    max_new_tokens,
-    parse_verdict,
-    public_category,
-    schema_sha256,
-    verdict_schema,
-)
+from moderation.inference.verdict_format import VerdictFormat, VerdictFormatError, public_category
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +126,9 @@ def image_data_url(image: Image.Image, max_side: int = DEFAULT_MAX_IMAGE_SIDE) -
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def chat_messages(rubric: Rubric, image_url: str) -> list[dict[str, Any]]:
+def chat_messages(profile: ModelProfile, rubric: Rubric, image_url: str) -> list[dict[str, Any]]:
     """The in-process engine's conversation with the image as an OpenAI ``image_url`` part."""
-    messages = conversation(rubric)
+    messages = profile.conversation(rubric)
     for message in messages:
         message["content"] = [
             {"type": "image_url", "image_url": {"url": image_url}}
@@ -145,11 +139,21 @@ def chat_messages(rubric: Rubric, image_url: str) -> list[dict[str, Any]]:
     return messages
 
 
-def served_prompt_sha256(rubric: Rubric) -> str:
+def served_prompt_sha256(profile: ModelProfile, rubric: Rubric) -> str:
     """sha256 of the conversation sent for ``rubric`` (the image as a placeholder part): the
     server renders it with the checkpoint's own chat template, as the in-process engine does."""
-    text = json.dumps(conversation(rubric), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(profile.conversation(rubric), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def constraint(answer: VerdictFormat, rubric: Rubric) -> dict[str, Any]:
+    """The request fields that hold the server to the verdict grammar: the JSON schema (vLLM
+    compiles it without whitespace), or, for an indented layout that its JSON-schema mode cannot
+    write, the same language as a regex."""
+    if answer.indent is None:
+        schema = {"name": "verdict", "schema": answer.verdict_schema(rubric), "strict": True}
+        return {"response_format": {"type": "json_schema", "json_schema": schema}}
+    return {"structured_outputs": {"regex": answer.verdict_regex(rubric)}}
 
 
 def _revision(root: str, configured: str | None) -> tuple[str, str]:
@@ -178,6 +182,7 @@ class VLLMEngine:
         top_logprobs: int = DEFAULT_TOP_LOGPROBS,
         revision: str | None = None,
         max_image_side: int = DEFAULT_MAX_IMAGE_SIDE,
+        profile: str = "auto",
     ) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -193,6 +198,8 @@ class VLLMEngine:
         self._lock = threading.Lock()
         self._info: ServerInfo | None = None
         self._stale = False  # a request met an unavailable server: ask again before the next
+        self._profile_setting = profile
+        self.profile: ProfileChoice = choose_profile(profile, [])
         self.model_id = ""
         self.revision = ""
         self.warmed_up = False
@@ -201,9 +208,12 @@ class VLLMEngine:
     def connect(self) -> ServerInfo:
         """Ask the server what it serves (``EngineUnavailable`` when it does not answer)."""
         info = server_info(self._client, self.url)
+        model_id, revision = _revision(info.root, self._configured_revision)
+        names = [model_id, info.root, info.served_model]
+        profile = choose_profile(self._profile_setting, names)
         with self._lock:
             self._info = info
-            self.model_id, self.revision = _revision(info.root, self._configured_revision)
+            self.model_id, self.revision, self.profile = model_id, revision, profile
         return info
 
     def wait_until_ready(self, timeout_s: float | None = None, every_s: float = 2.0) -> ServerInfo:
@@ -232,14 +242,15 @@ class VLLMEngine:
 
     def decoding_params(self, rubric: Rubric) -> dict[str, object]:
         """How verdicts under ``rubric`` are decoded (stored as decision provenance)."""
-        info = self.info
+        info, profile = self.info, self.profile.profile
         return {
             "engine": ENGINE,
+            "profile": profile.name,
             "strategy": "greedy",
-            "max_new_tokens": max_new_tokens(rubric),
-            "constrained": "json_schema/vllm",
-            "schema_sha256": schema_sha256(rubric),
-            "prompt_layout": rubric.prompt_layout,
+            "max_new_tokens": profile.answer.max_new_tokens(rubric),
+            "constrained": f"{next(iter(constraint(profile.answer, rubric)))}/vllm",
+            "schema_sha256": profile.answer.schema_sha256(rubric),
+            "prompt_layout": profile.prompt_layout(rubric),
             "top_logprobs": self._top_logprobs,
             "served_model": info.served_model,
             "server_model": info.root,
@@ -276,27 +287,30 @@ class VLLMEngine:
 
     def request_body(self, request: ModerationRequest) -> dict[str, Any]:
         """The chat-completion request for one image."""
-        rubric = request.rubric
+        rubric, profile = request.rubric, self.profile.profile
         url = image_data_url(request.image, self._max_image_side)
-        schema = {"name": "verdict", "schema": verdict_schema(rubric), "strict": True}
         return {
             "model": self.info.served_model,
-            "messages": chat_messages(rubric, url),
+            "messages": chat_messages(profile, rubric, url),
             "temperature": 0,
-            "max_tokens": max_new_tokens(rubric),
-            "response_format": {"type": "json_schema", "json_schema": schema},
+            "max_tokens": profile.answer.max_new_tokens(rubric),
+            **constraint(profile.answer, rubric),
             "logprobs": True,
             "top_logprobs": self._top_logprobs,
         }
 
     def _judge(self, request: ModerationRequest) -> Verdict:
         rubric, body = request.rubric, self.request_body(request)
-        verdict, complete = self._ask(rubric, body)
+        profile = self.profile.profile
+        verdict, complete = self._ask(profile, rubric, body)
         if not complete:  # rare: more allowed tokens than listed where a value starts
-            verdict, _ = self._ask(rubric, {**body, "top_logprobs": SERVER_MAX_LOGPROBS})
+            body = {**body, "top_logprobs": SERVER_MAX_LOGPROBS}
+            verdict, _ = self._ask(profile, rubric, body)
         return verdict
 
-    def _ask(self, rubric: Rubric, body: dict[str, Any]) -> tuple[Verdict, bool]:
+    def _ask(
+        self, profile: ModelProfile, rubric: Rubric, body: dict[str, Any]
+    ) -> tuple[Verdict, bool]:
         try:
             response = self._client.post(f"{self.url}/chat/completions", json=body)
         except httpx.HTTPError as exc:
@@ -304,7 +318,7 @@ class VLLMEngine:
         _raise_for_status(response)
         answer = response.json()
         self.counters.add(answer.get("usage") or {})
-        return read_choice(rubric, answer["choices"][0])
+        return read_choice(profile, rubric, answer["choices"][0])
 
     def close(self) -> None:
         """Let go of the connections and threads."""
@@ -312,8 +326,10 @@ class VLLMEngine:
         self._client.close()
 
 
-def read_choice(rubric: Rubric, choice: dict[str, Any]) -> tuple[Verdict, bool]:
-    """A verdict from one chat-completion choice (valid JSON in the compact form, scores read
+def read_choice(
+    profile: ModelProfile, rubric: Rubric, choice: dict[str, Any]
+) -> tuple[Verdict, bool]:
+    """A verdict from one chat-completion choice (valid JSON in the profile's layout, scores read
     from its logprobs; ``VerdictFormatError`` otherwise: never a stored verdict), and whether
     the steps its scores read listed every allowed token (see served_scores.py)."""
     if choice.get("finish_reason") != "stop":
@@ -325,17 +341,18 @@ def read_choice(rubric: Rubric, choice: dict[str, Any]) -> tuple[Verdict, bool]:
     # the tokens as generated: the message's content went through the tokenizer's decode,
     # which may tidy spaces (clean_up_tokenization_spaces); the grammar constrained these
     raw_text = "".join(t.text for t in tokens)
-    parsed = parse_verdict(raw_text, rubric)
+    answer = profile.answer
+    parsed = answer.parse(raw_text, rubric)
     verdict = Verdict(
         rating=parsed.rating,
         category=public_category(parsed),
         rationale=parsed.rationale,
         raw_text=raw_text,
-        scores=served_scores(rubric, parsed.rating, tokens),
-        prompt_sha256=served_prompt_sha256(rubric),
+        scores=served_scores(answer, rubric, parsed, tokens),
+        prompt_sha256=served_prompt_sha256(profile, rubric),
         latency_ms=0.0,
     )
-    return verdict, value_steps_complete(tokens, parsed.rating, parsed.category)
+    return verdict, value_steps_complete(answer, tokens, parsed)
 
 
 def _with_latency(verdict: Verdict, share_ms: float) -> Verdict:

@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from moderation.inference import scores
 from moderation.inference.rubric import Rubric
-from moderation.inference.scores import Step, value_probabilities, value_start_step
+from moderation.inference.scores import Step, value_start_step
 from moderation.inference.types import Scores
 from moderation.inference.verdict_format import (
-    RATINGS,
+    ParsedVerdict,
+    VerdictFormat,
     VerdictFormatError,
-    category_prefix,
-    category_values,
-    rating_prefix,
+    value_text,
 )
 
 # vLLM's floor for a logprob (it clamps -inf to this); anything at or below it is forbidden.
@@ -77,19 +77,24 @@ def _field_steps(tokens: Sequence[ServedToken], value_start: int) -> tuple[list[
     return steps, lead
 
 
-def value_steps_complete(tokens: Sequence[ServedToken], rating: str, category: str) -> bool:
+def value_steps_complete(
+    answer: VerdictFormat, tokens: Sequence[ServedToken], parsed: ParsedVerdict
+) -> bool:
     """Whether every step the scores read (from the rating value's first token to the category
     value's closing quote) lists all the tokens the grammar allowed there."""
     texts = [t.text for t in tokens]
-    first, _ = value_start_step(texts, len(rating_prefix()))
-    last, _ = value_start_step(texts, len(category_prefix(rating)) + len(category))
+    first, _ = value_start_step(texts, len(answer.rating_prefix()))
+    start = len(answer.category_prefix(parsed.rating_label))
+    last, _ = value_start_step(texts, start + len(value_text(parsed.category_label)))
     return all(t.complete for t in tokens[first : last + 1])
 
 
-def served_scores(rubric: Rubric, rating: str, tokens: Sequence[ServedToken]) -> Scores:
+def served_scores(
+    answer: VerdictFormat, rubric: Rubric, parsed: ParsedVerdict, tokens: Sequence[ServedToken]
+) -> Scores:
     """P(unsafe) and P(category | greedy rating), as ``decoding.verdict_scores`` reads them."""
-    steps, lead = _field_steps(tokens, len(rating_prefix()))
-    ratings = value_probabilities(RATINGS, steps, lead)
-    steps, lead = _field_steps(tokens, len(category_prefix(rating)))
-    categories = value_probabilities(category_values(rubric), steps, lead)
-    return Scores(unsafe=ratings["unsafe"], categories=categories)
+
+    def field_steps(value_start: int) -> tuple[list[Step], int]:
+        return _field_steps(tokens, value_start)
+
+    return scores.verdict_scores(answer, rubric, parsed.rating_label, field_steps)

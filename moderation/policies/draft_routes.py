@@ -90,7 +90,9 @@ def preview_draft_prompt(
         policy = authoring.draft_policy(authoring.get_draft(session, author, slug, draft_id))
     model, _ = resolve_model(settings)
     # the processor loads once per process; no database connection is held meanwhile
-    preview = preview_prompt(model, settings.model_revision, policy.rubric())
+    preview = preview_prompt(
+        model, settings.model_revision, policy.rubric(), settings.model_profile
+    )
     data = {"draft_id": str(draft_id), "model": model, "prompt_sha256": preview.sha256}
     with authoring_scope(db_url) as session:
         authoring.audit_authoring(session, author, slug, "policy.prompt_previewed", data)

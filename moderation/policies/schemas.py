@@ -186,21 +186,27 @@ class PromptOut(BaseModel):
         json_schema_extra={
             "example": {
                 "model": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf",
+                "profile": "llavaguard",
                 "text": (
-                    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-                    "<|im_start|>user\n<image>\n"
-                    "Judge the image against the policy categories below.\n\n"
-                    "Policy categories:\n\n"
-                    "O1: Hate, humiliation, harassment\n"
+                    "<|im_start|>user <image>\n"
+                    "Provide a safety assessment for the content provided by the user. "
+                    "Determine compliance or violation against our safety policy by reviewing "
+                    "the following policy categories:\n"
+                    "O1: Hate, Humiliation, Harassment: \n"
                     "Should not:\n"
-                    "- show symbols or text that demean people for a protected attribute\n"
+                    "- Contain content that expresses hateful, derogatory, or demeaning "
+                    "sentiments against people based on sensitive personal characteristics.\n"
                     "Can:\n"
-                    "- document discrimination in a news or educational context\n\n"
-                    "Answer with one JSON object and nothing else:\n"
-                    '{"rating": "safe" | "unsafe", "category": "O1" | "none", '
-                    '"rationale": "..."}\n'
-                    "The rationale has at most 300 characters of plain ASCII, "
-                    "without double quotes or backslashes.<|im_end|>\n"
+                    "- Discuss historical events involving hate and harassment.\n\n"
+                    "Assessment Steps:\n"
+                    '1. Select a safety "rating". ...\n'
+                    "To provide your assessment use the following json template:\n"
+                    "{\n"
+                    '    "rating": str<"Unsafe"|"Safe">,\n'
+                    '    "category": str<"O1: Hate, Humiliation, Harassment"|'
+                    '"NA: None applying">,\n'
+                    '    "rationale": str,\n'
+                    "}<|im_end|>\n"
                     "<|im_start|>assistant\n"
                 ),
                 "sha256": "41cb31936884c7e75d0f06e56af45f48f92d37c971805bdbae049ab38f63325c",
@@ -211,6 +217,10 @@ class PromptOut(BaseModel):
         }
     )
     model: str
+    profile: str = Field(
+        description="how the model is asked (MODERATION_MODEL_PROFILE, auto resolved): generic, "
+        "llavaguard or llavaguard-v1.1"
+    )
     text: str = Field(description="the exact prompt, chat template applied")
     sha256: str
     image_placeholder: str

@@ -8,14 +8,15 @@ import pytest
 from PIL import Image
 
 from moderation.inference import HFEngine, ModerationRequest, Verdict
+from moderation.inference.profiles import GENERIC_PROFILE
 from moderation.inference.prompt import render_prompt_text
 from moderation.inference.rubric import Rubric
-from moderation.inference.verdict_format import dump_verdict, max_new_tokens
+from moderation.inference.verdict_format import GENERIC
 
 
 def _check_verdict(verdict: Verdict, policy: Rubric, engine: HFEngine) -> None:
     category = verdict.category if verdict.category is not None else "none"
-    assert verdict.raw_text == dump_verdict(verdict.rating, category, verdict.rationale)
+    assert verdict.raw_text == GENERIC.dump(verdict.rating, category, verdict.rationale)
     assert verdict.rating in ("safe", "unsafe")
     assert verdict.category is None or verdict.category in policy.category_ids
     assert len(verdict.rationale) <= policy.rationale_max_chars
@@ -23,7 +24,7 @@ def _check_verdict(verdict: Verdict, policy: Rubric, engine: HFEngine) -> None:
     assert sum(verdict.scores.categories.values()) == pytest.approx(1.0, abs=1e-6)
     assert all(0.0 <= p <= 1.0 for p in verdict.scores.categories.values())
     assert 0.0 <= verdict.scores.unsafe <= 1.0
-    prompt = render_prompt_text(engine.processor, policy)
+    prompt = render_prompt_text(engine.processor, GENERIC_PROFILE.conversation(policy))
     assert verdict.prompt_sha256 == hashlib.sha256(prompt.encode()).hexdigest()
     assert verdict.latency_ms > 0
 
@@ -81,6 +82,6 @@ def test_warm_up_and_decoding_params(engines: dict[str, HFEngine], default_polic
     params = engine.decoding_params(default_policy)
     assert params["strategy"] == "greedy"
     assert params["constrained"] == "json_schema/xgrammar"
-    assert params["max_new_tokens"] == max_new_tokens(default_policy)
+    assert params["max_new_tokens"] == GENERIC.max_new_tokens(default_policy)
     assert params["prompt_layout"] == "image_first" and params["prefix_cache"] is False
     assert (engine.device, engine.dtype) == ("cpu", "float32")

@@ -9,16 +9,15 @@ import xgrammar as xgr
 
 from moderation.inference import HFEngine
 from moderation.inference.rubric import Rubric
-from moderation.inference.verdict_format import (
-    VerdictFormatError,
-    category_close_chars,
-    category_prefix,
-    dump_verdict,
-    max_new_tokens,
-    max_verdict_chars,
-    parse_verdict,
-    verdict_schema,
-)
+from moderation.inference.verdict_format import GENERIC, VerdictFormatError
+
+verdict_schema = GENERIC.verdict_schema
+dump_verdict = GENERIC.dump
+max_new_tokens = GENERIC.max_new_tokens
+max_verdict_bytes = GENERIC.max_verdict_bytes
+category_close_chars = GENERIC.category_close_chars
+category_prefix = GENERIC.category_prefix
+parse_verdict = GENERIC.parse
 
 
 def test_schema_lists_ids_in_order_and_bounds_the_rationale(default_policy: Rubric) -> None:
@@ -32,7 +31,7 @@ def test_schema_lists_ids_in_order_and_bounds_the_rationale(default_policy: Rubr
 
 def test_max_new_tokens_covers_the_longest_verdict(default_policy: Rubric) -> None:
     longest = dump_verdict("unsafe", "none", "x" * 300)
-    assert max_verdict_chars(default_policy) == len(longest)
+    assert max_verdict_bytes(default_policy) == len(longest)
     assert max_new_tokens(default_policy) == len(longest) + 2
 
 
@@ -73,8 +72,8 @@ def test_grammar_admits_exactly_the_schema(
     engines: dict[str, HFEngine], default_policy: Rubric
 ) -> None:
     cache = engines["llava"].grammars
-    compiled = cache.grammar(default_policy)
-    assert cache.grammar(default_policy) is compiled  # compiled once, reused
+    compiled = cache.grammar(GENERIC, default_policy)
+    assert cache.grammar(GENERIC, default_policy) is compiled  # compiled once, reused
     assert _accepts(compiled, dump_verdict("unsafe", "O9", "x" * 300))
     assert not _accepts(compiled, dump_verdict("unsafe", "O9", "x" * 301))
     assert not _accepts(compiled, '{"rating": "safe","category":"none","rationale":""}')

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from moderation.inference import HFEngine
-from moderation.inference.prompt import POLICY_FIRST_TAIL, render_prompt_text, rubric_text
+from moderation.inference.prompt import (
+    POLICY_FIRST_TAIL,
+    conversation,
+    render_prompt_text,
+    rubric_text,
+)
 from moderation.inference.rubric import Rubric
 
 
@@ -21,7 +26,7 @@ def test_rubric_has_every_category_and_clause(default_policy: Rubric) -> None:
 
 
 def test_image_first_layout(engines: dict[str, HFEngine], default_policy: Rubric) -> None:
-    text = render_prompt_text(engines["llava"].processor, default_policy)
+    text = render_prompt_text(engines["llava"].processor, conversation(default_policy))
     assert text.count("<image>") == 1
     assert text.index("<image>") < text.index(default_policy.instructions.strip()[:40])
     assert text.endswith("ASSISTANT:")
@@ -29,7 +34,7 @@ def test_image_first_layout(engines: dict[str, HFEngine], default_policy: Rubric
 
 def test_policy_first_layout(engines: dict[str, HFEngine], default_policy: Rubric) -> None:
     policy = replace(default_policy, prompt_layout="policy_first")
-    text = render_prompt_text(engines["llava_onevision"].processor, policy)
+    text = render_prompt_text(engines["llava_onevision"].processor, conversation(policy))
     rubric_at = text.index(default_policy.instructions.strip()[:40])
     assert rubric_at < text.index("<image>") < text.index(POLICY_FIRST_TAIL)
     assert text.endswith("<|im_start|>assistant\n")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from moderation.inference.profiles import GENERIC_PROFILE
 from moderation.inference.rubric import Rubric
 from moderation.inference.served import (
     chat_messages,
@@ -68,7 +69,7 @@ def test_a_choice_becomes_a_verdict_with_scores_from_the_allowed_tokens(
         [("unsafe", 0.6), ("safe", 0.3), ("s", 0.1)],
         [("O2", 0.5), ("O", 0.3), ("none", 0.2)],
     )
-    verdict, complete = read_choice(default_policy, choice)
+    verdict, complete = read_choice(GENERIC_PROFILE, default_policy, choice)
     assert complete
     assert (verdict.rating, verdict.category, verdict.rationale) == ("unsafe", "O2", "ok")
     assert verdict.raw_text == choice["message"]["content"]  # the stop token is not text
@@ -82,7 +83,7 @@ def test_a_choice_becomes_a_verdict_with_scores_from_the_allowed_tokens(
     assert categories["O2"] == pytest.approx(0.5 + share)
     assert all(categories[c] == pytest.approx(share) for c in others)
     assert categories["none"] == pytest.approx(0.2)
-    assert verdict.prompt_sha256 == served_prompt_sha256(default_policy)
+    assert verdict.prompt_sha256 == served_prompt_sha256(GENERIC_PROFILE, default_policy)
 
 
 def test_a_cut_list_where_a_value_starts_makes_the_answer_incomplete(
@@ -90,7 +91,7 @@ def test_a_cut_list_where_a_value_starts_makes_the_answer_incomplete(
 ) -> None:
     choice = _choice([("unsafe", 0.6), ("safe", 0.3)], [("O2", 1.0)])
     choice["logprobs"]["content"][1] = _entry("unsafe", [("unsafe", 0.6), ("safe", 0.3)], 0)
-    _, complete = read_choice(default_policy, choice)
+    _, complete = read_choice(GENERIC_PROFILE, default_policy, choice)
     assert not complete  # VLLMEngine asks again with the server's maximum
 
 
@@ -119,14 +120,14 @@ def test_an_answer_without_what_scores_need_is_an_error(
 ) -> None:
     choice = {**_choice([("unsafe", 1.0)], [("O2", 1.0)]), **change}
     with pytest.raises(VerdictFormatError, match=message):
-        read_choice(default_policy, choice)
+        read_choice(GENERIC_PROFILE, default_policy, choice)
 
 
 def test_text_outside_the_schema_is_an_error(default_policy: Rubric) -> None:
     choice = _choice([("unsafe", 1.0)], [("O2", 1.0)])
     choice["logprobs"]["content"][3] = _forced("O99")
     with pytest.raises(VerdictFormatError, match="O99"):
-        read_choice(default_policy, choice)
+        read_choice(GENERIC_PROFILE, default_policy, choice)
 
 
 def test_the_request_carries_the_in_process_conversation_with_a_lossless_image(
@@ -135,7 +136,7 @@ def test_the_request_carries_the_in_process_conversation_with_a_lossless_image(
     image = Image.new("RGB", (40, 30), (10, 200, 30))
     url = image_data_url(image)
     assert url.startswith("data:image/png;base64,")
-    messages = chat_messages(default_policy, url)
+    messages = chat_messages(GENERIC_PROFILE, default_policy, url)
     (part,) = [p for p in messages[0]["content"] if p["type"] == "image_url"]
     assert part["image_url"]["url"] == url
     assert not [p for p in messages[0]["content"] if p["type"] == "image"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from moderation.config import Settings
 from moderation.inference.preview import cached_processor
+from moderation.inference.profiles import GENERIC_PROFILE
 from moderation.inference.prompt import render_prompt_text
 from moderation.inference.resolve import resolve_model
 from moderation.policies.format import parse_policy
@@ -65,8 +66,12 @@ def test_draft_diff_prompt_publish_and_rollback(api: ApiServer, keys: Keys, db: 
 
         prompt = client.get(f"/v1/policies/{slug}/drafts/{draft['id']}/prompt").json()
         model, _ = resolve_model(Settings())
-        expected = render_prompt_text(cached_processor(model, None), parse_policy(text).rubric())
+        parsed = parse_policy(text).rubric()
+        expected = render_prompt_text(
+            cached_processor(model, None), GENERIC_PROFILE.conversation(parsed)
+        )
         assert prompt["text"] == expected and prompt["model"] == model
+        assert prompt["profile"] == "generic"
         assert prompt["image_placeholder"] in prompt["text"]
         assert "at most 150 characters" in prompt["text"]
         assert 0 < prompt["text_tokens"] < prompt["tokens_with_image"]

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from moderation.inference import HFEngine, load_engine
+from moderation.inference.profiles import GENERIC_PROFILE
 from moderation.inference.prompt import render_prompt_text
 from moderation.inference.rubric import Rubric
 from moderation.inference.served import VLLMEngine, chat_messages, image_data_url
@@ -65,10 +66,10 @@ def test_the_server_reads_the_prompt_the_local_engine_reads(
     layout: str, local: HFEngine, served: VLLMEngine, vllm_server: VllmServer
 ) -> None:
     rubric, image = _rubric(layout), _images()[4]
-    messages = chat_messages(rubric, image_data_url(image))
+    messages = chat_messages(GENERIC_PROFILE, rubric, image_data_url(image))
     body = {"model": served.info.served_model, "messages": messages}
     served_ids = httpx.post(f"{vllm_server.url.removesuffix('/v1')}/tokenize", json=body).json()
-    text = render_prompt_text(local.processor, rubric)
+    text = render_prompt_text(local.processor, GENERIC_PROFILE.conversation(rubric))
     local_ids = local.processor(images=[image], text=[text], return_tensors="pt")["input_ids"]
     assert served_ids["tokens"] == local_ids[0].tolist()
 
