@@ -25,6 +25,12 @@ def marketplace_policy() -> Rubric:
 
 
 @pytest.fixture(scope="session")
+def llavaguard_policy() -> Rubric:
+    """LlavaGuard's own O1-O9 policy, word for word."""
+    return load_policy_file(POLICIES_DIR / "llavaguard.yaml").rubric()
+
+
+@pytest.fixture(scope="session")
 def engines(checkpoints: dict[str, Path]) -> dict[str, HFEngine]:
     """One engine per architecture over the suite's tiny checkpoints (tests/conftest.py)."""
     assert set(checkpoints) == set(ARCHITECTURES)

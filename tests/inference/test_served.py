@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from moderation.inference.profiles import GENERIC_PROFILE
+from moderation.inference.profiles import GENERIC_PROFILE, PROFILES
 from moderation.inference.rubric import Rubric
 from moderation.inference.served import (
     chat_messages,
+    constraint,
     image_data_url,
     read_choice,
     served_prompt_sha256,
@@ -84,6 +85,41 @@ def test_a_choice_becomes_a_verdict_with_scores_from_the_allowed_tokens(
     assert all(categories[c] == pytest.approx(share) for c in others)
     assert categories["none"] == pytest.approx(0.2)
     assert verdict.prompt_sha256 == served_prompt_sha256(GENERIC_PROFILE, default_policy)
+
+
+def test_under_the_llavaguard_profile_scores_are_read_at_its_labels(
+    llavaguard_policy: Rubric,
+) -> None:
+    """``{"rating": "Unsafe", "category": "O2: Violence, Harm, or Cruelty", ...}`` indented."""
+    content = [
+        _forced('{\n    "rating": "'),
+        _entry("Un", [("Un", 0.6), ("Safe", 0.4)]),
+        _forced("safe"),
+        _forced('",\n    "category": "'),
+        _entry("O", [("O", 0.7), ("NA", 0.3)]),
+        _entry("2", [("2", 0.5), ("1", 0.5)]),
+        _forced(": Violence, Harm, or Cruelty"),
+        _forced('",\n    "rationale": "'),
+        _forced("ok"),
+        _forced('"\n}'),
+        _forced(EOS),
+    ]
+    text = "".join(entry["token"] for entry in content[:-1])
+    choice = {
+        "finish_reason": "stop",
+        "message": {"content": text},
+        "logprobs": {"content": content},
+    }
+    profile = PROFILES["llavaguard"]
+    verdict, complete = read_choice(profile, llavaguard_policy, choice)
+    assert complete
+    assert (verdict.rating, verdict.category, verdict.raw_text) == ("unsafe", "O2", text)
+    assert verdict.scores.unsafe == pytest.approx(0.6)
+    expected = dict.fromkeys([*llavaguard_policy.category_ids, "none"], 0.0)
+    expected.update({"O1": 0.35, "O2": 0.35, "none": 0.3})
+    assert verdict.scores.categories == pytest.approx(expected)
+    # vLLM's JSON-schema mode writes no indentation: the same language goes as a regex
+    assert list(constraint(profile.answer, llavaguard_policy)) == ["structured_outputs"]
 
 
 def test_a_cut_list_where_a_value_starts_makes_the_answer_incomplete(
