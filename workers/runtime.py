@@ -73,7 +73,13 @@ def _engine() -> Engine:
     settings = get_settings()
     made = _served_engine() if settings.engine == "vllm" else _local_engine()
     log.info(
-        "model %s (%s) on %s/%s warmed up", made.model_id, made.revision, made.device, made.dtype
+        "model %s (%s) on %s/%s warmed up, asked the %s way (%s)",
+        made.model_id,
+        made.revision,
+        made.device,
+        made.dtype,
+        made.profile.name,
+        made.profile.reason,
     )
     _register(made)
     warm_up_flow(flow_context(), made)
@@ -136,6 +142,7 @@ def _register(engine: Engine) -> None:
             model_revision=engine.revision,
             device=engine.device,
             dtype=engine.dtype,
+            profile=engine.profile.name,
             warmed_up=engine.warmed_up,
             batch_size=get_settings().batch_size,
         )

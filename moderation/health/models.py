@@ -23,6 +23,7 @@ class InferenceWorker(Base):
     model_revision: Mapped[str] = mapped_column(String(100))
     device: Mapped[str] = mapped_column(String(32))
     dtype: Mapped[str] = mapped_column(String(16))
+    profile: Mapped[str] = mapped_column(String(32), server_default="generic")
     warmed_up: Mapped[bool] = mapped_column(Boolean)
     batch_size: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = now_column()

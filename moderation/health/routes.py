@@ -32,6 +32,7 @@ _HEALTH_EXAMPLE = {
             "model": {"id": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf", "revision": "5d1e7a3c"},
             "device": "cuda:0",
             "dtype": "bfloat16",
+            "profile": "llavaguard",
             "warmed_up": True,
             "batch_size": 8,
             "started_at": "2026-11-25T11:58:00+00:00",

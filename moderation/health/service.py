@@ -20,6 +20,7 @@ def _workers(session: Any) -> list[dict[str, Any]]:
             "model": {"id": w.model_id, "revision": w.model_revision},
             "device": w.device,
             "dtype": w.dtype,
+            "profile": w.profile,
             "warmed_up": w.warmed_up,
             "batch_size": w.batch_size,
             "started_at": w.started_at.isoformat(),

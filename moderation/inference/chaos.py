@@ -42,6 +42,7 @@ class FailingOnSize:
         self.model_id, self.revision = self.inner.model_id, self.inner.revision
         self.device, self.dtype = self.inner.device, self.inner.dtype
         self.warmed_up = self.inner.warmed_up
+        self.profile = self.inner.profile
 
     def decoding_params(self, rubric: Rubric) -> dict[str, object]:
         """The inner engine's decoding parameters."""

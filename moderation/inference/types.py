@@ -8,6 +8,7 @@ from typing import Protocol
 
 from PIL import Image
 
+from moderation.inference.profiles import ProfileChoice
 from moderation.inference.rubric import Rubric
 
 
@@ -48,6 +49,7 @@ class Engine(Protocol):
     device: str
     dtype: str
     warmed_up: bool
+    profile: ProfileChoice  # how it asks the model (verdict format included)
 
     def decoding_params(self, rubric: Rubric) -> dict[str, object]:
         """How verdicts under ``rubric`` are decoded (provenance)."""

@@ -86,6 +86,11 @@ class ModelRef(BaseModel):
     engine: str = Field(
         description="where the model ran: local (in the worker) or vllm (an inference server)"
     )
+    profile: str = Field(
+        description="how the model was asked (MODERATION_MODEL_PROFILE): generic (our rubric "
+        "prompt and labels) or llavaguard / llavaguard-v1.1 (LlavaGuard's template and labels; "
+        "the decision still uses our ids, raw text keeps the model's words)"
+    )
     decoding: dict[str, Any] = Field(
         description="how the verdict was decoded: strategy, schema, prompt layout, versions; "
         "with vllm also the served model and the server's version"
@@ -141,13 +146,15 @@ MODERATION_EXAMPLE: dict[str, Any] = {
             "id": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf",
             "revision": "5d1e7a3c",
             "engine": "vllm",
+            "profile": "llavaguard",
             "decoding": {
                 "engine": "vllm",
+                "profile": "llavaguard",
                 "strategy": "greedy",
-                "max_new_tokens": 354,
-                "constrained": "json_schema/vllm",
-                "prompt_layout": "policy_first",
-                "top_logprobs": 32,
+                "max_new_tokens": 1150,
+                "constrained": "structured_outputs/vllm",
+                "prompt_layout": "image_first",
+                "top_logprobs": 8,
                 "served_model": "AIML-TUDA/LlavaGuard-v1.2-0.5B-OV-hf",
                 "vllm": "0.32.0",
             },
@@ -178,6 +185,8 @@ def decision_out(decision: Decision) -> DecisionOut:
             id=decision.model_id,
             revision=decision.model_revision,
             engine=str(decision.decoding.get("engine", "local")),
+            # decisions stored before there were profiles were all asked the generic way
+            profile=str(decision.decoding.get("profile", "generic")),
             decoding=dict(decision.decoding),
         ),
         decided_at=decision.decided_at,

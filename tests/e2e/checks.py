@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from moderation.inference.profiles import PROFILES
+from moderation.inference.verdict_format import public_category
 from moderation.policies.format import load_policy_file
 from moderation.submissions.verdicts import decide
 from tests.support.db import rows
@@ -49,9 +50,13 @@ def assert_matches_database(db: str, body: dict[str, Any]) -> dict[str, Any]:
         decision["model"]["id"],
         decision["model"]["revision"],
     )
-    verdict = json.loads(row["raw_text"])  # the exact model output is stored and parses
-    assert verdict["rationale"] == decision["rationale"]
-    assert row["verdict"] == {"rating": verdict["rating"], "category": _category(verdict)}
+    # the exact model output is stored, in the words of the profile it was asked with
+    profile = PROFILES[row["decoding"]["profile"]]
+    assert decision["model"]["profile"] == profile.name
+    policy = load_policy_file(ROOT / "policies" / f"{body['policy']['slug']}.yaml")
+    parsed = profile.answer.parse(row["raw_text"], policy.rubric())
+    assert parsed.rationale == decision["rationale"]
+    assert row["verdict"] == {"rating": parsed.rating, "category": public_category(parsed)}
     assert len(row["prompt_sha256"]) == 64 and row["latency_ms"] > 0
     assert row["decoding"]["max_new_tokens"] > 0
     (sub,) = rows(
@@ -65,7 +70,3 @@ def assert_matches_database(db: str, body: dict[str, Any]) -> dict[str, Any]:
         "policy_version": body["policy"]["version"],
     }
     return row
-
-
-def _category(verdict: dict[str, Any]) -> str | None:
-    return None if verdict["category"] == "none" else verdict["category"]
