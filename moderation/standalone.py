@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from moderation.admin import create_tenant_key, migrate, sync_policy_files
 from moderation.config import Settings
 from moderation.embedded import ensure_services
+from moderation.inference.profiles import choose_profile
 from moderation.inference.resolve import DEMO_WARNING, resolve_model
 from moderation.inference.vllm_server import DEFAULT_PORT
 
@@ -76,12 +77,13 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.kill()
 
 
-def _banner(url: str, key: str, model: str, demo: bool, engine: str) -> str:
+def _banner(url: str, key: str, model: str, demo: bool, engine: str, profile: str) -> str:
     lines = [
         "",
         f"  Moderation API   {url}   (docs: {url}/docs)",
         f"  API key (dev)    {key}",
         f"  Model            {model}{'   [RANDOM-WEIGHT DEMO]' if demo else ''}",
+        f"  Model profile    {profile}",
         f"  Engine           {engine}",
         "",
         f"  curl -H 'Authorization: Bearer {key}' -F image=@photo.jpg {url}/v1/moderations",
@@ -142,7 +144,9 @@ def run_standalone(settings: Settings, host: str, port: int) -> int:
         if demo:
             print(f"WARNING: {DEMO_WARNING}", file=sys.stderr)
         engine = env.get("MODERATION_ENGINE_URL", "local") if supervised else "local"
-        print(_banner(f"http://{host}:{port}", key, model, demo, engine), flush=True)
+        chosen = choose_profile(settings.model_profile, [model])
+        profile = f"{chosen.name} ({chosen.reason})"
+        print(_banner(f"http://{host}:{port}", key, model, demo, engine, profile), flush=True)
         return _wait(children, supervised)
     return 0
 

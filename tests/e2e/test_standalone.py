@@ -93,6 +93,8 @@ def test_standalone_runs_the_whole_service_and_stops_on_ctrl_c(tmp_path: Path, e
             log,
         )
         assert "RANDOM-WEIGHT" in log.read_text()
+        # the demo picks a profile and says which
+        assert "Model profile    generic (auto: not a LlavaGuard checkpoint)" in log.read_text()
         url = f"http://127.0.0.1:{port}"
         _wait_for(lambda: _healthy(url), 60, "the API", proc, log)
         with httpx.Client(
@@ -106,6 +108,7 @@ def test_standalone_runs_the_whole_service_and_stops_on_ctrl_c(tmp_path: Path, e
             assert body["status"] == "decided", body
             assert "RANDOM WEIGHTS" in body["decision"]["model"]["id"]
             assert body["decision"]["model"]["engine"] == engine
+            assert body["decision"]["model"]["profile"] == "generic"
             if engine == "vllm":  # a server that dies (its whole group) is started again
                 server = _vllm_server(tmp_path)
                 assert server is not None

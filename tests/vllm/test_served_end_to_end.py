@@ -102,7 +102,17 @@ def test_health_says_whether_the_server_answers(vllm_server: VllmServer, db: str
         assert body["status"] == status and body["engine"]["kind"] == "vllm"
         if status == "ok":
             assert body["engine"]["status"] == "ok" and body["engine"]["vllm"] == "0.32.0"
+            # auto: the served small checkpoint is no LlavaGuard
+            assert body["engine"]["profile"]["name"] == "generic"
         else:
             assert body["engine"]["status"].startswith("error: ")
             assert "unreachable" in body["engine"]["status"]
-    assert check_engine(Settings(engine="local")) == {"kind": "local"}
+    local = check_engine(Settings(engine="local", model="/models/LlavaGuard-v1.2-0.5B-OV-hf"))
+    assert local == {
+        "kind": "local",
+        "model": "/models/LlavaGuard-v1.2-0.5B-OV-hf",
+        "profile": {
+            "name": "llavaguard",
+            "reason": "auto: /models/LlavaGuard-v1.2-0.5B-OV-hf is LlavaGuard 1.2",
+        },
+    }
