@@ -43,8 +43,11 @@ def decide(policy: Policy, unsafe: float, categories: dict[str, float]) -> Outco
 
 
 def verdict_key(submission: SubmissionRef, model: ModelInfo) -> str:
-    """What makes a verdict reproducible: image bytes, policy version, model, decoding."""
+    """What makes a verdict reproducible (image bytes, policy version, model, decoding), and
+    whose it is: a verdict is reused only within its tenant, so a cache hit never tells a tenant
+    that another tenant uploaded the same bytes (issue #18)."""
     material = [
+        str(submission.tenant_id),
         submission.image_sha256,
         submission.policy_version,
         model.model_id,

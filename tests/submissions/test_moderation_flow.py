@@ -161,6 +161,24 @@ def test_other_policy_version_is_not_served_from_the_cache(env: Env, db: str, en
     assert report.decided == [other] and counting.calls == [1, 1]
 
 
+def test_another_tenants_verdict_is_not_served_from_the_cache(
+    env: Env, db: str, engine: Any
+) -> None:
+    """The same bytes under the same policy, uploaded by two tenants: each gets its own model
+    call, and nothing of the first tenant's decision reaches the second's."""
+    counting = CountingEngine(engine)
+    first = _submit(env, db, seed=781)
+    moderate_submissions_flow(_ctx(env, db), counting, [first])
+    other_id, _ = accept_without_sending(db, env.data_dir / "blobs", seed=781, tenant="other")
+    other = uuid.UUID(other_id)
+    report = moderate_submissions_flow(_ctx(env, db), counting, [other])
+    assert report.decided == [other] and counting.calls == [1, 1]
+    (row,) = rows(
+        db, "SELECT source, cached_from FROM decisions WHERE submission_id = :s", s=str(other)
+    )
+    assert row == {"source": "model", "cached_from": None}
+
+
 def test_one_bad_image_fails_alone_and_the_rest_of_the_batch_is_decided(
     env: Env, db: str, engine: Any
 ) -> None:
