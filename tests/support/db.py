@@ -17,6 +17,16 @@ def rows(db_url: str, sql: str, **params: object) -> list[dict[str, object]]:
         engine.dispose()
 
 
+def execute(db_url: str, sql: str, **params: object) -> None:
+    """Run a statement and commit it (``rows`` reads: what it writes is rolled back)."""
+    engine = create_engine(normalize_url(db_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql), params)
+    finally:
+        engine.dispose()
+
+
 def count(db_url: str, table: str, **params: object) -> int:
     """Rows in a table (``table`` may carry a WHERE clause with ``:name`` parameters)."""
     found = rows(db_url, f"SELECT count(*) AS n FROM {table}", **params)
