@@ -65,7 +65,6 @@ class HFEngine:
         prefix_entries: int = 4,
     ) -> None:
         self.profile = profile or ProfileChoice(GENERIC_PROFILE, "default")
-        self.answer = self.profile.profile.answer
         self.model_id = checkpoint.model_id
         self.revision = checkpoint.revision
         self.device = checkpoint.device
@@ -90,6 +89,11 @@ class HFEngine:
         self._prefix_refused: set[str] = set()
         self._image_token_id = int(self.model.config.image_token_id)
         self.counters = EngineCounters()
+
+    @property
+    def answer(self) -> verdict_format.VerdictFormat:
+        """The verdict format of the profile the model is asked with."""
+        return self.profile.profile.answer
 
     def uses_prefix_cache(self, rubric: Rubric) -> bool:
         """Whether verdicts under ``rubric`` reuse the KV cache of its rubric prefix."""

@@ -11,19 +11,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from moderation.inference import llavaguard_prompt, prompt
 from moderation.inference.rubric import PromptLayout, Rubric
 from moderation.inference.verdict_format import GENERIC, LLAVAGUARD, VerdictFormat
-
-ProfileSetting = Literal["auto", "generic", "llavaguard", "llavaguard-v1.1"]
-PROFILE_SETTINGS: tuple[ProfileSetting, ...] = (
-    "auto",
-    "generic",
-    "llavaguard",
-    "llavaguard-v1.1",
-)
 
 
 @dataclass(frozen=True)
@@ -58,6 +50,7 @@ PROFILES = {
     "llavaguard-v1.1": _llavaguard("llavaguard-v1.1", llavaguard_prompt.RATIONALE_STEP_V1_1),
 }
 GENERIC_PROFILE = PROFILES["generic"]
+PROFILE_SETTINGS = ("auto", *PROFILES)  # what MODERATION_MODEL_PROFILE accepts
 
 _BEFORE_1_2 = re.compile(r"v1[._-]?[01](?![0-9])")
 _VERSIONED = re.compile(r"v1[._-]?[0-9]")
