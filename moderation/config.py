@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         default=10_000, ge=0, description="503 on new uploads above this inference backlog; 0 off"
     )
 
+    verdict_cache_scope: Literal["tenant", "global"] = Field(
+        default="tenant",
+        description="whose verdicts the cache may reuse for identical bytes, policy version and "
+        "model: the same tenant's only, or any tenant's (for one platform run as several "
+        "tenants; a tenant still never sees the other tenant's submission)",
+    )
+
     # delivery guarantees
     stuck_after_s: int = 300
     max_attempts: int = 3

@@ -4,7 +4,14 @@ from moderation.accounts.models import ApiKey, Tenant, User, UserSession
 from moderation.audit.models import AuditChainHead, AuditEvent
 from moderation.health.models import InferenceWorker
 from moderation.outbox.models import OutboxMessage
-from moderation.policies.models import BacktestItem, BacktestRun, Policy, PolicyDraft, PolicyVersion
+from moderation.policies.models import (
+    BacktestItem,
+    BacktestRun,
+    Policy,
+    PolicyDraft,
+    PolicyRelease,
+    PolicyVersion,
+)
 from moderation.review.models import Review, ReviewClaim
 from moderation.storage.base import Base
 from moderation.submissions.models import Appeal, Decision, IdempotencyKey, Image, Submission
@@ -25,6 +32,7 @@ __all__ = [
     "OutboxMessage",
     "Policy",
     "PolicyDraft",
+    "PolicyRelease",
     "PolicyVersion",
     "Review",
     "ReviewClaim",

@@ -40,6 +40,7 @@ def flow_context() -> FlowContext:
         blobs=blob_store(settings),
         max_pixels=settings.max_image_pixels,
         max_attempts=settings.max_attempts,
+        verdict_cache_scope=settings.verdict_cache_scope,
     )
 
 

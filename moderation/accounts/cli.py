@@ -22,7 +22,8 @@ def _db_url() -> str:
     return url
 
 
-def _tenant_id(name: str | None) -> uuid.UUID | None:
+def tenant_id_of(name: str | None) -> uuid.UUID | None:
+    """The id of the tenant named ``name`` (None for None; a click error for no such tenant)."""
     if name is None:
         return None
     with read_scope(_db_url()) as session:
@@ -44,7 +45,7 @@ def users() -> None:
 @click.option("--password-stdin", is_flag=True, help="read the password from stdin (scripts)")
 def users_create(email: str, role: accounts.Role, tenant: str | None, password_stdin: bool) -> None:
     """Create an account; the password is prompted for (hidden, asked twice)."""
-    tenant_id = _tenant_id(tenant)
+    tenant_id = tenant_id_of(tenant)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -66,7 +67,7 @@ def audit() -> None:
 @click.option("--tenant", default=None, help="tenant name; default: every chain")
 def audit_verify(tenant: str | None) -> None:
     """Recompute each tenant's hash chain; report the first row that does not hold (exit 1)."""
-    tenant_id = _tenant_id(tenant)
+    tenant_id = tenant_id_of(tenant)
     chain = None if tenant_id is None else str(tenant_id)
     with session_scope(_db_url()) as session:
         # one snapshot for the heads and the rows, whatever is appended meanwhile

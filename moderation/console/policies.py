@@ -1,36 +1,70 @@
-"""Policy pages for policy authors: policies and their versions, a diff of two versions, the
-viewer's tenant's drafts with "start backtest", and a backtest's progress and report.
-Drafts themselves are written through the API or CLI."""
+"""Policy pages for policy authors: the policies the viewer's tenant uses (its own and the
+global ones), their versions, a diff of two versions, drafts with "start backtest" and
+"publish", rollback, and a backtest's progress and report. Drafts themselves are written through
+the API or CLI.
+
+A tenant's author publishes and rolls back its tenant's own policies; the global ones change
+only by an admin without a tenant (or the CLI). Publish and rollback show the diff first and
+act on a second, confirming request.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from moderation.accounts.users import ReviewerSession
-from moderation.console.auth import PolicyAuthorDep
+from moderation.console.auth import Forbidden, PolicyAuthorDep
 from moderation.console.render import error_page, render
-from moderation.policies import backtests
-from moderation.policies.authoring import (
-    Author,
-    DraftNotFound,
-    diff_versions,
-    get_draft,
+from moderation.policies import authoring, backtests
+from moderation.policies.authoring import Author, DraftNotFound, diff_versions, get_draft
+from moderation.policies.catalog import UnknownPolicy
+from moderation.policies.reading import (
+    PolicyVersions,
+    authors_work,
+    policy_versions,
+    usable_policies,
+    version_of,
 )
-from moderation.policies.reading import all_policies, authors_work, policy_versions, version_of
 from moderation.storage.db import read_scope, session_scope
 from moderation.web.deps import DbUrlDep, SettingsDep
 
 router = APIRouter(prefix="/policies")
 BACKTEST_LIMIT = 500  # latest reviewed submissions a console backtest measures
+ScopeQuery = Annotated[str | None, Query(pattern="^(tenant|global)$")]
 
 
 def _author(user: ReviewerSession) -> Author:
     return Author(user.tenant_id, f"user:{user.email}")
+
+
+def may_change(user: ReviewerSession, found: PolicyVersions) -> bool:
+    """Whether ``user`` may publish to or roll back this policy: a tenant's own policy by
+    that tenant's authors; a global one by an admin without a tenant."""
+    if found.policy.tenant_id is None:
+        return user.tenant_id is None and user.has_role("admin")
+    return found.policy.tenant_id == user.tenant_id
+
+
+def _changer(user: ReviewerSession) -> Author:
+    """The author of a publish or rollback (Forbidden for an author without a tenant who is
+    not an admin: the global policies are the operator's)."""
+    if not may_publish(user):
+        raise Forbidden(
+            "global policies change only by an admin without a tenant (or the CLI); "
+            "an account of a tenant publishes that tenant's own policies"
+        )
+    return _author(user)
+
+
+def may_publish(user: ReviewerSession) -> bool:
+    """Whether ``user`` may publish its drafts: those of its tenant, or the global ones for
+    an admin without a tenant."""
+    return user.tenant_id is not None or user.has_role("admin")
 
 
 def _policy_page(
@@ -39,9 +73,10 @@ def _policy_page(
     session: Session,
     slug: str,
     status_code: int = 200,
+    scope: str | None = None,
     **extra: Any,
 ) -> Response:
-    found = policy_versions(session, slug)
+    found = policy_versions(session, user.tenant_id, slug, scope)
     if found is None:
         return error_page(request, user, 404, f"no policy '{slug}'")
     work = authors_work(session, slug, user.tenant_id)
@@ -52,26 +87,45 @@ def _policy_page(
         user,
         status_code,
         slug=slug,
+        policy=found.policy,
         active=found.policy.active_version,
         versions=found.versions,
+        may_change=may_change(user, found),
+        may_publish=may_publish(user),
+        shadowed=_shadowed(session, user, found),
         drafts=work.drafts,
         runs=work.runs,
         **context,
     )
 
 
+def _shadowed(session: Session, user: ReviewerSession, found: PolicyVersions) -> bool:
+    """Whether ``found`` is a global policy the user's tenant replaces with its own."""
+    if found.policy.tenant_id is not None or user.tenant_id is None:
+        return False
+    return policy_versions(session, user.tenant_id, found.policy.slug, "tenant") is not None
+
+
 @router.get("", name="policies")
 def policies_page(request: Request, user: PolicyAuthorDep, db_url: DbUrlDep) -> Response:
-    """Every policy, its active version and all its versions."""
-    rows = [(p.policy, p.active, p.versions) for p in all_policies(db_url)]
+    """The policies the viewer's tenant uses (its own, the global ones), with their versions."""
+    found = usable_policies(db_url, user.tenant_id)
+    own = {p.policy.slug for p in found if p.policy.tenant_id is not None}
+    rows = [
+        (p.policy, p.active, p.versions, p.policy.tenant_id is None and p.policy.slug in own)
+        for p in found
+    ]
     return render(request, "policies.html", user, rows=rows)
 
 
 @router.get("/{slug}", name="policy")
-def policy_page(request: Request, slug: str, user: PolicyAuthorDep, db_url: DbUrlDep) -> Response:
-    """A policy's versions, drafts and backtests."""
+def policy_page(
+    request: Request, slug: str, user: PolicyAuthorDep, db_url: DbUrlDep, scope: ScopeQuery = None
+) -> Response:
+    """A policy's versions, drafts and backtests: the one the viewer's tenant uses, or the
+    ``global``/``tenant`` one when ``scope`` says."""
     with read_scope(db_url) as session:
-        return _policy_page(request, user, session, slug)
+        return _policy_page(request, user, session, slug, scope=scope)
 
 
 @router.get("/{slug}/diff", name="policy_diff")
@@ -82,19 +136,20 @@ def policy_diff(
     db_url: DbUrlDep,
     a: str = Query(max_length=80),
     b: str = Query(max_length=80),
+    scope: ScopeQuery = None,
 ) -> Response:
     """A unified diff of versions ``a`` and ``b`` of the policy."""
     with read_scope(db_url) as session:
-        found = [version_of(session, slug, v) for v in (a, b)]
+        found = [version_of(session, user.tenant_id, slug, v) for v in (a, b)]
         if any(v is None for v in found):
             message = f"both versions must be versions of '{slug}'"
-            return _policy_page(request, user, session, slug, 404, error=message, a=a, b=b)
+            return _policy_page(request, user, session, slug, 404, scope, error=message, a=a, b=b)
         before, after = (v for v in found if v is not None)
         diff = diff_versions(before, after)
-        return _policy_page(request, user, session, slug, diff=diff, a=a, b=b)
+        return _policy_page(request, user, session, slug, scope=scope, diff=diff, a=a, b=b)
 
 
-@router.post("/{slug}/drafts/{draft_id}/backtests", name="start_backtest")
+@router.post("/{slug}/drafts/{draft_id}/backtests", name="console_start_backtest")
 def start_backtest(
     request: Request,
     slug: str,
@@ -121,6 +176,85 @@ def start_backtest(
             return _policy_page(request, user, session, slug, 422, error=str(exc))
     target = request.url_for("backtest", slug=slug, run_id=run_id).path
     return RedirectResponse(target, status_code=303)
+
+
+def _confirm_page(
+    request: Request, user: ReviewerSession, slug: str, action: str, version: str, diff: str
+) -> Response:
+    return render(
+        request, "policy_confirm.html", user, slug=slug, action=action, version=version, diff=diff
+    )
+
+
+@router.get("/{slug}/drafts/{draft_id}/publish", name="console_publish_confirm")
+def publish_confirm(
+    request: Request, slug: str, draft_id: uuid.UUID, user: PolicyAuthorDep, db_url: DbUrlDep
+) -> Response:
+    """What publishing the draft changes (its diff against the version in use) and a button
+    that confirms it."""
+    author = _changer(user)
+    try:
+        with session_scope(db_url) as session:
+            draft = get_draft(session, author, slug, draft_id)
+            diff = authoring.diff_draft(session, author, draft)
+    except DraftNotFound:
+        return error_page(request, user, 404, f"no draft '{draft_id}' of '{slug}'")
+    return _confirm_page(request, user, slug, "publish", diff.draft_version, diff.diff)
+
+
+@router.post("/{slug}/drafts/{draft_id}/publish", name="console_publish")
+def publish(
+    request: Request, slug: str, draft_id: uuid.UUID, user: PolicyAuthorDep, db_url: DbUrlDep
+) -> Response:
+    """Publish the draft under its owner's policy (audited); then the policy page."""
+    author = _changer(user)
+    try:
+        with session_scope(db_url) as session:
+            authoring.publish_draft(session, author, get_draft(session, author, slug, draft_id))
+    except DraftNotFound:
+        return error_page(request, user, 404, f"no draft '{draft_id}' of '{slug}'")
+    return RedirectResponse(request.url_for("policy", slug=slug).path, status_code=303)
+
+
+@router.get("/{slug}/rollback", name="console_rollback_confirm")
+def rollback_confirm(
+    request: Request,
+    slug: str,
+    user: PolicyAuthorDep,
+    db_url: DbUrlDep,
+    version: str = Query(max_length=80),
+) -> Response:
+    """What rolling back to ``version`` changes and a button that confirms it."""
+    author = _changer(user)
+    with read_scope(db_url) as session:
+        found = policy_versions(session, author.tenant_id, slug, author.scope)
+        target = (
+            None
+            if found is None
+            else next((v for v in found.versions if v.version == version), None)
+        )
+        if found is None or target is None:
+            return error_page(request, user, 404, f"no version '{version}' of your '{slug}'")
+        diff = diff_versions(found.active, target)
+    return _confirm_page(request, user, slug, "rollback", version, diff)
+
+
+@router.post("/{slug}/rollback", name="console_rollback")
+def rollback(
+    request: Request,
+    slug: str,
+    user: PolicyAuthorDep,
+    db_url: DbUrlDep,
+    version: Annotated[str, Form(max_length=80)],
+) -> Response:
+    """Activate again a version released under the owner's policy (audited)."""
+    author = _changer(user)
+    try:
+        with session_scope(db_url) as session:
+            authoring.roll_back(session, author, slug, version)
+    except UnknownPolicy:
+        return error_page(request, user, 404, f"no version '{version}' of your '{slug}'")
+    return RedirectResponse(request.url_for("policy", slug=slug).path, status_code=303)
 
 
 @router.get("/{slug}/backtests/{run_id}", name="backtest")

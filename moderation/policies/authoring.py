@@ -1,6 +1,10 @@
 """Authoring flow: draft a rubric, diff it against the active version, publish, roll back.
 
-Every step is audited with its author; policies are global, drafts remember who wrote them.
+A draft belongs to the tenant its author acts for, or to nobody (global: the operator's, from
+the CLI or a console admin without a tenant). Publishing it activates its version under the
+policy of that owner, created on first publish, so a tenant's draft based on a global policy
+becomes the tenant's own policy of the slug and leaves the global one untouched. Every step is
+audited in the owner's chain, with its author.
 """
 
 from __future__ import annotations
@@ -24,14 +28,37 @@ from moderation.policies.yaml_lines import locate
 
 @dataclass(frozen=True)
 class Author:
-    """Who makes an authoring call: the tenant of the API key (None from the CLI) and a label."""
+    """Who makes an authoring call: the tenant whose policies it changes (None: the global
+    ones, which only the operator may change) and a label for the audit trail."""
 
     tenant_id: uuid.UUID | None
     actor: str
 
+    @property
+    def scope(self) -> str:
+        """``global`` or ``tenant``: the kind of policy this author changes."""
+        return "global" if self.tenant_id is None else "tenant"
+
 
 class DraftNotFound(LookupError):
-    """No draft with this id under this slug."""
+    """No draft with this id under this slug (or one of another owner)."""
+
+
+class GlobalPolicyForbidden(PermissionError):
+    """A tenant's author asked to change a global policy."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "global policies are the operator's: they change from the CLI "
+            "(moderation policies) or by a console admin without a tenant; "
+            "a tenant publishes its own policy of the same slug instead (scope 'tenant')"
+        )
+
+
+def check_scope(author: Author, scope: str) -> None:
+    """GlobalPolicyForbidden when a tenant's author asks for the ``global`` scope."""
+    if scope == "global" and author.tenant_id is not None:
+        raise GlobalPolicyForbidden
 
 
 @dataclass(frozen=True)
@@ -50,6 +77,7 @@ class Activation:
     slug: str
     version: str
     previous: str | None
+    scope: str  # ``tenant`` or ``global``: whose policy it activated
 
 
 def audit_authoring(
@@ -87,7 +115,7 @@ def create_draft(session: Session, author: Author, slug: str, source_yaml: str) 
         raise PolicyInvalid(
             [PolicyProblem("slug", locate(source_yaml).line_of(("slug",)), message)]
         )
-    current = policy_repo.get_policy(session, slug)
+    current = policy_repo.in_effect(session, author.tenant_id, slug)
     draft = policy_drafts.add(
         session,
         slug=slug,
@@ -104,21 +132,18 @@ def create_draft(session: Session, author: Author, slug: str, source_yaml: str) 
 
 
 def get_draft(session: Session, author: Author, slug: str, draft_id: uuid.UUID) -> PolicyDraft:
-    """A draft of ``slug`` that ``author``'s tenant wrote (any draft for the CLI, whose author
-    has no tenant); DraftNotFound otherwise, also for another tenant's draft."""
+    """A draft of ``slug`` of ``author``'s owner (the global drafts for an author without a
+    tenant); DraftNotFound otherwise, also for another tenant's draft."""
     draft = policy_drafts.get(session, draft_id)
-    if draft is None or draft.slug != slug or not _visible(author, draft.created_by_tenant_id):
+    if draft is None or draft.slug != slug or draft.created_by_tenant_id != author.tenant_id:
         raise DraftNotFound(str(draft_id))
     return draft
 
 
-def _visible(author: Author, owner: uuid.UUID | None) -> bool:
-    return author.tenant_id is None or owner == author.tenant_id
-
-
-def active_policy(session: Session, slug: str) -> Policy | None:
-    """The active version's rubric, or None for a policy not published yet."""
-    current = policy_repo.get_policy(session, slug)
+def active_policy(session: Session, tenant_id: uuid.UUID | None, slug: str) -> Policy | None:
+    """The rubric the tenant's submissions of ``slug`` use now (its own, else the global
+    one), or None for a policy not published yet."""
+    current = policy_repo.in_effect(session, tenant_id, slug)
     if current is None:
         return None
     row = policy_repo.get_version(session, current.active_version)
@@ -127,8 +152,8 @@ def active_policy(session: Session, slug: str) -> Policy | None:
 
 
 def diff_draft(session: Session, author: Author, draft: PolicyDraft) -> DraftDiff:
-    """The change a publish of ``draft`` would make to the active version."""
-    active = active_policy(session, draft.slug)
+    """The change a publish of ``draft`` would make to the rubric its owner uses now."""
+    active = active_policy(session, draft.created_by_tenant_id, draft.slug)
     before = canonical_yaml(active) if active else ""
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),
@@ -154,27 +179,42 @@ def diff_versions(before: PolicyVersion, after: PolicyVersion) -> str:
     return "".join(lines)
 
 
-def _activate(session: Session, author: Author, slug: str, version: str, event: str) -> Activation:
-    current = policy_repo.get_policy(session, slug)
+def _activate(
+    session: Session, author: Author, owner: Author, slug: str, version: str, event: str
+) -> Activation:
+    """Activate ``version`` under ``owner``'s policy ``slug``, audited in the owner's chain."""
+    current = policy_repo.in_effect(session, owner.tenant_id, slug)
     previous = None if current is None else current.active_version
-    policy_repo.set_active(session, slug, version)
-    audit_authoring(session, author, slug, event, {"version": version, "previous": previous})
-    return Activation(slug, version, previous)
+    policy_repo.set_active(session, owner.tenant_id, slug, version)
+    data = {"version": version, "previous": previous, "scope": owner.scope}
+    audit.append(
+        session,
+        tenant_id=owner.tenant_id,
+        subject_type="policy",
+        subject_id=slug,
+        event=event,
+        actor=author.actor,
+        data=data,
+    )
+    return Activation(slug, version, previous, owner.scope)
 
 
 def publish_draft(session: Session, author: Author, draft: PolicyDraft) -> Activation:
-    """Make the draft an immutable version and activate it: new submissions use it at once."""
+    """Make the draft an immutable version and activate it under the policy of the draft's
+    owner (created when the owner had none): its new submissions use it at once."""
     policy = draft_policy(draft)
     policy_repo.add_version(
         session, policy.version, policy.slug, policy.model_dump(mode="json"), policy.content_sha256
     )
     policy_drafts.mark_published(session, draft)
-    return _activate(session, author, draft.slug, policy.version, "policy.published")
+    owner = Author(draft.created_by_tenant_id, author.actor)
+    return _activate(session, author, owner, draft.slug, policy.version, "policy.published")
 
 
 def roll_back(session: Session, author: Author, slug: str, version: str) -> Activation:
-    """Activate an earlier version of ``slug`` again (UnknownPolicy for a foreign version)."""
-    row = policy_repo.get_version(session, version)
-    if row is None or row.slug != slug:
+    """Activate again a version released earlier under the author's own policy ``slug``
+    (UnknownPolicy for any other version, also a global one or another tenant's)."""
+    own = policy_repo.owned(session, author.tenant_id, slug)
+    if own is None or policy_repo.released_under(session, own, version) is None:
         raise UnknownPolicy(version)
-    return _activate(session, author, slug, version, "policy.rolled_back")
+    return _activate(session, author, author, slug, version, "policy.rolled_back")

@@ -92,8 +92,9 @@ def items(session: Session, run_id: uuid.UUID) -> list[BacktestItem]:
 def recent_runs(
     session: Session, slug: str, tenant_id: uuid.UUID | None, limit: int = 20
 ) -> list[BacktestRun]:
-    """The latest runs of ``slug``, newest first; only ``tenant_id``'s when given."""
-    stmt = select(BacktestRun).where(BacktestRun.slug == slug)
-    if tenant_id is not None:
-        stmt = stmt.where(BacktestRun.created_by_tenant_id == tenant_id)
+    """The latest runs of ``slug``, newest first; of one owner (a
+    tenant, or None: global)."""
+    stmt = select(BacktestRun).where(
+        BacktestRun.created_by_tenant_id.is_not_distinct_from(tenant_id), BacktestRun.slug == slug
+    )
     return list(session.scalars(stmt.order_by(BacktestRun.created_at.desc()).limit(limit)))

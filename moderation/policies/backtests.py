@@ -68,7 +68,8 @@ def start_backtest(
     """Store a run over ``images`` and queue its items in chunks; (run, outbox message ids)."""
     if not images:
         raise NothingToBacktest(f"no labelled images to backtest ({source})")
-    current = policy_repo.get_policy(session, draft.slug)
+    owner = draft.created_by_tenant_id  # the run is the draft owner's, like the draft
+    current = policy_repo.in_effect(session, owner, draft.slug)
     run = backtests.add_run(
         session,
         draft_id=draft.id,
@@ -77,7 +78,7 @@ def start_backtest(
         source=source,
         dataset=dataset,
         total=len(images),
-        created_by_tenant_id=author.tenant_id,
+        created_by_tenant_id=owner,
         created_by=author.actor,
     )
     item_ids = backtests.add_items(session, run.id, [asdict(i) for i in images])

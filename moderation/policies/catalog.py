@@ -27,20 +27,25 @@ class SyncResult:
 
 
 def sync_policies(session: Session, directory: Path) -> list[SyncResult]:
-    """Load ``directory/*.yaml`` as versions (a no-op when unchanged).
+    """Load ``directory/*.yaml`` as versions of the global policies (a no-op when unchanged).
 
-    A file's version is activated when it is new, or when its policy does not exist yet: an
-    unchanged file never undoes a publish or rollback made through the authoring API.
+    A file's version is activated when the global policy never had it, or when the global
+    policy does not exist yet: an unchanged file never undoes a publish or rollback made by
+    an operator through the authoring flow. Tenants' own policies are never touched.
     """
     results = []
     for policy in load_policy_dir(directory):
         content = policy.model_dump(mode="json")
-        exists = policy_repo.get_policy(session, policy.slug) is not None
+        current = policy_repo.owned(session, None, policy.slug)
         created = policy_repo.add_version(
             session, policy.version, policy.slug, content, policy.content_sha256
         )
-        activated = (created or not exists) and policy_repo.set_active(
-            session, policy.slug, policy.version
+        released = (
+            current is not None
+            and policy_repo.released_under(session, current, policy.version) is not None
+        )
+        activated = not released and policy_repo.set_active(
+            session, None, policy.slug, policy.version
         )
         if created or activated:
             audit.append(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from moderation.accounts.cli import tenant_id_of
 from moderation.config import get_settings
 from moderation.policies import authoring, backtests
 from moderation.policies import backtest_repository as backtest_repo
@@ -27,8 +28,15 @@ def _db_url() -> str:
     return url
 
 
-def _author() -> authoring.Author:
-    return authoring.Author(None, f"cli:{getpass.getuser()}")
+def _author(tenant: str | None = None) -> authoring.Author:
+    """The operator at the CLI, changing the global policies or, with ``tenant``, that
+    tenant's own."""
+    return authoring.Author(tenant_id_of(tenant), f"cli:{getpass.getuser()}")
+
+
+TENANT_OPTION = click.option(
+    "--tenant", default=None, help="a tenant's own policy (default: the global one)"
+)
 
 
 @click.group()
@@ -69,11 +77,12 @@ def sync(directory: Path | None) -> None:
         click.echo(f"{r.slug}: {r.version} ({state})")
 
 
-def _create_draft(path: Path) -> PolicyDraft:
+def _create_draft(path: Path, tenant: str | None) -> PolicyDraft:
     text = path.read_text(encoding="utf-8")
+    author = _author(tenant)
     try:
         with session_scope(_db_url()) as session:
-            return authoring.create_draft(session, _author(), parse_policy(text).slug, text)
+            return authoring.create_draft(session, author, parse_policy(text).slug, text)
     except PolicyInvalid as exc:
         raise click.ClickException(f"{path}: {exc}") from exc
 
@@ -92,9 +101,10 @@ def _draft(draft_ref: str) -> PolicyDraft:
 
 @policies.command("draft")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def draft(file: Path) -> None:
-    """Store FILE as a draft of its policy and print the draft id."""
-    created = _create_draft(file)
+@TENANT_OPTION
+def draft(file: Path, tenant: str | None) -> None:
+    """Store FILE as a draft of its global policy (or the tenant's own) and print its id."""
+    created = _create_draft(file, tenant)
     click.echo(f"{created.id} {created.slug} {created.version} (base {created.base_version})")
 
 
@@ -110,23 +120,25 @@ def diff(draft_id: str) -> None:
 @policies.command("publish")
 @click.argument("draft_id")
 def publish(draft_id: str) -> None:
-    """Publish a draft: new submissions use its version at once."""
+    """Publish a draft under its owner's policy: new submissions use its version at once."""
     with session_scope(_db_url()) as session:
         done = authoring.publish_draft(session, _author(), _draft(draft_id))
-    click.echo(f"{done.slug}: {done.version} active (was {done.previous})")
+    click.echo(f"{done.slug} ({done.scope}): {done.version} active (was {done.previous})")
 
 
 @policies.command("rollback")
 @click.argument("slug")
 @click.argument("version")
-def rollback(slug: str, version: str) -> None:
-    """Activate an earlier VERSION of SLUG again."""
+@TENANT_OPTION
+def rollback(slug: str, version: str, tenant: str | None) -> None:
+    """Activate an earlier VERSION of the global SLUG (or the tenant's own) again."""
+    author = _author(tenant)
     try:
         with session_scope(_db_url()) as session:
-            done = authoring.roll_back(session, _author(), slug, version)
+            done = authoring.roll_back(session, author, slug, version)
     except UnknownPolicy as exc:
         raise click.ClickException(f"no version {exc} of policy {slug}") from exc
-    click.echo(f"{done.slug}: {done.version} active (was {done.previous})")
+    click.echo(f"{done.slug} ({done.scope}): {done.version} active (was {done.previous})")
 
 
 def _pct(value: float | None) -> str:
@@ -174,7 +186,10 @@ def _follow(db_url: str, run_id: uuid.UUID, total: int, poll_s: float) -> None:
 )
 @click.option("--limit", type=int, default=500, show_default=True, help="reviewed submissions")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="follow and report")
-def backtest(draft_ref: str, dataset: Path | None, limit: int, wait: bool) -> None:
+@TENANT_OPTION
+def backtest(
+    draft_ref: str, dataset: Path | None, limit: int, wait: bool, tenant: str | None
+) -> None:
     """Backtest DRAFT_REF (a draft id, or a policy file drafted first) on the backtest queue."""
     from moderation.outbox.broker import default_publish
     from moderation.outbox.relay import relay_outbox
@@ -183,12 +198,14 @@ def backtest(draft_ref: str, dataset: Path | None, limit: int, wait: bool) -> No
 
     settings, db_url = get_settings(), _db_url()
     ref = Path(draft_ref)
-    found = _create_draft(ref) if ref.is_file() else _draft(draft_ref)
+    found = _create_draft(ref, tenant) if ref.is_file() else _draft(draft_ref)
     policy = authoring.draft_policy(found)
     try:
         with session_scope(db_url) as session:
             if dataset is None:
-                images = backtests.reviewed_images(session, found.slug, limit)
+                images = backtests.reviewed_images(
+                    session, found.slug, limit, found.created_by_tenant_id
+                )
             else:
                 blobs = blob_store(settings)
                 images = dataset_images(

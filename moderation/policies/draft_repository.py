@@ -51,8 +51,11 @@ def mark_published(session: Session, draft: PolicyDraft) -> None:
 
 
 def unpublished(session: Session, slug: str, tenant_id: uuid.UUID | None) -> list[PolicyDraft]:
-    """Drafts of ``slug`` not published yet, newest first; only ``tenant_id``'s when given."""
-    stmt = select(PolicyDraft).where(PolicyDraft.slug == slug, PolicyDraft.published_at.is_(None))
-    if tenant_id is not None:
-        stmt = stmt.where(PolicyDraft.created_by_tenant_id == tenant_id)
+    """Drafts of ``slug`` not published yet, newest first; of one owner (a
+    tenant, or None: global)."""
+    stmt = select(PolicyDraft).where(
+        PolicyDraft.created_by_tenant_id.is_not_distinct_from(tenant_id),
+        PolicyDraft.slug == slug,
+        PolicyDraft.published_at.is_(None),
+    )
     return list(session.scalars(stmt.order_by(PolicyDraft.created_at.desc())))

@@ -36,12 +36,15 @@ router = APIRouter()
 
 @contextmanager
 def authoring_scope(db_url: str) -> Iterator[Session]:
-    """A unit of work whose domain errors become API errors (422 invalid policy, 404)."""
+    """A unit of work whose domain errors become API errors (422 invalid policy, 404, 403 for
+    a global policy)."""
     try:
         with session_scope(db_url) as session:
             yield session
     except PolicyInvalid as exc:
         raise ApiError(422, "invalid_policy", str(exc)) from exc
+    except authoring.GlobalPolicyForbidden as exc:
+        raise ApiError(403, "forbidden", str(exc)) from exc
     except authoring.DraftNotFound as exc:
         raise policy_not_found(f"no draft '{exc}' of this policy") from exc
     except UnknownPolicy as exc:
@@ -50,8 +53,11 @@ def authoring_scope(db_url: str) -> Iterator[Session]:
 
 @router.post("/{slug}/drafts", status_code=201, response_model=DraftOut, summary="Create a draft")
 def create_draft(slug: str, body: DraftIn, author: AuthorDep, db_url: DbUrlDep) -> DraftOut:
-    """Validate a rubric (422 with field paths and lines) and store it as a draft of ``slug``."""
+    """Validate a rubric (422 with field paths and lines) and store it as a draft of the
+    tenant's own policy ``slug`` (which publishing creates, when the tenant uses the global
+    one so far)."""
     with authoring_scope(db_url) as session:
+        authoring.check_scope(author, body.scope)
         return draft_out(authoring.create_draft(session, author, slug, body.yaml))
 
 
@@ -105,7 +111,8 @@ def preview_draft_prompt(
 def publish_draft(
     slug: str, draft_id: uuid.UUID, author: AuthorDep, db_url: DbUrlDep
 ) -> ActivationOut:
-    """Make the draft a version and activate it: new submissions use it at once."""
+    """Make the draft a version and activate it under the tenant's own policy: the tenant's
+    new submissions use it at once; other tenants' are untouched."""
     with authoring_scope(db_url) as session:
         draft = authoring.get_draft(session, author, slug, draft_id)
         return activation_out(authoring.publish_draft(session, author, draft))
@@ -113,6 +120,7 @@ def publish_draft(
 
 @router.post("/{slug}/rollback", response_model=ActivationOut, summary="Roll back")
 def roll_back(slug: str, body: RollbackIn, author: AuthorDep, db_url: DbUrlDep) -> ActivationOut:
-    """Activate an earlier version of the policy again."""
+    """Activate again a version released earlier under the tenant's own policy ``slug``."""
     with authoring_scope(db_url) as session:
+        authoring.check_scope(author, body.scope)
         return activation_out(authoring.roll_back(session, author, slug, body.version))

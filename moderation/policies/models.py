@@ -1,4 +1,9 @@
-"""Tables of policies: policies, their immutable versions, drafts and backtests."""
+"""Tables of policies: policies, their immutable versions, drafts and backtests.
+
+A policy belongs to a tenant, or to nobody (``tenant_id`` NULL): a *global* policy, the
+operator's. Versions are content-addressed and shared (the same content is the same version);
+which versions a policy has is its list of releases.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,10 +27,45 @@ from moderation.storage.base import Base, now_column
 
 
 class Policy(Base):
+    """A policy slug of one owner (a tenant, or NULL: global) and its active version."""
+
     __tablename__ = "policies"
-    slug: Mapped[str] = mapped_column(String(63), primary_key=True)
+    __table_args__ = (
+        Index(
+            "uq_policies_global_slug",
+            "slug",
+            unique=True,
+            postgresql_where=text("tenant_id IS NULL"),
+        ),
+        Index(
+            "uq_policies_tenant_id_slug",
+            "tenant_id",
+            "slug",
+            unique=True,
+            postgresql_where=text("tenant_id IS NOT NULL"),
+        ),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"))
+    slug: Mapped[str] = mapped_column(String(63))
     active_version: Mapped[str] = mapped_column(ForeignKey("policy_versions.version"))
     updated_at: Mapped[datetime] = now_column()
+
+    @property
+    def scope(self) -> str:
+        """``global`` (the operator's) or ``tenant`` (one tenant's own)."""
+        return "global" if self.tenant_id is None else "tenant"
+
+
+class PolicyRelease(Base):
+    """A version published under a policy: the versions a policy may be rolled back to."""
+
+    __tablename__ = "policy_releases"
+    policy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("policies.id"), primary_key=True)
+    version: Mapped[str] = mapped_column(
+        ForeignKey("policy_versions.version"), primary_key=True, index=True
+    )
+    released_at: Mapped[datetime] = now_column()
 
 
 class PolicyVersion(Base):
@@ -50,6 +91,11 @@ class PolicyDraft(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = now_column()
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def scope(self) -> str:
+        """Whose policy publishing it changes: ``global`` or ``tenant`` (its creator's)."""
+        return "global" if self.created_by_tenant_id is None else "tenant"
 
 
 class BacktestRun(Base):

@@ -26,52 +26,67 @@ class PolicyVersions:
 
 @dataclass(frozen=True)
 class AuthorsWork:
-    """What the authors of a tenant (None: every tenant) have in progress on a policy."""
+    """What the authors of one owner (a tenant, or None: global) have in progress on a policy."""
 
     drafts: list[PolicyDraft]
     runs: list[BacktestRun]
 
 
 def _versions(session: Session, policy: Policy) -> PolicyVersions:
-    versions = policy_repo.versions_of(session, policy.slug)
+    versions = policy_repo.releases(session, policy)
     active = next(v for v in versions if v.version == policy.active_version)
     return PolicyVersions(policy, active, versions)
 
 
-def all_policies(db_url: str) -> list[PolicyVersions]:
-    """Every policy with its active version and all its versions."""
+def usable_policies(db_url: str, tenant_id: uuid.UUID | None) -> list[PolicyVersions]:
+    """The tenant's own policies and the global ones (only those for None), each with its
+    active version and all its versions."""
     with read_scope(db_url) as session:
-        return [_versions(session, policy) for policy, _ in policy_repo.list_active(session)]
+        rows = policy_repo.list_usable(session, tenant_id)
+        return [_versions(session, policy) for policy, _ in rows]
 
 
-def policy_versions(session: Session, slug: str) -> PolicyVersions | None:
-    """A policy and its versions (None: no such policy)."""
-    policy = policy_repo.get_policy(session, slug)
+def policy_versions(
+    session: Session, tenant_id: uuid.UUID | None, slug: str, scope: str | None = None
+) -> PolicyVersions | None:
+    """The policy ``slug`` a tenant uses (its own, else the global one), or exactly the
+    ``global`` or ``tenant`` one when ``scope`` says; None: no such policy."""
+    if scope is None:
+        policy = policy_repo.in_effect(session, tenant_id, slug)
+    else:
+        policy = policy_repo.owned(session, None if scope == "global" else tenant_id, slug)
     return None if policy is None else _versions(session, policy)
 
 
-def read_policy(db_url: str, slug: str) -> PolicyVersions | None:
+def read_policy(
+    db_url: str, tenant_id: uuid.UUID | None, slug: str, scope: str | None = None
+) -> PolicyVersions | None:
     """:func:`policy_versions` in its own read transaction."""
     with read_scope(db_url) as session:
-        return policy_versions(session, slug)
+        return policy_versions(session, tenant_id, slug, scope)
 
 
-def version_of(session: Session, slug: str, version: str) -> PolicyVersion | None:
-    """A version of the policy ``slug`` (None: no such version, or one of another policy)."""
-    row = policy_repo.get_version(session, version)
-    return row if row is not None and row.slug == slug else None
+def version_of(
+    session: Session, tenant_id: uuid.UUID | None, slug: str, version: str
+) -> PolicyVersion | None:
+    """A version of ``slug`` the tenant may read: released under its own policy or the
+    global one (None: no such version, one of another policy, or another tenant's)."""
+    return policy_repo.visible_version(session, tenant_id, slug, version)
 
 
-def read_version(db_url: str, slug: str, version: str) -> tuple[PolicyVersion, str] | None:
-    """A version of ``slug`` and the policy's active version id (None: not found)."""
+def read_version(
+    db_url: str, tenant_id: uuid.UUID | None, slug: str, version: str
+) -> tuple[PolicyVersion, str] | None:
+    """A version of ``slug`` the tenant may read and the active version id of the policy the
+    tenant uses (None: not found)."""
     with read_scope(db_url) as session:
-        row = version_of(session, slug, version)
-        policy = policy_repo.get_policy(session, slug)
+        row = version_of(session, tenant_id, slug, version)
+        policy = policy_repo.in_effect(session, tenant_id, slug)
     return None if row is None or policy is None else (row, policy.active_version)
 
 
 def authors_work(session: Session, slug: str, tenant_id: uuid.UUID | None) -> AuthorsWork:
-    """Unpublished drafts and recent backtests of ``slug`` visible to the tenant."""
+    """Unpublished drafts and recent backtests of ``slug`` of one owner (None: global)."""
     return AuthorsWork(
         drafts=policy_drafts.unpublished(session, slug, tenant_id),
         runs=backtest_repo.recent_runs(session, slug, tenant_id),

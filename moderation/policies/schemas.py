@@ -13,6 +13,7 @@ from moderation.policies.authoring import Activation, DraftDiff
 from moderation.policies.backtest_report import Report
 from moderation.policies.backtests import BacktestStatus
 from moderation.policies.models import PolicyDraft, PolicyVersion
+from moderation.policies.reading import PolicyVersions
 from moderation.web.shaping import from_attributes
 from moderation.web.text import RequestModel
 
@@ -63,8 +64,16 @@ _DRAFT_YAML = (
     "      - document discrimination in a news or educational context\n"
 )
 
+Scope = Literal["tenant", "global"]
+_SCOPE = (
+    "whose policy it changes: the caller's tenant's own (default); `global` policies are the "
+    "operator's (CLI, console admin) and a tenant's key gets 403"
+)
+
 _POLICY_EXAMPLE: dict[str, Any] = {
     "slug": "default",
+    "scope": "tenant",
+    "in_effect": True,
     "active_version": _ACTIVE,
     "updated_at": "2026-11-25T09:00:00Z",
     "content": _example_content(0.35),
@@ -109,6 +118,13 @@ class VersionOut(VersionSummary):
 class PolicyOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": _POLICY_EXAMPLE})
     slug: str
+    scope: Scope = Field(
+        description="`tenant`: the caller's tenant's own; `global`: the operator's"
+    )
+    in_effect: bool = Field(
+        description="whether the caller's submissions of this slug use it: a global policy is "
+        "not in effect for a tenant that has its own policy of the slug"
+    )
     active_version: str
     updated_at: datetime
     content: dict[str, Any] = Field(description="the rubric of the active version")
@@ -127,6 +143,7 @@ class PolicyList(BaseModel):
 class DraftIn(RequestModel):
     model_config = ConfigDict(json_schema_extra={"example": {"yaml": _DRAFT_YAML}})
     yaml: str = Field(min_length=1, max_length=200_000, description="the rubric as YAML")
+    scope: Scope = Field(default="tenant", description=_SCOPE)
 
 
 class DraftOut(BaseModel):
@@ -135,6 +152,7 @@ class DraftOut(BaseModel):
             "example": {
                 "id": _DRAFT_ID,
                 "slug": "default",
+                "scope": "tenant",
                 "version": _DRAFTED,
                 "base_version": _ACTIVE,
                 "content": _example_content(0.3),
@@ -146,8 +164,11 @@ class DraftOut(BaseModel):
     )
     id: uuid.UUID
     slug: str
+    scope: Scope = Field(description="whose policy publishing it changes")
     version: str = Field(description="the version id it gets when published")
-    base_version: str | None = Field(description="the active version when it was drafted")
+    base_version: str | None = Field(
+        description="the version the tenant's submissions used when it was drafted"
+    )
     content: dict[str, Any]
     created_by: str
     created_at: datetime
@@ -230,16 +251,30 @@ class PromptOut(BaseModel):
 
 class ActivationOut(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"example": {"slug": "default", "version": _DRAFTED, "previous": _ACTIVE}}
+        json_schema_extra={
+            "example": {
+                "slug": "default",
+                "scope": "tenant",
+                "version": _DRAFTED,
+                "previous": _ACTIVE,
+            }
+        }
     )
     slug: str
+    scope: Scope = Field(description="whose policy it activated")
     version: str
-    previous: str | None
+    previous: str | None = Field(
+        description="the version the owner's submissions used before (for a tenant's first "
+        "publish of a slug: the global one's)"
+    )
 
 
 class RollbackIn(RequestModel):
     model_config = ConfigDict(json_schema_extra={"example": {"version": _EARLIER}})
-    version: str = Field(min_length=1, max_length=80)
+    version: str = Field(
+        min_length=1, max_length=80, description="a version released earlier under the policy"
+    )
+    scope: Scope = Field(default="tenant", description=_SCOPE)
 
 
 class BacktestIn(RequestModel):
@@ -309,6 +344,26 @@ class BacktestOut(BaseModel):
     created_by: str
     created_at: datetime
     report: Report
+
+
+def policy_out(found: PolicyVersions, in_effect: bool, with_versions: bool) -> PolicyOut:
+    """The public view of a policy: its active rubric and, when asked, its versions."""
+    active = found.active
+    versions = [
+        VersionSummary(
+            version=v.version, created_at=v.created_at, active=v.version == active.version
+        )
+        for v in found.versions
+    ]
+    return PolicyOut(
+        slug=found.policy.slug,
+        scope=found.policy.scope,  # type: ignore[arg-type]
+        in_effect=in_effect,
+        active_version=active.version,
+        updated_at=found.policy.updated_at,
+        content=active.content,
+        versions=versions if with_versions else None,
+    )
 
 
 def version_out(row: PolicyVersion, active: str) -> VersionOut:

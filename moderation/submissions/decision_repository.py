@@ -108,16 +108,20 @@ def close_and_record(
     return {row[0] for row in session.execute(_close_and_record(fanout), params)}
 
 
-def model_verdicts(session: Session, verdict_keys: list[str]) -> dict[str, Decision]:
-    """For each key, the earliest decision whose verdict the model produced for it."""
+def model_verdicts(
+    session: Session, verdict_keys: list[str]
+) -> dict[str, tuple[Decision, uuid.UUID]]:
+    """For each key, the earliest decision whose verdict the model produced for it, and the
+    tenant of its submission."""
     if not verdict_keys:
         return {}
     stmt = (
-        select(Decision)
+        select(Decision, Submission.tenant_id)
+        .join(Submission, Submission.id == Decision.submission_id)
         .where(Decision.verdict_key.in_(set(verdict_keys)), Decision.source == "model")
         .order_by(Decision.decided_at.desc())
     )
-    return {d.verdict_key: d for d in session.scalars(stmt) if d.verdict_key}
+    return {d.verdict_key: (d, t) for d, t in session.execute(stmt) if d.verdict_key}
 
 
 def set_by_reviewer(

@@ -40,6 +40,7 @@ from moderation.submissions import repository as submissions
 from moderation.submissions.images import ImageRejected, decode_for_model
 from moderation.submissions.types import FINAL, OPEN, Status, SubmissionRef
 from moderation.submissions.verdicts import (
+    CachedVerdict,
     ModelInfo,
     VerdictToRecord,
     cached_verdicts,
@@ -59,6 +60,7 @@ class FlowContext:
     blobs: FileBlobStore
     max_pixels: int
     max_attempts: int
+    verdict_cache_scope: str = "tenant"  # whose verdicts the cache reuses: see verdict_key
 
 
 @dataclass
@@ -82,7 +84,8 @@ class _Claim:
     submission: SubmissionRef  # attempts include this one
     policy: Policy
     model: ModelInfo
-    cached: tuple[uuid.UUID, Verdict] | None = None
+    key: str = ""  # its verdict key
+    cached: CachedVerdict | None = None
     image: Image | None = None
 
 
@@ -164,10 +167,11 @@ def claim(
             if ref.policy_version not in models:
                 models[ref.policy_version] = model_info(engine, policy)
             claims.append(_Claim(ref, policy, models[ref.policy_version]))
-        keys = [verdict_key(c.submission, c.model) for c in claims]
-        cached = cached_verdicts(session, keys)
-    for c, key in zip(claims, keys, strict=True):
-        c.cached = cached.get(key)
+        for c in claims:
+            c.key = verdict_key(c.submission, c.model, ctx.verdict_cache_scope)
+        cached = cached_verdicts(session, [c.key for c in claims])
+    for c in claims:
+        c.cached = cached.get(c.key)
     claimed = {c.submission.id for c in claims}
     unclaimed = [sid for sid in ids if sid not in claimed]
     suspects = []
@@ -245,7 +249,13 @@ def _record(
             _release_or_fail(ctx, session, failures, report)
     to_record = {
         c.submission.id: VerdictToRecord(
-            c.submission, c.policy, r, c.model, c.cached[0] if c.cached else None
+            c.submission,
+            c.policy,
+            r,
+            c.model,
+            cached=c.cached is not None,
+            cached_from=c.cached.source_for(c.submission.tenant_id) if c.cached else None,
+            key=c.key,
         )
         for c, r in results
         if not isinstance(r, str)
@@ -256,7 +266,7 @@ def _record(
         if sid not in written:
             report.skipped.append(sid)  # closed meanwhile by another delivery or the sweeper
         else:
-            (report.cached if item.cached_from else report.decided).append(sid)
+            (report.cached if item.cached else report.decided).append(sid)
 
 
 def warm_up_flow(ctx: FlowContext, engine: Engine) -> None:
@@ -285,7 +295,9 @@ def _decide(
 ) -> list[uuid.UUID]:
     """Claim, reuse cached verdicts, one model call for the rest, record; the suspects."""
     claims, suspects = claim(ctx, engine, ids, report, statuses)
-    results: list[tuple[_Claim, Verdict | str]] = [(c, c.cached[1]) for c in claims if c.cached]
+    results: list[tuple[_Claim, Verdict | str]] = [
+        (c, c.cached.verdict) for c in claims if c.cached
+    ]
     to_model = _load_images(ctx, [c for c in claims if not c.cached], report)
     if to_model:
         try:

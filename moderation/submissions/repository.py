@@ -22,6 +22,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import distinct_on, insert
@@ -77,11 +78,22 @@ def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
         .on_conflict_do_nothing(index_elements=["sha256"])
         .cte("image_rows")
     )
+    # the policy a tenant's slug names: its own, else the global one
+    in_effect = (
+        select(Policy.active_version)
+        .where(
+            Policy.slug == r.c.policy_slug,
+            or_(Policy.tenant_id == r.c.tenant_id, Policy.tenant_id.is_(None)),
+        )
+        .order_by(Policy.tenant_id.is_(None))
+        .limit(1)
+        .lateral("in_effect")
+    )
     # a row is written only under a known policy, with an unrevoked key (when named) ...
     admitted = (
         select(r.c.idx, r.c.id, r.c.tenant_id, r.c.external_id, r.c.sha256)
-        .add_columns(r.c.idempotency_key, r.c.request_sha256, Policy.active_version)
-        .join(Policy, Policy.slug == r.c.policy_slug)
+        .add_columns(r.c.idempotency_key, r.c.request_sha256, in_effect.c.active_version)
+        .join(in_effect, true())
         .where(
             or_(
                 r.c.key_id.is_(None),
@@ -174,7 +186,8 @@ def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
 def receive_many(
     session: Session, incoming: Sequence[Incoming], *, intent: Intent, actor: str
 ) -> list[Received | None]:
-    """Record submissions under the active version of their policies in ONE statement: the
+    """Record submissions under the active version of their policies (the tenant's own of
+    the slug, else the global one) in ONE statement: the
     image rows (once per content), the queued submissions, an outbox row each with a NOTIFY
     to wake the relay, and a ``submission.received`` audit event each. Answers in input
     order; None where nothing was written: an unknown policy, a revoked key, or an

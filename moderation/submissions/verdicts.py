@@ -42,12 +42,14 @@ def decide(policy: Policy, unsafe: float, categories: dict[str, float]) -> Outco
     return Outcome("allow", "safe", None)
 
 
-def verdict_key(submission: SubmissionRef, model: ModelInfo) -> str:
-    """What makes a verdict reproducible (image bytes, policy version, model, decoding), and
-    whose it is: a verdict is reused only within its tenant, so a cache hit never tells a tenant
-    that another tenant uploaded the same bytes (issue #18)."""
+def verdict_key(submission: SubmissionRef, model: ModelInfo, scope: str = "tenant") -> str:
+    """What makes a verdict reproducible (image bytes, policy version, model, decoding), and,
+    under the ``tenant`` cache scope, whose it is: a verdict is then reused only within its
+    tenant, so a cache hit never tells a tenant that another tenant uploaded the same bytes.
+    Under ``global`` the key leaves the tenant out (as keys did before tenant scoping)."""
+    owner = [str(submission.tenant_id)] if scope == "tenant" else []
     material = [
-        str(submission.tenant_id),
+        *owner,
         submission.image_sha256,
         submission.policy_version,
         model.model_id,
@@ -70,23 +72,42 @@ def _verdict_of(row: Decision) -> Verdict:
     )
 
 
-def cached_verdicts(session: Session, keys: list[str]) -> dict[str, tuple[uuid.UUID, Verdict]]:
+@dataclass(frozen=True)
+class CachedVerdict:
+    """A verdict the model gave before: the decision that holds it and that decision's
+    tenant (under the ``global`` cache scope, maybe not the tenant now asking)."""
+
+    decision_id: uuid.UUID
+    tenant_id: uuid.UUID
+    verdict: Verdict
+
+    def source_for(self, tenant_id: uuid.UUID) -> uuid.UUID | None:
+        """The decision to name as ``cached_from`` for ``tenant_id``'s submission: only one of
+        its own, so nothing a tenant reads links another tenant's submission."""
+        return self.decision_id if self.tenant_id == tenant_id else None
+
+
+def cached_verdicts(session: Session, keys: list[str]) -> dict[str, CachedVerdict]:
     """Verdicts the model already gave for these keys, with the decisions that hold them."""
     return {
-        key: (row.id, _verdict_of(row))
-        for key, row in decisions.model_verdicts(session, keys).items()
+        key: CachedVerdict(row.id, tenant_id, _verdict_of(row))
+        for key, (row, tenant_id) in decisions.model_verdicts(session, keys).items()
     }
 
 
 @dataclass(frozen=True)
 class VerdictToRecord:
-    """A verdict for a submission, with its provenance (``cached_from``: the verdict cache)."""
+    """A verdict for a submission, with its provenance: ``cached`` when the verdict cache gave
+    it, ``cached_from`` the decision it came from (only one of the same tenant's), and the
+    key it is cached under."""
 
     submission: SubmissionRef
     policy: Policy
     verdict: Verdict
     model: ModelInfo
+    cached: bool = False
     cached_from: uuid.UUID | None = None
+    key: str | None = None  # default: the tenant-scoped key
 
 
 def _decision_row(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
@@ -102,8 +123,8 @@ def _decision_row(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
         "decided_by": "model",
         "model_action": outcome.action,
         "model_category": outcome.category,
-        "source": "model" if item.cached_from is None else "cache",
-        "verdict_key": verdict_key(sub, model),
+        "source": "cache" if item.cached else "model",
+        "verdict_key": item.key or verdict_key(sub, model),
         "cached_from": item.cached_from,
         "verdict": {"rating": verdict.rating, "category": verdict.category},
         "raw_text": verdict.raw_text,
@@ -125,6 +146,7 @@ def _decided_event(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
         "data": {
             **asdict(outcome),
             "unsafe": item.verdict.scores.unsafe,
+            "source": "cache" if item.cached else "model",
             "cached_from": None if item.cached_from is None else str(item.cached_from),
         },
     }

@@ -14,7 +14,7 @@ MARKETPLACE = ROOT / "policies" / "marketplace.yaml"
 
 
 def new_slug(prefix: str = "auth") -> str:
-    """A slug no other test uses (policies are global in the suite's database)."""
+    """A slug no other test uses (the suite shares one database)."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
@@ -40,6 +40,18 @@ def publish(client: httpx.Client, slug: str, text: str) -> str:
     assert response.status_code == 200, response.text
     version: str = response.json()["version"]
     return version
+
+
+def publish_global(db: str, slug: str, text: str) -> str:
+    """Draft and publish ``text`` as the operator (the global policy ``slug``, which every
+    tenant without its own uses); returns the version now active."""
+    from moderation.policies.authoring import Author, create_draft, publish_draft
+    from moderation.storage.db import session_scope
+
+    operator = Author(None, "test:operator")
+    with session_scope(db) as session:
+        draft = create_draft(session, operator, slug, text)
+        return publish_draft(session, operator, draft).version
 
 
 EVERYTHING_UNSAFE = {"review_at": 0.0, "block_at": 0.0}

@@ -77,7 +77,12 @@ def test_draft_diff_prompt_publish_and_rollback(api: ApiServer, keys: Keys, db: 
         assert 0 < prompt["text_tokens"] < prompt["tokens_with_image"]
 
         published = client.post(f"/v1/policies/{slug}/drafts/{draft['id']}/publish").json()
-        assert published == {"slug": slug, "version": draft["version"], "previous": first}
+        assert published == {
+            "slug": slug,
+            "scope": "tenant",
+            "version": draft["version"],
+            "previous": first,
+        }
         policy = client.get(f"/v1/policies/{slug}").json()
         assert policy["active_version"] == draft["version"]
         assert policy["content"]["rationale_max_chars"] == 150
@@ -87,7 +92,12 @@ def test_draft_diff_prompt_publish_and_rollback(api: ApiServer, keys: Keys, db: 
         ]
 
         back = client.post(f"/v1/policies/{slug}/rollback", json={"version": first}).json()
-        assert back == {"slug": slug, "version": first, "previous": draft["version"]}
+        assert back == {
+            "slug": slug,
+            "scope": "tenant",
+            "version": first,
+            "previous": draft["version"],
+        }
         old = client.get(f"/v1/policies/{slug}/versions/{draft['version']}").json()
         assert old["active"] is False and old["content"] == parse_policy(text).model_dump(
             mode="json"

@@ -21,7 +21,7 @@ from tests.policies.support import (
     create_draft,
     labelled_dataset,
     new_slug,
-    publish,
+    publish_global,
     rubric,
 )
 from tests.support.db import count, rows
@@ -101,8 +101,9 @@ def test_backtest_of_reviewed_submissions(
     decide: Callable[[list[str]], None],
 ) -> None:
     slug = new_slug("bt")
+    # the global policy: tenant A's draft is based on it, and another tenant uses it too
+    active = publish_global(db, slug, rubric(slug))
     with api.client(keys.a) as client:
-        active = publish(client, slug, rubric(slug))
         ids = _reviewed_submissions(env, db, slug, decide, _tenant_of(db, keys.a))
         decisions_before = count(db, "decisions")
         submissions_before = rows(db, "SELECT id, status, updated_at FROM submissions ORDER BY id")
@@ -153,8 +154,7 @@ def test_backtest_of_a_labelled_folder_from_the_cli(
     worker: WorkerProcess, api: ApiServer, keys: Keys, db: str, tmp_path: Path
 ) -> None:
     slug = new_slug("bt")
-    with api.client(keys.a) as client:
-        publish(client, slug, rubric(slug))
+    publish_global(db, slug, rubric(slug))  # the CLI drafts the operator's policy
     (tmp_path / "draft.yaml").write_text(rubric(slug, rationale_max_chars=100))
     dataset = labelled_dataset(tmp_path, [("unsafe", "W1"), ("safe", ""), ("unsafe", "D1")], 900)
 

@@ -10,7 +10,7 @@ import pytest
 from moderation.review.repository import add_review, ground_truth
 from moderation.storage.db import session_scope
 from tests.conftest import Env, Keys
-from tests.policies.support import new_slug, publish, rubric
+from tests.policies.support import new_slug, publish, publish_global, rubric
 from tests.support.db import rows
 from tests.support.intake import accept_many
 from tests.support.processes import ApiServer
@@ -20,8 +20,7 @@ def test_confirm_copies_the_decision_and_the_latest_review_wins(
     api: ApiServer, keys: Keys, env: Env, db: str, decide: Callable[[list[str]], None]
 ) -> None:
     slug = new_slug("rev")
-    with api.client(keys.a) as client:
-        publish(client, slug, rubric(slug))
+    publish_global(db, slug, rubric(slug))
     (sid, _), (other, _) = accept_many(db, env.data_dir / "blobs", [851, 852], policy=slug)
     decide([sid, other])
     (decision,) = rows(db, "SELECT * FROM decisions WHERE submission_id = :s", s=sid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,15 +49,16 @@ def test_revision_files_are_date_prefixed() -> None:
 def test_the_delivery_indexes_build_on_a_database_that_holds_data(
     make_db: Callable[[], str],
 ) -> None:
-    """Down to the revision before them, rows written, up again: the indexes (built
-    CONCURRENTLY, outside a transaction) and the sample statistics are there, rows intact."""
+    """Rows written (by today's code, so at head), down to the revision before the indexes,
+    up again: the indexes (built CONCURRENTLY, outside a transaction) and the sample
+    statistics are there, rows intact."""
     db = make_db()
     config = alembic_config(db)
-    command.downgrade(config, "b8d2f6e0c412")
-    assert not rows(db, "SELECT indexname FROM pg_indexes WHERE indexname = 'ix_outbox_sent_at'")
     from tests.support.intake import accept_many
 
     made = accept_many(db, Path(tempfile.mkdtemp()), range(5))
+    command.downgrade(config, "b8d2f6e0c412")
+    assert not rows(db, "SELECT indexname FROM pg_indexes WHERE indexname = 'ix_outbox_sent_at'")
     sent = "INSERT INTO outbox (task, queue, args, sent_at, attempts) "
     execute(db, sent + "VALUES ('x', 'x', '{}', now(), 1)")
     command.upgrade(config, "head")
@@ -100,4 +102,69 @@ def test_workers_registered_before_profiles_read_generic_after_the_upgrade(
     command.upgrade(config, "head")
     assert rows(db, "SELECT name, model_id, profile FROM inference_workers") == [
         {"name": "old:1", "model_id": "m", "profile": "generic"}
+    ]
+
+
+def test_policies_become_global_and_authors_work_stays_with_its_tenant(
+    make_db: Callable[[], str],
+) -> None:
+    """Down to the revision before tenant policies, a tenant's draft, backtest and decided
+    submission written the old way, up again: every policy is global with its active version,
+    every version a release of it, the draft and backtest still the tenant's, the submission's
+    version unchanged, and the intake resolves the global policy for the tenant."""
+    db = make_db()
+    config = alembic_config(db)
+    command.downgrade(config, "d1f5b2a8c6e4")
+    before = rows(db, "SELECT slug, active_version FROM policies ORDER BY slug")
+    versions = rows(db, "SELECT version, slug FROM policy_versions ORDER BY version")
+    assert before and {"slug": "default"} in [{"slug": r["slug"]} for r in before]
+    default = next(r["active_version"] for r in before if r["slug"] == "default")
+    tid = uuid.uuid4()
+    execute(db, "INSERT INTO tenants (id, name) VALUES (:t, 'old')", t=tid)
+    execute(
+        db,
+        "INSERT INTO policy_drafts (id, slug, version, content, source_yaml, base_version, "
+        "created_by_tenant_id, created_by) VALUES (gen_random_uuid(), 'default', 'default-x', "
+        "'{}', 'slug: default', :v, :t, 'tenant:old')",
+        v=default,
+        t=tid,
+    )
+    execute(
+        db,
+        "INSERT INTO backtest_runs (id, draft_id, slug, baseline_version, source, total, "
+        "created_by_tenant_id, created_by) SELECT gen_random_uuid(), id, slug, base_version, "
+        "'reviews', 0, created_by_tenant_id, created_by FROM policy_drafts",
+    )
+    execute(
+        db,
+        "INSERT INTO images (sha256, size_bytes, width, height, format) "
+        "VALUES (repeat('a', 64), 1, 1, 1, 'PNG')",
+    )
+    execute(
+        db,
+        "INSERT INTO submissions (id, tenant_id, image_sha256, policy_version, status, "
+        "attempts, enqueue_count) VALUES (gen_random_uuid(), :t, repeat('a', 64), :v, "
+        "'decided', 1, 1)",
+        t=tid,
+        v=default,
+    )
+    command.upgrade(config, "head")
+
+    after = rows(db, "SELECT slug, active_version, tenant_id FROM policies ORDER BY slug")
+    assert after == [{**r, "tenant_id": None} for r in before]
+    released = rows(
+        db,
+        "SELECT r.version, p.slug FROM policy_releases r JOIN policies p ON p.id = r.policy_id "
+        "ORDER BY r.version",
+    )
+    assert released == versions
+    assert rows(db, "SELECT created_by_tenant_id AS t FROM policy_drafts") == [{"t": tid}]
+    assert rows(db, "SELECT created_by_tenant_id AS t FROM backtest_runs") == [{"t": tid}]
+    assert rows(db, "SELECT policy_version AS v FROM submissions") == [{"v": default}]
+
+    from tests.support.intake import accept_many
+
+    (made,) = accept_many(db, Path(tempfile.mkdtemp()), [1], tenant="old")
+    assert rows(db, "SELECT policy_version AS v FROM submissions WHERE id = :i", i=made[0]) == [
+        {"v": default}
     ]

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from moderation.cli import main
 from tests.conftest import Keys
-from tests.policies.support import labelled_dataset, new_slug, publish, rubric
+from tests.policies.support import labelled_dataset, new_slug, publish_global, rubric
 from tests.support.db import rows
 from tests.support.processes import ApiServer
 from tests.support.vllm import VllmServer, start_served_worker
@@ -23,8 +23,7 @@ def test_a_dataset_backtest_is_judged_by_the_server(
     tmp_path: Path,
 ) -> None:
     slug = new_slug("vbt")
-    with api.client(keys.a) as client:
-        publish(client, slug, rubric(slug))
+    publish_global(db, slug, rubric(slug))  # the CLI drafts the operator's policy
     (tmp_path / "draft.yaml").write_text(rubric(slug, rationale_max_chars=60))
     dataset = labelled_dataset(tmp_path, [("unsafe", "W1"), ("safe", ""), ("safe", "")], 950, 30)
     with start_served_worker(
