@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import html
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import yaml
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from starlette.routing import BaseRoute, Mount, Route
 
 from moderation.policies import backtests
 from moderation.policies.authoring import Author, create_draft, publish_draft
@@ -18,10 +22,41 @@ from moderation.submissions.models import Submission
 from tests.console.pages import Reviewer, element_text
 from tests.console.support import make_account
 from tests.review.support import Batch
+from tests.support.db import rows
 
 Clients = Callable[[], TestClient]
 DEFAULT = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
 AUTHOR = Author(None, "test")
+
+
+def _form_action(page: str, button_class: str) -> str:
+    """The action of the form whose submit button has ``button_class``."""
+    found = re.search(
+        r'<form method="post" action="([^"]+)">\s*<input[^>]*>\s*'
+        rf'<button[^>]*class="{button_class}"',
+        page,
+    )
+    assert found, f"no form with a .{button_class} button"
+    return html.unescape(found.group(1))
+
+
+def _link(page: str, link_class: str) -> str:
+    """The href of the first link of ``link_class``."""
+    found = re.search(rf'<a class="{link_class}" href="([^"]+)"', page)
+    assert found, f"no a.{link_class}"
+    return html.unescape(found.group(1))
+
+
+def _confirm(author: Reviewer, url: str) -> str:
+    """Open a confirmation page, then submit its form as the browser does; the next page."""
+    page = author.client.get(url)
+    assert page.status_code == 200, page.text
+    action = re.search(r'<form id="confirm" method="post" action="([^"]+)">', page.text)
+    assert action, "no confirmation form"
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
+    done = author.client.post(html.unescape(action.group(1)), data=fields, follow_redirects=True)
+    assert done.status_code == 200, done.text
+    return done.text
 
 
 def _rubric(slug: str, **changes: object) -> str:
@@ -75,13 +110,16 @@ def test_backtest_start_and_report(
         draft = create_draft(session, Author(tenant, "t"), slug, _rubric(slug, title="Draft"))
         draft_id = draft.id
     author = Reviewer(new_client(), make_account(db, "policy_author", tenant))
-    assert f'data-draft-id="{draft_id}"' in author.client.get(f"/review/policies/{slug}").text
+    page = author.client.get(f"/review/policies/{slug}").text
+    assert f'data-draft-id="{draft_id}"' in page
+    # the form the page shows posts to the console's route (it once posted to the API's)
     start = author.client.post(
-        f"/review/policies/{slug}/drafts/{draft_id}/backtests",
+        _form_action(page, "start-backtest"),
         data={"csrf_token": author.csrf},
         follow_redirects=False,
     )
     assert start.status_code == 422 and "no labelled images" in start.text
+    assert start.headers["content-type"].startswith("text/html")
 
     image = make_batch(["allow"])
     with session_scope(db) as session:
@@ -99,3 +137,114 @@ def test_backtest_start_and_report(
     )
     other = Reviewer(new_client(), make_account(db, "policy_author", make_batch([]).tenant_id))
     assert other.client.get(f"/review/policies/{slug}/backtests/{run.id}").status_code == 404
+
+
+def test_a_tenants_author_publishes_and_rolls_back_its_own_policy_after_confirming(
+    db: str, new_client: Clients, make_batch: Callable[..., Batch]
+) -> None:
+    slug = f"console-{uuid.uuid4().hex[:8]}"
+    tenant = make_batch([]).tenant_id
+    with session_scope(db) as session:
+        global_v = publish_draft(
+            session, AUTHOR, create_draft(session, AUTHOR, slug, _rubric(slug))
+        ).version
+        first = create_draft(session, Author(tenant, "t"), slug, _rubric(slug, title="Ours"))
+        second = create_draft(session, Author(tenant, "t"), slug, _rubric(slug, title="Ours 2"))
+        versions = (first.version, second.version)
+    author = Reviewer(new_client(), make_account(db, "policy_author", tenant))
+    page = author.client.get(f"/review/policies/{slug}").text
+    assert element_text(page, "policy-scope") == "global"
+    assert 'class="rollback"' not in page  # the global policy is not the tenant's to change
+
+    confirm = author.client.get(_link(page, "publish")).text
+    assert "+title: Ours" in html.unescape(element_text(confirm, "diff"))
+    assert rows(
+        db,
+        "SELECT count(*) AS n FROM policies WHERE slug = :s AND tenant_id = :t",
+        s=slug,
+        t=tenant,
+    ) == [{"n": 0}], "nothing changes before the confirmation"
+    after = _confirm(author, _link(page, "publish"))
+    assert element_text(after, "policy-scope") == "your tenant's own"
+    assert f"{versions[0]} <code>" in after or versions[0] in after
+    after = _confirm(author, _link(after, "publish"))
+    # the global policy is untouched; the tenant's own has both versions, the second active
+    assert _active(db, slug, None) == global_v and _active(db, slug, tenant) == versions[1]
+    listing = author.client.get("/review/policies").text
+    assert "not in effect: your tenant has its own" in listing
+    shadowed = author.client.get(f"/review/policies/{slug}?scope=global").text
+    assert 'id="shadowed"' in shadowed
+
+    back = _confirm(author, _link(after, "rollback"))
+    assert _active(db, slug, tenant) == versions[0] and "(active)" in back
+    events = rows(
+        db,
+        "SELECT event, data->>'scope' AS scope FROM audit_events WHERE subject_id = :s "
+        "AND tenant_id = :t AND event IN ('policy.published', 'policy.rolled_back') ORDER BY id",
+        s=slug,
+        t=tenant,
+    )
+    assert [(e["event"], e["scope"]) for e in events] == [
+        ("policy.published", "tenant"),
+        ("policy.published", "tenant"),
+        ("policy.rolled_back", "tenant"),
+    ]
+    refused = author.client.get(f"/review/policies/{slug}/rollback?version={global_v}")
+    assert refused.status_code == 404
+
+
+def test_only_an_admin_without_a_tenant_publishes_a_global_policy(
+    db: str, new_client: Clients
+) -> None:
+    slug = f"console-{uuid.uuid4().hex[:8]}"
+    with session_scope(db) as session:
+        publish_draft(session, AUTHOR, create_draft(session, AUTHOR, slug, _rubric(slug)))
+        draft = create_draft(session, AUTHOR, slug, _rubric(slug, title="Global 2"))
+        version = draft.version
+    url = f"/review/policies/{slug}/drafts/{draft.id}/publish"
+    author = Reviewer(new_client(), make_account(db, "policy_author"))
+    assert 'class="publish"' not in author.client.get(f"/review/policies/{slug}").text
+    forbidden = author.client.get(url)
+    assert forbidden.status_code == 403 and "admin without a tenant" in forbidden.text
+    posted = author.client.post(url, data={"csrf_token": author.csrf})
+    assert posted.status_code == 403 and _active(db, slug, None) != version
+
+    admin = Reviewer(new_client(), make_account(db, "admin"))
+    page = admin.client.get(f"/review/policies/{slug}").text
+    assert element_text(page, "policy-scope") == "global"
+    _confirm(admin, _link(page, "publish"))
+    assert _active(db, slug, None) == version
+
+
+def _route_names(routes: Iterable[BaseRoute]) -> set[str]:
+    """The names of routes, through included routers and mounts."""
+    names: set[str] = set()
+    for route in routes:
+        inner = getattr(route, "original_router", None) or (
+            route if isinstance(route, Mount) else None
+        )
+        if inner is not None:
+            names |= _route_names(inner.routes)
+        elif isinstance(route, APIRoute | Route):
+            names.add(route.name)
+    return names
+
+
+def test_console_routes_never_share_a_name_with_the_apis(console_app: FastAPI) -> None:
+    """``url_for`` in a console template resolves over the whole app: a console route named
+    like an API route would send the browser to the API (as "Start backtest" once did)."""
+    (mount,) = [r for r in console_app.routes if isinstance(r, Mount) and r.path == "/review"]
+    console = _route_names(mount.routes)
+    api = _route_names(r for r in console_app.routes if r is not mount)
+    assert {"start_backtest", "create_draft"} <= api and {"policy", "backtest"} <= console
+    assert not api & console
+
+
+def _active(db: str, slug: str, tenant: uuid.UUID | None) -> str:
+    (row,) = rows(
+        db,
+        "SELECT active_version FROM policies WHERE slug = :s AND tenant_id IS NOT DISTINCT FROM :t",
+        s=slug,
+        t=tenant,
+    )
+    return str(row["active_version"])
