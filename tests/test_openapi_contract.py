@@ -121,21 +121,24 @@ def contract_api(db: str) -> Iterator[ApiServer]:
         yield server
 
 
-GLOBAL_PARAMS = {"slug": "default", "version": "default-0000000000"}  # policies are shared
+# the global policy (tenants own the drafts, backtests and own versions: tests/policies)
+GLOBAL_PARAMS = {"slug": "default", "version": "default-0000000000"}
 
 
 def _backtest_run(db: str, draft_id: str, image_sha256: str) -> str:
     """A backtest run of tenant A's draft (stored only; no worker runs it here)."""
     from moderation.policies import backtests
     from moderation.policies.authoring import Author, get_draft
+    from moderation.policies.models import PolicyDraft
     from moderation.storage.db import session_scope
 
     with session_scope(db) as session:
-        author = Author(None, "test")
-        draft = get_draft(session, author, "default", uuid.UUID(draft_id))
+        draft = session.get(PolicyDraft, uuid.UUID(draft_id))
+        assert draft is not None and draft.created_by_tenant_id is not None
+        author = Author(draft.created_by_tenant_id, "test")
+        draft = get_draft(session, author, "default", draft.id)
         image = backtests.LabelledImage(image_sha256, "walk.jpg", "safe", None)
         run, _ = backtests.start_backtest(session, author, draft, [image], source="dataset")
-        run.created_by_tenant_id = draft.created_by_tenant_id
         return str(run.id)
 
 

@@ -186,7 +186,7 @@ def _activate(
     current = policy_repo.in_effect(session, owner.tenant_id, slug)
     previous = None if current is None else current.active_version
     policy_repo.set_active(session, owner.tenant_id, slug, version)
-    data = {"version": version, "previous": previous, "scope": owner.scope}
+    data = {"slug": slug, "version": version, "previous": previous, "scope": owner.scope}
     audit.append(
         session,
         tenant_id=owner.tenant_id,
