@@ -5,7 +5,7 @@ from moderation.audit.models import AuditChainHead, AuditEvent
 from moderation.health.models import InferenceWorker
 from moderation.outbox.models import OutboxMessage
 from moderation.policies.models import BacktestItem, BacktestRun, Policy, PolicyDraft, PolicyVersion
-from moderation.review.models import Review, ReviewClaim
+from moderation.review.models import Review, ReviewClaim, ReviewerDisplay
 from moderation.storage.base import Base
 from moderation.submissions.models import Appeal, Decision, IdempotencyKey, Image, Submission
 from moderation.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -28,6 +28,7 @@ __all__ = [
     "PolicyVersion",
     "Review",
     "ReviewClaim",
+    "ReviewerDisplay",
     "Submission",
     "Tenant",
     "User",
