@@ -115,6 +115,8 @@
     if (event.key === "v" && image) image.classList.remove("peek");
   });
 
+  document.body.setAttribute("data-keys", "ready");  // what tests and the benchmark wait for
+
   var done = byId("done");
   if (done) {  // the undo is offered for its window only
     var seconds = Number(done.getAttribute("data-undo-window")) || 10;
