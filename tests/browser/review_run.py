@@ -75,6 +75,7 @@ class KeyRun:
         expect(self.page.locator("#done")).to_be_visible()
         if current_item(self.page) is not None:
             self.ready()
+        self.page.wait_for_load_state("load")  # the next item's image shown, its load counted
         self.seconds.append(time.perf_counter() - began)
         self.decided.append(item)
         return current_item(self.page)
