@@ -5,6 +5,7 @@ load a decision). The run's filters and skipped items ride along in the item pag
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Annotated
 
@@ -58,6 +59,31 @@ def open_next(
     return RedirectResponse(item_url(request, found, run.query(done)), status_code=303)
 
 
+def _then_next(
+    request: Request,
+    user: ReviewerSession,
+    db_url: str,
+    settings: Settings,
+    submission_id: uuid.UUID,
+    flow: ReviewRun,
+    action: Callable[[Session], object],
+    *,
+    done: bool = False,
+) -> Response:
+    """Run ``action`` on the item; then open the run's next item (offering to undo this one
+    when ``done``), or the item page with the refusal."""
+    after = submission_id if done else None
+    return act(
+        request,
+        user,
+        db_url,
+        submission_id,
+        flow,
+        action,
+        then=lambda: open_next(request, user, db_url, settings, flow, done=after),
+    )
+
+
 @router.post("/next", name="review_next")
 def start_reviewing(
     request: Request,
@@ -90,17 +116,11 @@ def decide_item(
     # one form serves both buttons: its category picker means nothing to an allow
     judgement = Judgement(action, None if action == "allow" else category or None)
     notes = Notes(note, resolution_note)
-    return act(
-        request,
-        user,
-        db_url,
-        submission_id,
-        flow,
-        lambda s: decide(
-            s, submission_id, user.email, judgement, notes, user.tenant_id, again=again
-        ),
-        then=lambda: open_next(request, user, db_url, settings, flow, done=submission_id),
-    )
+
+    def decided(s: Session) -> object:
+        return decide(s, submission_id, user.email, judgement, notes, user.tenant_id, again=again)
+
+    return _then_next(request, user, db_url, settings, submission_id, flow, decided, done=True)
 
 
 @router.post("/items/{submission_id}/skip", name="item_skip")
@@ -115,15 +135,11 @@ def skip_item(
 ) -> Response:
     """Give the item back and open the next one (this run will not offer it again)."""
     flow = ReviewRun.parse(run, skip).skipping(submission_id)
-    return act(
-        request,
-        user,
-        db_url,
-        submission_id,
-        flow,
-        lambda s: release_item(s, submission_id, user.email, user.tenant_id),
-        then=lambda: open_next(request, user, db_url, settings, flow),
-    )
+
+    def released(s: Session) -> object:
+        return release_item(s, submission_id, user.email, user.tenant_id)
+
+    return _then_next(request, user, db_url, settings, submission_id, flow, released)
 
 
 @router.post("/items/{submission_id}/undo", name="item_undo")
