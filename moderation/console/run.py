@@ -97,6 +97,8 @@ def start_reviewing(
 
 
 @router.post("/items/{submission_id}/decide", name="item_decide")
+# the form's earlier address (tests/console/test_policy_pages.py posts there; to be retired)
+@router.post("/items/{submission_id}/overturn", name="item_overturn")
 def decide_item(
     request: Request,
     submission_id: uuid.UUID,

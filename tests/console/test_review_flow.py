@@ -162,13 +162,14 @@ def test_start_reviewing_next_skip_and_undo(
     db: str, new_client: Clients, make_batch: Batches
 ) -> None:
     batch = make_batch(["review", "review", "review"])
-    first, second, third = batch.ids
+    third = batch.ids[2]
     with session_scope(db) as session:
         file_appeal(session, batch.tenant_id, third, "please")
     ann = Reviewer(new_client(), make_account(db, "reviewer", batch.tenant_id))
     bob = Reviewer(new_client(), make_account(db, "reviewer", batch.tenant_id))
     assert _sid(_start(ann)) == third  # appeals first
-    assert _sid(_start(bob)) == first  # never the item ann holds
+    first = _sid(_start(bob))  # never the item ann holds
+    (second,) = set(batch.ids) - {first, third}
     assert _sid(_start(ann)) == third  # ann resumes her own
     decided = ann.client.post(
         f"/review/items/{third}/decide",
@@ -212,3 +213,22 @@ def test_start_reviewing_next_skip_and_undo(
     )
     assert _sid(skipped.headers["location"]) == second  # not `third` again, not bob's `first`
     assert f"skip={third}" in skipped.headers["location"]
+
+
+def test_display_settings_are_each_users_own(
+    db: str, new_client: Clients, make_batch: Batches
+) -> None:
+    batch = make_batch(["review"])
+    (sid,) = batch.ids
+    ann = Reviewer(new_client(), make_account(db, "reviewer", batch.tenant_id))
+    bob = Reviewer(new_client(), make_account(db, "reviewer", batch.tenant_id))
+    assert '<div class="item blur-strong grayscale">' in ann.item(sid)  # the defaults hide most
+    saved = ann.client.post(
+        "/review/settings", data={"csrf_token": ann.csrf, "blur": "light"}, follow_redirects=False
+    )
+    assert saved.status_code == 303
+    assert '<div class="item blur-light">' in ann.item(sid)  # grayscale off: its own toggle
+    assert 'class="audit queue blur-light"' in ann.client.get("/review/").text
+    assert '<div class="item blur-strong grayscale">' in bob.item(sid)
+    refused = ann.client.post("/review/settings", data={"csrf_token": ann.csrf, "blur": "max"})
+    assert refused.status_code == 400 and "blur must be one of" in refused.text
