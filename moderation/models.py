@@ -12,7 +12,7 @@ from moderation.policies.models import (
     PolicyRelease,
     PolicyVersion,
 )
-from moderation.review.models import Review, ReviewClaim
+from moderation.review.models import Review, ReviewClaim, ReviewerDisplay
 from moderation.storage.base import Base
 from moderation.submissions.models import Appeal, Decision, IdempotencyKey, Image, Submission
 from moderation.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -36,6 +36,7 @@ __all__ = [
     "PolicyVersion",
     "Review",
     "ReviewClaim",
+    "ReviewerDisplay",
     "Submission",
     "Tenant",
     "User",

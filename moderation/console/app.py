@@ -7,13 +7,16 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
+from moderation.accounts.users import ReviewerSession
 from moderation.config import Settings
-from moderation.console import agreement, audit, item, login, policies, queue
-from moderation.console.auth import Forbidden, LoginRequired
-from moderation.console.render import HERE, render
+from moderation.console import agreement, audit, display, item, login, policies, queue, run
+from moderation.console.auth import Forbidden, LoginRequired, current_user
+from moderation.console.render import HERE, error_page
 
 SECURITY_HEADERS = {
     # everything is served by us; no inline script or style anywhere
@@ -43,8 +46,35 @@ async def _to_login(request: Request, exc: Exception) -> Response:
     return RedirectResponse(login_url, status_code=303)
 
 
+def _signed_in(request: Request) -> ReviewerSession | None:
+    """The signed-in user, for the header of an error page (None when signed out)."""
+    try:
+        return current_user(request, request.app.state.settings.database_url)
+    except LoginRequired:
+        return None
+
+
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    return render(request, "error.html", None, 403, message=str(exc))
+    return error_page(request, _signed_in(request), 403, str(exc), heading="Not allowed")
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    """Malformed input as an HTML page: a bad id in the path is a page that does not exist
+    (404); any other field is named with its problem (422)."""
+    assert isinstance(exc, RequestValidationError)
+    user = _signed_in(request)
+    if any(error["loc"][0] == "path" for error in exc.errors()):
+        return error_page(request, user, 404, "no such page: the address has a malformed id")
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in error['loc'][1:])}: {error['msg']}" for error in exc.errors()
+    )
+    return error_page(request, user, 422, problems, heading="Invalid request")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    heading = "Not found" if exc.status_code == 404 else "Request refused"
+    return error_page(request, _signed_in(request), exc.status_code, str(exc.detail), heading)
 
 
 def create_review_app(settings: Settings) -> FastAPI:
@@ -54,7 +84,9 @@ def create_review_app(settings: Settings) -> FastAPI:
     app.middleware("http")(_security_headers)
     app.add_exception_handler(LoginRequired, _to_login)
     app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(HTTPException, _http_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (login, queue, item, audit, agreement, policies):
+    for module in (login, queue, item, run, audit, agreement, policies, display):
         app.include_router(module.router)
     return app

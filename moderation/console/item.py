@@ -1,6 +1,7 @@
-"""One queue item: the page (image, verdicts, scores, policy text, provenance, history), its
-image bytes, and the claim / confirm / overturn / release forms. Tenant-scoped users reach
-only their tenant's items (others are 404)."""
+"""One queue item: the page (image, verdicts, scores, the policy in view, provenance,
+history), its image bytes, and the claim / release forms (deciding is in
+:mod:`moderation.console.run`). Tenant-scoped users reach only their tenant's items (others
+are 404)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ from starlette.responses import RedirectResponse, Response
 from moderation.accounts.users import ReviewerSession
 from moderation.console.auth import ReviewerDep
 from moderation.console.charts import bar_chart_svg
+from moderation.console.display import display_of
+from moderation.console.params import ReviewRun
 from moderation.console.render import error_page, render
-from moderation.review.actions import ACTIONS, ClaimRequired, ReviewInvalid, confirm, overturn
+from moderation.review.actions import HUMAN_ACTIONS, ClaimRequired, ReviewInvalid, agreeing
 from moderation.review.detail import review_detail
+from moderation.review.flow import UNDO_WINDOW_S
 from moderation.review.queue import (
+    AlreadyReviewed,
     ClaimHeld,
     ItemNotFound,
     claim_item,
@@ -30,28 +35,32 @@ from moderation.storage.db import read_scope, session_scope
 from moderation.web.deps import BlobsDep, DbUrlDep, SettingsDep
 
 router = APIRouter(prefix="/items/{submission_id}")
-Note = Annotated[str, Form(max_length=4000)]
-REFUSED = (ReviewInvalid, ClaimRequired, ClaimHeld)  # re-render the page with the message
+RunField = Annotated[str, Form(max_length=4000)]
+REFUSED = (ReviewInvalid, ClaimRequired, ClaimHeld, AlreadyReviewed)  # the page, with why
 
 
-def _missing(request: Request, user: ReviewerSession) -> Response:
+def missing(request: Request, user: ReviewerSession) -> Response:
+    """The 404 page of an item the user may not see (or that does not exist)."""
     return error_page(request, user, 404, "no such item, or not one you may see")
 
 
-def _page(
+def item_page_of(
     request: Request,
     user: ReviewerSession,
     db_url: str,
     submission_id: uuid.UUID,
+    run: ReviewRun,
     status_code: int = 200,
     error: str | None = None,
 ) -> Response:
+    """The item page, within a reviewer's ``run`` through the queue."""
     with read_scope(db_url) as session:
         try:
             detail = review_detail(session, submission_id, user.tenant_id)
         except ItemNotFound:
-            return _missing(request, user)
+            return missing(request, user)
         scores = {"unsafe": detail.unsafe, **detail.category_scores}
+        agree = agreeing(detail.decision)
         return render(
             request,
             "item.html",
@@ -60,30 +69,44 @@ def _page(
             d=detail,
             error=error,
             scores_svg=bar_chart_svg(scores, title="scores"),
-            actions=ACTIONS,
-            categories=list(detail.policy.category_names),
+            actions=HUMAN_ACTIONS,
+            agree=agree,
+            shown=agree.category or detail.decision.category or detail.model.category,
             mine=detail.claim is not None and detail.claim.reviewer == user.email,
+            run=run,
+            undo_window_s=UNDO_WINDOW_S,
+            display=display_of(session, user),
         )
 
 
-def _act(
+def act(
     request: Request,
     user: ReviewerSession,
     db_url: str,
     submission_id: uuid.UUID,
-    act: Callable[[Session], object],
+    run: ReviewRun,
+    action: Callable[[Session], object],
+    then: Callable[[], Response] | None = None,
 ) -> Response:
-    """Run ``act`` in one transaction; back to the page (303) or the page with the refusal."""
+    """Run ``action`` in one transaction; then ``then()`` (by default back to the item page,
+    303), or the item page with the refusal (422 for an invalid review, 409 otherwise)."""
     try:
         with session_scope(db_url) as session:
-            act(session)
+            action(session)
     except ItemNotFound:
-        return _missing(request, user)
+        return missing(request, user)
     except REFUSED as exc:
         status = 422 if isinstance(exc, ReviewInvalid) else 409
-        return _page(request, user, db_url, submission_id, status, str(exc))
-    target = request.url_for("item", submission_id=submission_id).path
-    return RedirectResponse(target, status_code=303)
+        return item_page_of(request, user, db_url, submission_id, run, status, str(exc))
+    if then is not None:
+        return then()
+    return RedirectResponse(item_url(request, submission_id, run.query()), status_code=303)
+
+
+def item_url(request: Request, submission_id: uuid.UUID, query: str = "") -> str:
+    """The path of an item page, with its query string."""
+    path = request.url_for("item", submission_id=submission_id).path
+    return f"{path}?{query}" if query else path
 
 
 @router.get("", name="item")
@@ -91,7 +114,9 @@ def item_page(
     request: Request, submission_id: uuid.UUID, user: ReviewerDep, db_url: DbUrlDep
 ) -> Response:
     """Everything a reviewer needs to judge the item."""
-    return _page(request, user, db_url, submission_id)
+    q = request.query_params
+    run = ReviewRun.parse(request.url.query, q.get("skip", ""), q.get("done", ""))
+    return item_page_of(request, user, db_url, submission_id, run)
 
 
 @router.get("/image", name="item_image")
@@ -107,7 +132,7 @@ def item_image(
         try:
             _, image, _ = visible_decision(session, submission_id, user.tenant_id)
         except ItemNotFound:
-            return _missing(request, user)
+            return missing(request, user)
     try:
         data = blobs.get(image.sha256)
     except BlobNotFound:
@@ -123,67 +148,35 @@ def claim(
     user: ReviewerDep,
     db_url: DbUrlDep,
     settings: SettingsDep,
+    again: Annotated[bool, Form()] = False,
+    run: RunField = "",
 ) -> Response:
-    """Take the item (renews the viewer's own claim)."""
+    """Take the item (renews the viewer's own claim); ``again`` re-reviews a decided one."""
     ttl = settings.review_claim_ttl_s
-    return _act(
+    return act(
         request,
         user,
         db_url,
         submission_id,
-        lambda s: claim_item(s, submission_id, user.email, user.tenant_id, ttl),
+        ReviewRun.parse(run),
+        lambda s: claim_item(s, submission_id, user.email, user.tenant_id, ttl, again=again),
     )
 
 
 @router.post("/release", name="item_release")
 def release(
-    request: Request, submission_id: uuid.UUID, user: ReviewerDep, db_url: DbUrlDep
+    request: Request,
+    submission_id: uuid.UUID,
+    user: ReviewerDep,
+    db_url: DbUrlDep,
+    run: RunField = "",
 ) -> Response:
     """Give the item back to the queue."""
-    return _act(
+    return act(
         request,
         user,
         db_url,
         submission_id,
+        ReviewRun.parse(run),
         lambda s: release_item(s, submission_id, user.email, user.tenant_id),
-    )
-
-
-@router.post("/confirm", name="item_confirm")
-def confirm_item(
-    request: Request,
-    submission_id: uuid.UUID,
-    user: ReviewerDep,
-    db_url: DbUrlDep,
-    note: Note = "",
-) -> Response:
-    """Agree with the current decision."""
-    return _act(
-        request,
-        user,
-        db_url,
-        submission_id,
-        lambda s: confirm(s, submission_id, user.email, note, user.tenant_id),
-    )
-
-
-@router.post("/overturn", name="item_overturn")
-def overturn_item(
-    request: Request,
-    submission_id: uuid.UUID,
-    user: ReviewerDep,
-    db_url: DbUrlDep,
-    action: Annotated[str, Form(max_length=16)] = "",
-    category: Annotated[str, Form(max_length=16)] = "",
-    note: Note = "",
-) -> Response:
-    """Replace the decision (category "" means none: safe)."""
-    return _act(
-        request,
-        user,
-        db_url,
-        submission_id,
-        lambda s: overturn(
-            s, submission_id, user.email, action, category or None, note, user.tenant_id
-        ),
     )

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from moderation.web.text import RequestModel
 
@@ -40,11 +41,22 @@ def tenant(value: str) -> uuid.UUID | None:
     return uuid.UUID(value.strip()) if value.strip() else None
 
 
+MAX_PAGE = 10_000
+MAX_SKIPPED = 50
+
+
 class FilterForm(RequestModel):
     """A filter form as typed in: every field a string (blank: no filter), and the page."""
 
     model_config = ConfigDict(extra="ignore")
-    page: int = Field(1, ge=1, le=10_000)
+    page: int = 1
+
+    @field_validator("page")
+    @classmethod
+    def _clamp(cls, page: int) -> int:
+        """Page numbers out of range show the nearest page (the last one is the page's own
+        business: it knows how many there are)."""
+        return min(max(page, 1), MAX_PAGE)
 
     def fields(self) -> dict[str, str]:
         """The form's fields as typed, to show them again."""
@@ -84,3 +96,45 @@ class AgreementForm(FilterForm):
     version: str = Field("", max_length=80)
     date_from: str = Field("", max_length=10)
     date_to: str = Field("", max_length=10)
+
+
+@dataclass(frozen=True)
+class ReviewRun:
+    """A reviewer's run through the queue: the queue's filters (as its query string), the
+    items skipped in it, and the item just decided (to offer its undo)."""
+
+    search: str = ""
+    skipped: tuple[uuid.UUID, ...] = field(default_factory=tuple)
+    done: uuid.UUID | None = None
+
+    @classmethod
+    def parse(cls, search: str, skip: str = "", done: str = "") -> ReviewRun:
+        """From the hidden fields or query; malformed parts are dropped."""
+        try:
+            form = QueueForm.model_validate(dict(parse_qsl(search)))
+        except ValidationError:
+            form = QueueForm.model_validate({})
+        skipped = tuple(u for u in map(_uuid_or_none, skip.split(",")) if u)[-MAX_SKIPPED:]
+        return cls(form.search(), skipped, _uuid_or_none(done))
+
+    @property
+    def form(self) -> QueueForm:
+        """The queue's filters."""
+        return QueueForm.model_validate(dict(parse_qsl(self.search)))
+
+    def skipping(self, submission_id: uuid.UUID) -> ReviewRun:
+        """The run with one more item skipped."""
+        return ReviewRun(self.search, (*self.skipped, submission_id)[-MAX_SKIPPED:], None)
+
+    def query(self, done: uuid.UUID | None = None) -> str:
+        """The query string of an item page of this run."""
+        extra = {"skip": ",".join(map(str, self.skipped)), "done": str(done or "")}
+        tail = urlencode({k: v for k, v in extra.items() if v})
+        return "&".join(part for part in (self.search, tail) if part)
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        return None

@@ -1,6 +1,7 @@
-"""A reviewer confirms or overturns a decision: the decision changes (the model's verdict
-kept beside it), a review and an audit event are written, an open appeal is resolved, the
-claim is released and ``moderation.updated`` is emitted, all in the caller's transaction."""
+"""A reviewer decides a queued item: the decision becomes the human's final allow or block (the
+model's verdict kept beside it), a review and an audit event are written, an open appeal is
+resolved, the claim is released and ``moderation.updated`` is emitted, all in the caller's
+transaction. A decision a reviewer already made is reviewed again only on purpose."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from moderation.policies import repository as policies
 from moderation.policies.format import Action
 from moderation.review import queue_repository as queue_repo
 from moderation.review.models import Review
-from moderation.review.queue import visible_decision
+from moderation.review.queue import refuse_reviewed, visible_decision
 from moderation.review.repository import Outcome, add_review
 from moderation.submissions import appeal_repository as appeals
 from moderation.submissions import decision_repository as decisions
 from moderation.submissions.models import Appeal, Decision, Submission
 from moderation.webhooks.events import MODERATION_UPDATED, emit_events
 
-ACTIONS: tuple[str, ...] = get_args(Action)
+ACTIONS: tuple[str, ...] = get_args(Action)  # a decision's, the model's included
+HUMAN_ACTIONS: tuple[str, ...] = ("allow", "block")  # a human's decision is final
 _APPEAL_STATUS: dict[Outcome, str] = {"confirm": "upheld", "overturn": "overturned"}
 _EVENT: dict[Outcome, str] = {"confirm": "review.confirmed", "overturn": "review.overturned"}
 
@@ -49,6 +51,15 @@ class Judgement:
 
 
 @dataclass(frozen=True)
+class Notes:
+    """The reviewer's internal note (kept in the review) and the resolution note sent to the
+    platform with an appeal's outcome."""
+
+    internal: str = ""
+    resolution: str = ""
+
+
+@dataclass(frozen=True)
 class ReviewResult:
     """What a review changed."""
 
@@ -58,11 +69,17 @@ class ReviewResult:
     webhook_messages: int
 
 
+def agreeing(decision: Decision) -> Judgement:
+    """The final decision that agrees with the current one: its block (with its category) or
+    its allow; a ``review`` with a category agrees with blocking it."""
+    if decision.action == "allow" or decision.category is None:
+        return Judgement("allow", None)
+    return Judgement("block", decision.category)
+
+
 def _held(
-    session: Session, submission_id: uuid.UUID, reviewer: str, note: str, viewer: uuid.UUID | None
+    session: Session, submission_id: uuid.UUID, reviewer: str, viewer: uuid.UUID | None
 ) -> tuple[Submission, Decision]:
-    if not note.strip():
-        raise ReviewInvalid("a note is required")
     submission, _, decision = visible_decision(session, submission_id, viewer)
     claim = queue_repo.live_claim(session, submission_id, lock=True)
     if claim is None or claim.reviewer != reviewer:
@@ -79,6 +96,44 @@ def _snapshot(decision: Decision) -> dict[str, Any]:
     }
 
 
+def _check(session: Session, submission: Submission, j: Judgement) -> None:
+    if j.action not in HUMAN_ACTIONS:
+        raise ReviewInvalid(f"action must be one of {', '.join(HUMAN_ACTIONS)}, not {j.action!r}")
+    if j.action == "allow" and j.category is not None:
+        raise ReviewInvalid("an allow takes no category (it is safe)")
+    if j.action == "block" and j.category is None:
+        raise ReviewInvalid("a block needs the category that applies")
+    version = policies.get_version(session, submission.policy_version)
+    known = [c["id"] for c in version.content["categories"]] if version else []
+    if j.category is not None and j.category not in known:
+        raise ReviewInvalid(
+            f"category {j.category!r} is not in policy {submission.policy_version} "
+            f"({', '.join(known)}; or none)"
+        )
+
+
+def decide(
+    session: Session,
+    submission_id: uuid.UUID,
+    reviewer: str,
+    judgement: Judgement,
+    notes: Notes = Notes(),
+    viewer_tenant_id: uuid.UUID | None = None,
+    *,
+    again: bool = False,
+) -> ReviewResult:
+    """The reviewer's final allow or block of a claimed item: agreeing with the current
+    decision is a ``confirm`` (the note optional), anything else an ``overturn`` (a note
+    required). AlreadyReviewed for an item a reviewer decided, unless ``again``."""
+    submission, decision = _held(session, submission_id, reviewer, viewer_tenant_id)
+    refuse_reviewed(session, decision, again)
+    _check(session, submission, judgement)
+    outcome: Outcome = "confirm" if judgement == agreeing(decision) else "overturn"
+    if outcome == "overturn" and not notes.internal.strip():
+        raise ReviewInvalid("a note is required to change the model's action")
+    return _record(session, submission, decision, reviewer, outcome, judgement, notes)
+
+
 def _record(
     session: Session,
     submission: Submission,
@@ -86,7 +141,7 @@ def _record(
     reviewer: str,
     outcome: Outcome,
     judgement: Judgement,
-    note: str,
+    notes: Notes,
 ) -> ReviewResult:
     before = _snapshot(decision)
     decisions.set_by_reviewer(
@@ -100,11 +155,11 @@ def _record(
         action=judgement.action,
         rating=judgement.rating,
         category=judgement.category,
-        note=note,
+        note=notes.internal,
     )
     appeal = appeals.open_for(session, submission.id)
     if appeal is not None:
-        appeals.resolve(session, appeal, _APPEAL_STATUS[outcome], note)
+        appeals.resolve(session, appeal, _APPEAL_STATUS[outcome], notes.resolution)
     audit.append(
         session,
         tenant_id=submission.tenant_id,
@@ -116,8 +171,9 @@ def _record(
             "review_id": str(review.id),
             "before": before,
             "after": _snapshot(decision),
-            "note": note,
+            "note": notes.internal,
             "appeal_id": None if appeal is None else str(appeal.id),
+            "resolution_note": None if appeal is None else notes.resolution,
         },
     )
     queue_repo.release(session, submission.id, reviewer)
@@ -129,29 +185,13 @@ def confirm(
     session: Session,
     submission_id: uuid.UUID,
     reviewer: str,
-    note: str,
+    note: str = "",
     viewer_tenant_id: uuid.UUID | None = None,
 ) -> ReviewResult:
-    """The reviewer agrees with the current decision (it becomes theirs)."""
-    submission, decision = _held(session, submission_id, reviewer, note, viewer_tenant_id)
-    judgement = Judgement(decision.action, decision.category)
-    return _record(session, submission, decision, reviewer, "confirm", judgement, note)
-
-
-def _check(session: Session, submission: Submission, decision: Decision, j: Judgement) -> None:
-    if j.action not in ACTIONS:
-        raise ReviewInvalid(f"action must be one of {', '.join(ACTIONS)}, not {j.action!r}")
-    version = policies.get_version(session, submission.policy_version)
-    known = [c["id"] for c in version.content["categories"]] if version else []
-    if j.category is not None and j.category not in known:
-        raise ReviewInvalid(
-            f"category {j.category!r} is not in policy {submission.policy_version} "
-            f"({', '.join(known)}; or none)"
-        )
-    if j.action == "block" and j.category is None:
-        raise ReviewInvalid("a block needs the category that applies")
-    if (j.action, j.category) == (decision.action, decision.category):
-        raise ReviewInvalid("the overturn changes nothing: confirm instead")
+    """The reviewer agrees with the current decision (a ``review`` with a category: block)."""
+    _, _, decision = visible_decision(session, submission_id, viewer_tenant_id)
+    judgement = agreeing(decision)
+    return decide(session, submission_id, reviewer, judgement, Notes(note), viewer_tenant_id)
 
 
 def overturn(
@@ -164,7 +204,5 @@ def overturn(
     viewer_tenant_id: uuid.UUID | None = None,
 ) -> ReviewResult:
     """The reviewer replaces the decision with ``action`` and ``category`` (None: safe)."""
-    submission, decision = _held(session, submission_id, reviewer, note, viewer_tenant_id)
     judgement = Judgement(action, category)
-    _check(session, submission, decision, judgement)
-    return _record(session, submission, decision, reviewer, "overturn", judgement, note)
+    return decide(session, submission_id, reviewer, judgement, Notes(note), viewer_tenant_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from moderation.audit import repository as audit
 from moderation.policies import repository as policies
 from moderation.review import queue_repository as queue_repo
 from moderation.review import repository as review_repo
+from moderation.review.models import Review
 from moderation.review.queue import Claim, visible_decision
 from moderation.submissions import appeal_repository as appeals
 from moderation.submissions.models import Appeal, Decision, Image, Submission
@@ -61,16 +62,30 @@ class PolicyText:
     text: str  # the content as YAML, in rubric order
     category_names: dict[str, str]
 
+    @property
+    def categories(self) -> list[dict[str, Any]]:
+        """The rubric's categories (id, name, should_not, can), in order."""
+        return list(self.content.get("categories", []))
+
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One thing that happened to the submission."""
+    """One event of the submission's audit trail, with what a person wrote for it."""
 
     at: datetime
-    kind: Literal["audit", "review", "appeal"]
     event: str
     actor: str
     data: dict[str, Any]
+
+    @property
+    def notes(self) -> list[tuple[str, str]]:
+        """(label, text) of the notes and reasons written with the event."""
+        labels = (
+            ("reason", "appeal reason"),
+            ("note", "internal note"),
+            ("resolution_note", "sent to the platform"),
+        )
+        return [(label, str(self.data[k])) for k, label in labels if self.data.get(k)]
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,8 @@ class ReviewDetail:
     history: list[HistoryEntry]
     claim: Claim | None
     open_appeal: Appeal | None
+    earlier_review: Review | None  # the latest review, shown when re-reviewing
+    tenant_name: str
 
 
 def _model_verdict(decision: Decision) -> ModelVerdict:
@@ -125,31 +142,11 @@ def _policy_text(session: Session, version: str) -> PolicyText:
 
 
 def _history(session: Session, submission_id: uuid.UUID) -> list[HistoryEntry]:
-    entries = [
-        HistoryEntry(e.created_at, "audit", e.event, e.actor, dict(e.data))
+    """The audit trail alone: every review, appeal and undo writes its event there once."""
+    return [
+        HistoryEntry(e.created_at, e.event, e.actor, dict(e.data))
         for e in audit.for_subject(session, "submission", str(submission_id))
     ]
-    entries += [
-        HistoryEntry(
-            r.created_at,
-            "review",
-            f"review.{r.outcome}",
-            r.reviewer,
-            {"action": r.action, "rating": r.rating, "category": r.category, "note": r.note},
-        )
-        for r in review_repo.for_submission(session, submission_id)
-    ]
-    entries += [
-        HistoryEntry(
-            a.created_at,
-            "appeal",
-            f"appeal.{a.status}",
-            "api",
-            {"reason": a.reason, "resolution_note": a.resolution_note},
-        )
-        for a in appeals.for_submission(session, submission_id)
-    ]
-    return sorted(entries, key=lambda e: e.at)  # stable: audit, reviews, appeals on ties
 
 
 def review_detail(
@@ -169,4 +166,6 @@ def review_detail(
         history=_history(session, submission_id),
         claim=queue_repo.live_claim(session, submission_id),
         open_appeal=appeals.open_for(session, submission_id),
+        earlier_review=review_repo.latest_for(session, submission_id),
+        tenant_name=queue_repo.tenant_name(session, submission.tenant_id),
     )

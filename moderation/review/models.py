@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     String,
@@ -40,3 +41,15 @@ class ReviewClaim(Base):
     reviewer: Mapped[str] = mapped_column(String(200))
     claimed_at: Mapped[datetime] = now_column()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewerDisplay(Base):
+    """How a console user wants images shown (wellness): blur strength, grayscale."""
+
+    __tablename__ = "reviewer_display"
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    blur: Mapped[str] = mapped_column(String(8), server_default="strong")
+    grayscale: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    updated_at: Mapped[datetime] = now_column()

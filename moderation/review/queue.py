@@ -10,11 +10,14 @@ from sqlalchemy.orm import Session
 
 from moderation.config import get_settings
 from moderation.review import queue_repository as queue_repo
+from moderation.review.clock import when
 from moderation.review.queue_repository import REASONS, Claim, QueueFilter, QueueItem, Reason
+from moderation.submissions import appeal_repository as appeals
 from moderation.submissions.models import Decision, Image, Submission
 
 __all__ = [
     "REASONS",
+    "AlreadyReviewed",
     "Claim",
     "ClaimHeld",
     "ItemNotFound",
@@ -24,6 +27,7 @@ __all__ = [
     "Reason",
     "claim_item",
     "list_queue",
+    "refuse_reviewed",
     "release_item",
     "visible_decision",
 ]
@@ -39,9 +43,17 @@ class ClaimHeld(Exception):
     """Another reviewer holds the item."""
 
     def __init__(self, claim: Claim | None) -> None:
-        held = "" if claim is None else f" by {claim.reviewer} until {claim.expires_at.isoformat()}"
+        held = "" if claim is None else f" by {claim.reviewer} until {when(claim.expires_at)}"
         super().__init__(f"the item is claimed{held}")
         self.claim = claim
+
+
+class AlreadyReviewed(Exception):
+    """A reviewer decided the item already (and no appeal is open): it is reviewed again
+    only on purpose, from its page."""
+
+    def __init__(self) -> None:
+        super().__init__("a reviewer decided this item already; use Re-review to change it")
 
 
 @dataclass(frozen=True)
@@ -92,16 +104,28 @@ def visible_decision(
     return found
 
 
+def refuse_reviewed(session: Session, decision: Decision, again: bool) -> None:
+    """AlreadyReviewed when a reviewer decided ``decision``, no appeal is open and the
+    reviewer did not ask to review it ``again``."""
+    reviewed = decision.decided_by == "reviewer" and not again
+    if reviewed and appeals.open_for(session, decision.submission_id) is None:
+        raise AlreadyReviewed
+
+
 def claim_item(
     session: Session,
     submission_id: uuid.UUID,
     reviewer: str,
     viewer_tenant_id: uuid.UUID | None = None,
     ttl_s: int | None = None,
+    *,
+    again: bool = False,
 ) -> Claim:
     """Lock the item to ``reviewer`` for ``ttl_s`` (MODERATION_REVIEW_CLAIM_TTL_S by default);
-    claiming again renews. ClaimHeld when another reviewer's claim is live."""
-    visible_decision(session, submission_id, viewer_tenant_id)
+    claiming again renews. ClaimHeld when another reviewer's claim is live; AlreadyReviewed
+    for an item a reviewer decided, unless ``again``."""
+    _, _, decision = visible_decision(session, submission_id, viewer_tenant_id)
+    refuse_reviewed(session, decision, again)
     ttl = get_settings().review_claim_ttl_s if ttl_s is None else ttl_s
     taken = queue_repo.claim(session, submission_id, reviewer, ttl)
     if taken is None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from moderation.accounts.models import Tenant
 from moderation.policies.models import PolicyVersion
 from moderation.review.models import ReviewClaim
 from moderation.submissions.models import SAMPLE_BUCKET, Appeal, Decision, Image, Submission
@@ -66,6 +67,8 @@ class QueueItem(NamedTuple):
     reason: Reason
     claimed_by: str | None
     claim_expires_at: datetime | None
+    tenant_name: str
+    appeal_reason: str | None  # of the open appeal, if any
 
 
 def _model(value: str) -> ColumnElement[Any]:
@@ -180,11 +183,18 @@ def queue_items(
             page.c.reason,
             ReviewClaim.reviewer,
             ReviewClaim.expires_at,
+            Tenant.name,
+            Appeal.reason,
         )
         .join(Submission, Submission.id == page.c.submission_id)
+        .join(Tenant, Tenant.id == Submission.tenant_id)
         .join(Decision, Decision.submission_id == page.c.submission_id)
         .join(PolicyVersion, PolicyVersion.version == Submission.policy_version)
         .outerjoin(ReviewClaim, live_claim)
+        .outerjoin(
+            Appeal,
+            and_(Appeal.submission_id == page.c.submission_id, Appeal.status == _model("open")),
+        )
         .order_by(priority, page.c.decided_at, page.c.submission_id)
         .offset(offset)
         .limit(limit)
@@ -258,3 +268,9 @@ def release(session: Session, submission_id: uuid.UUID, reviewer: str) -> bool:
         ReviewClaim.submission_id == submission_id, ReviewClaim.reviewer == reviewer
     )
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def tenant_name(session: Session, tenant_id: uuid.UUID) -> str:
+    """The tenant's name (its id when it has none)."""
+    name = session.scalar(select(Tenant.name).where(Tenant.id == tenant_id))
+    return name or str(tenant_id)

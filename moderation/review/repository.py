@@ -59,6 +59,29 @@ def add_review(
     return review
 
 
+def latest_for(session: Session, submission_id: uuid.UUID) -> Review | None:
+    """The submission's latest review (the one a reviewer may undo), if any."""
+    stmt = (
+        select(Review)
+        .where(Review.submission_id == submission_id)
+        .order_by(Review.created_at.desc(), Review.id)
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def age_s(session: Session, review: Review) -> float:
+    """Seconds since the review was written, by the database's clock."""
+    seconds = session.scalar(select(func.extract("epoch", func.now() - review.created_at)))
+    return float(seconds or 0)
+
+
+def delete_review(session: Session, review: Review) -> None:
+    """Remove an undone review (its audit events stay)."""
+    session.delete(review)
+    session.flush()
+
+
 def _latest_reviews() -> Subquery:
     """The latest review of each reviewed submission (the human's final word on it)."""
     return (

@@ -55,3 +55,13 @@ def resolve(session: Session, appeal: Appeal, status: str, note: str) -> None:
     appeal.resolved_at = func.now()  # type: ignore[assignment]
     session.flush()
     session.refresh(appeal, ["resolved_at"])
+
+
+def reopen(session: Session, appeal_id: uuid.UUID) -> None:
+    """Open a resolved appeal again (its review was undone)."""
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is not None:
+        appeal.status = OPEN
+        appeal.resolution_note = None
+        appeal.resolved_at = None
+        session.flush()

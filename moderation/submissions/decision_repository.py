@@ -125,12 +125,18 @@ def model_verdicts(
 
 
 def set_by_reviewer(
-    session: Session, decision: Decision, action: str, rating: str, category: str | None
+    session: Session,
+    decision: Decision,
+    action: str,
+    rating: str,
+    category: str | None,
+    decided_by: str = "reviewer",
 ) -> None:
-    """A reviewer's action, rating and category replace the current ones; the model's own
-    (``model_action``, ``model_category``, ``verdict``, ``raw_text``, ``scores``) stay."""
+    """A reviewer's action, rating and category replace the current ones (``decided_by``
+    "model" when an undone review puts the model's back); the model's own (``model_action``,
+    ``model_category``, ``verdict``, ``raw_text``, ``scores``) stay."""
     decision.action = action
     decision.rating = rating
     decision.category = category
-    decision.decided_by = "reviewer"
+    decision.decided_by = decided_by
     session.flush()

@@ -69,7 +69,7 @@ def test_agreement_page(db: str, new_client: Clients, make_batch: Callable[..., 
     batch = make_batch(["review"])
     ann = Reviewer(new_client(), make_account(db, "reviewer", batch.tenant_id))
     ann.post(batch.ids[0], "claim")
-    ann.post(batch.ids[0], "overturn", action="allow", category="", note="harmless")
+    ann.post(batch.ids[0], "decide", action="allow", category="", note="harmless")
     page = ann.client.get("/review/agreement").text
     assert element_text(page, "agreement-overall").startswith("0.0%")
     assert "<svg" in element_text(page, "confusion-matrix")

@@ -4,6 +4,7 @@ rationale; claim → confirm / overturn through the real forms; claims held by o
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
@@ -45,7 +46,7 @@ def test_item_page_blurs_and_escapes(db: str, new_client: Clients, make_batch: B
     sid = batch.ids[0]
     reviewer = Reviewer(new_client(), make_account(db, "reviewer", batch.tenant_id))
     page = reviewer.item(sid)
-    assert '<img id="item-image" class="blurred"' in page
+    assert '<img id="item-image" class="blurred' in page
     assert '<button id="reveal" type="button"' in page
     assert "review.js" in page and 'id="shortcuts"' in page
     assert XSS not in page and "<script>alert" not in page and 'onerror="alert' not in page
@@ -53,9 +54,12 @@ def test_item_page_blurs_and_escapes(db: str, new_client: Clients, make_batch: B
     assert element_text(page, "decided-by") == "model"
     assert "review" in element_text(page, "model-verdict")
     assert "<svg" in element_text(page, "scores")
-    assert "slug: default" in html.unescape(element_text(page, "policy-text"))
+    policy = html.unescape(element_text(page, "policy"))
+    assert "O2 — Violence, harm or cruelty" in policy and "Should not" in policy
+    assert "slug:" not in policy  # rendered, not raw YAML
     assert "test/fixed-verdicts" in element_text(page, "provenance")
-    assert 'id="claim-form"' in page and 'id="confirm-form"' not in page
+    assert 'id="claim-form"' in page and 'id="decide-form"' not in page
+    assert "review · unsafe · O2 — Violence, harm or cruelty" in element_text(page, "model-verdict")
 
     image = reviewer.client.get(f"/review/items/{sid}/image")
     assert image.status_code == 200
@@ -77,22 +81,24 @@ def test_claim_confirm_and_held_claims(db: str, new_client: Clients, make_batch:
 
     assert ann.post(sid, "claim") == (303, "")
     page = ann.item(sid)
-    for element in ('id="confirm-form"', 'id="confirm-note"', 'id="overturn-form"'):
+    for element in ('id="decide-form"', 'id="note"', 'id="allow"', 'id="block"', 'id="skip"'):
         assert element in page
     assert 'id="claim-form"' not in page
 
     seen_by_bob = bob.item(sid)
-    assert 'id="claimed-by"' in seen_by_bob and 'id="confirm-form"' not in seen_by_bob
+    assert 'id="claimed-by"' in seen_by_bob and 'id="decide-form"' not in seen_by_bob
     status, body = bob.post(sid, "claim")
     assert status == 409 and 'class="error"' in body
-    status, body = bob.post(sid, "confirm", note="me too")
+    assert re.search(r"claimed by reviewer-\w+@example.test until \d\d:\d\d:\d\d UTC", body, re.I)
+    status, body = bob.post(sid, "decide", action="block", category="O2")
     assert status == 409 and 'class="error"' in body
 
-    status, body = ann.post(sid, "confirm", note="  ")
-    assert status == 422 and "a note is required" in body
-    assert ann.post(sid, "confirm", note="looks right")[0] == 303
+    status, body = ann.post(sid, "decide", action="allow", note="  ")
+    assert status == 422 and "a note is required to change the model" in body
+    assert ann.post(sid, "decide", action="block", category="O2")[0] == 303  # agrees: no note
     page = ann.item(sid)
     assert element_text(page, "decided-by") == "reviewer"
+    assert element_text(page, "verdict").startswith("block")
     assert "review.confirmed" in element_text(page, "history")
     assert 'id="claim-form"' in page  # the claim was released
 
@@ -106,13 +112,16 @@ def test_overturn_keeps_the_model_verdict(
     batch = make_batch(["review"])
     sid = batch.ids[0]
     ann = Reviewer(new_client(), make_account(db, "reviewer", batch.tenant_id))
-    assert ann.post(sid, "overturn", action="block", category="O1", note="x")[0] == 409
+    assert ann.post(sid, "decide", action="block", category="O1", note="x")[0] == 409
     ann.post(sid, "claim")
     page = ann.item(sid)
-    assert '<option value="">none</option>' in page and '<option value="O1">' in page
-    status, body = ann.post(sid, "overturn", action="block", category="", note="no category")
+    assert '<option value="O2" selected>' in page  # the shown category is the model's
+    assert '<option value="">' not in page  # a block always has a category
+    status, body = ann.post(sid, "decide", action="block", category="", note="no category")
     assert status == 422 and "a block needs the category" in body
-    assert ann.post(sid, "overturn", action="block", category="O1", note="clear case")[0] == 303
+    status, body = ann.post(sid, "decide", action="review", category="O2", note="later")
+    assert status == 422 and "action must be one of allow, block" in body
+    assert ann.post(sid, "decide", action="block", category="O1", note="clear case")[0] == 303
     page = ann.item(sid)
     assert element_text(page, "verdict").startswith("block")
     assert element_text(page, "decided-by") == "reviewer"

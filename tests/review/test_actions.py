@@ -85,7 +85,8 @@ def test_overturn_changes_the_decision_keeps_the_verdict_and_resolves_the_appeal
     }
     assert event["data"]["appeal_id"] == str(appeal.id)  # type: ignore[index]
     (resolved,) = rows(db, "SELECT * FROM appeals WHERE id = :a", a=appeal.id)
-    assert (resolved["status"], resolved["resolution_note"]) == ("overturned", "knife, close up")
+    # the internal note stays inside: the platform gets only the resolution note (none here)
+    assert (resolved["status"], resolved["resolution_note"]) == ("overturned", "")
     assert resolved["resolved_at"] is not None and result.appeal is not None
     assert rows(db, "SELECT * FROM review_claims WHERE submission_id = :s", s=sid) == []
     (message,) = rows(
@@ -104,10 +105,11 @@ def test_confirm_makes_the_decision_the_reviewers_and_empties_the_queue(
     batch = make_batch(["review"])
     sid = _claimed(db, batch)
     with session_scope(db) as session:
-        result = confirm(session, sid, "ann@example.com", "borderline but fine as review")
+        result = confirm(session, sid, "ann@example.com")  # agreeing needs no note
     after = _decision(db, sid)
+    # confirming a `review` is final: it blocks with the model's category
     assert (after["action"], after["category"], after["decided_by"]) == (
-        "review",
+        "block",
         "O2",
         "reviewer",
     )
@@ -136,11 +138,13 @@ def test_confirming_an_appeal_upholds_it(db: str, make_batch: MakeBatch) -> None
 @pytest.mark.parametrize(
     ("action", "category", "note", "error", "message"),
     [
-        ("block", "O2", "   ", ReviewInvalid, "a note is required"),
-        ("ban", "O2", "n", ReviewInvalid, "action must be one of allow, review, block"),
+        ("block", "O1", "   ", ReviewInvalid, "a note is required to change the model"),
+        ("allow", None, "", ReviewInvalid, "a note is required to change the model"),
+        ("ban", "O2", "n", ReviewInvalid, "action must be one of allow, block"),
+        ("review", "O2", "n", ReviewInvalid, "action must be one of allow, block"),
+        ("allow", "O2", "n", ReviewInvalid, "an allow takes no category"),
         ("block", "Z9", "n", ReviewInvalid, "category 'Z9' is not in policy default-"),
         ("block", None, "n", ReviewInvalid, "a block needs the category"),
-        ("review", "O2", "n", ReviewInvalid, "changes nothing"),
     ],
 )
 def test_invalid_overturns_are_refused_and_change_nothing(

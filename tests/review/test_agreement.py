@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from moderation.review.actions import confirm, overturn
+from sqlalchemy.orm import Session
+
+from moderation.review.actions import Judgement, Notes, confirm, decide, overturn
 from moderation.review.agreement import AgreementFilter, Rate, agreement, build_report
 from moderation.review.queue import claim_item
 from moderation.review.repository import AgreementCell
@@ -45,9 +48,15 @@ def test_an_empty_report_has_no_rates() -> None:
 
 def _review(db: str, sid: uuid.UUID, act: Callable[..., object], *args: object) -> None:
     with session_scope(db) as session:
-        claim_item(session, sid, "ann")
+        claim_item(session, sid, "ann", again=act is _again)
     with session_scope(db) as session:
         act(session, sid, "ann", *args)
+
+
+def _again(session: Session, sid: uuid.UUID, who: str, *judged: Any) -> None:
+    """A re-review, asked for on purpose."""
+    action, category, note = judged
+    decide(session, sid, who, Judgement(action, category), Notes(note), again=True)
 
 
 def test_agreement_counts_the_latest_review_of_each_decision(
@@ -56,7 +65,7 @@ def test_agreement_counts_the_latest_review_of_each_decision(
     batch = make_batch(["review", "allow", "block", "allow"])
     review, allow, block, _unreviewed = batch.ids
     _review(db, review, confirm, "looks violent")
-    _review(db, review, overturn, "allow", None, "on second look: a toy")  # the latest wins
+    _review(db, review, _again, "allow", None, "on second look: a toy")  # the latest wins
     _review(db, allow, overturn, "block", "O3", "explicit")
     _review(db, block, confirm, "hateful symbol")
     with session_scope(db) as session:
