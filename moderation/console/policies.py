@@ -23,6 +23,7 @@ from moderation.console.render import error_page, render
 from moderation.policies import authoring, backtests
 from moderation.policies.authoring import Author, DraftNotFound, diff_versions, get_draft
 from moderation.policies.catalog import UnknownPolicy
+from moderation.policies.prompt_preview import preview_draft
 from moderation.policies.reading import (
     PolicyVersions,
     authors_work,
@@ -147,6 +148,61 @@ def policy_diff(
         before, after = (v for v in found if v is not None)
         diff = diff_versions(before, after)
         return _policy_page(request, user, session, slug, scope=scope, diff=diff, a=a, b=b)
+
+
+@router.get("/{slug}/versions/{version}", name="policy_version_page")
+def version_page(
+    request: Request, slug: str, version: str, user: PolicyAuthorDep, db_url: DbUrlDep
+) -> Response:
+    """One version rendered for people, with what differs from the version in use."""
+    with read_scope(db_url) as session:
+        row = version_of(session, user.tenant_id, slug, version[:80])
+        found = policy_versions(session, user.tenant_id, slug)
+        if row is None or found is None:
+            return error_page(request, user, 404, f"no version '{version[:80]}' of '{slug}'")
+        diff = diff_versions(found.active, row)
+        return render(
+            request,
+            "policy_version.html",
+            user,
+            slug=slug,
+            row=row,
+            in_use=found.active.version,
+            may_change=may_change(user, found)
+            and any(v.version == row.version for v in found.versions),
+            diff=diff,
+        )
+
+
+@router.get("/{slug}/drafts/{draft_id}", name="policy_draft_page")
+def draft_page(
+    request: Request,
+    slug: str,
+    draft_id: uuid.UUID,
+    user: PolicyAuthorDep,
+    db_url: DbUrlDep,
+    settings: SettingsDep,
+) -> Response:
+    """A draft rendered for people: its diff against the version in use, the exact prompt
+    the configured model would read (audited, as in the API), backtest and publish."""
+    author = _author(user)
+    try:
+        with session_scope(db_url) as session:
+            draft = get_draft(session, author, slug, draft_id)
+            diff = authoring.diff_draft(session, author, draft)
+        prompt = preview_draft(db_url, settings, author, slug, draft_id)
+    except DraftNotFound:
+        return error_page(request, user, 404, f"no draft '{draft_id}' of '{slug}'")
+    return render(
+        request,
+        "policy_draft.html",
+        user,
+        slug=slug,
+        draft=draft,
+        diff=diff,
+        prompt=prompt,
+        may_publish=may_publish(user),
+    )
 
 
 @router.post("/{slug}/drafts/{draft_id}/backtests", name="console_start_backtest")

@@ -71,7 +71,7 @@ def queue_page(
             reasons=REASONS,
             actions=ACTIONS,
             ratings=RATINGS,
-            choices=filter_choices(session, params.text(form.policy)),
+            choices=filter_choices(session, params.text(form.policy), user.tenant_id),
             display=display_of(session, user),
             finished="finished" in request.query_params,
             run=ReviewRun.parse(form.search(), "", request.query_params.get("done", "")),

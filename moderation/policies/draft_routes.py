@@ -9,12 +9,11 @@ from contextlib import contextmanager
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
-from moderation.inference.preview import preview_prompt
-from moderation.inference.resolve import resolve_model
 from moderation.policies import authoring
 from moderation.policies.access import AuthorDep, policy_not_found
 from moderation.policies.catalog import UnknownPolicy
 from moderation.policies.format import PolicyInvalid
+from moderation.policies.prompt_preview import preview_draft
 from moderation.policies.schemas import (
     ActivationOut,
     DiffOut,
@@ -92,16 +91,8 @@ def preview_draft_prompt(
     slug: str, draft_id: uuid.UUID, author: AuthorDep, db_url: DbUrlDep, settings: SettingsDep
 ) -> PromptOut:
     """The exact prompt the configured model reads for this draft, and its token counts."""
-    with authoring_scope(db_url) as session:
-        policy = authoring.draft_policy(authoring.get_draft(session, author, slug, draft_id))
-    model, _ = resolve_model(settings)
-    # the processor loads once per process; no database connection is held meanwhile
-    preview = preview_prompt(
-        model, settings.model_revision, policy.rubric(), settings.model_profile
-    )
-    data = {"draft_id": str(draft_id), "model": model, "prompt_sha256": preview.sha256}
-    with authoring_scope(db_url) as session:
-        authoring.audit_authoring(session, author, slug, "policy.prompt_previewed", data)
+    with authoring_scope(db_url):
+        preview = preview_draft(db_url, settings, author, slug, draft_id)
     return prompt_out(preview)
 
 

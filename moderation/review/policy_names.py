@@ -3,6 +3,7 @@ read from the policy versions (the policies package owns them; this only reads).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -19,15 +20,23 @@ class FilterChoices:
     categories: dict[str, str]  # id -> name, of the chosen policy (of every one when none)
 
 
-def filter_choices(session: Session, slug: str | None) -> FilterChoices:
-    """The active policies, and the categories of ``slug`` (or of them all)."""
-    active = policies.list_active(session)
+def filter_choices(
+    session: Session, slug: str | None, tenant_id: uuid.UUID | None
+) -> FilterChoices:
+    """The policies a reviewer's items can be under (the tenant's own and the global ones;
+    every policy for a reviewer of every tenant), and the categories of ``slug`` (or of them
+    all)."""
+    active = (
+        policies.list_active(session)
+        if tenant_id is None
+        else policies.list_usable(session, tenant_id)
+    )
     categories: dict[str, str] = {}
     for policy, version in active:
         if slug is None or policy.slug == slug:
             for c in version.content.get("categories", []):
                 categories.setdefault(c["id"], c["name"])
-    return FilterChoices(sorted(p.slug for p, _ in active), categories)
+    return FilterChoices(sorted({p.slug for p, _ in active}), categories)
 
 
 def category_names(session: Session, versions: Iterable[str]) -> dict[str, dict[str, str]]:

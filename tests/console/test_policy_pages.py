@@ -248,3 +248,94 @@ def _active(db: str, slug: str, tenant: uuid.UUID | None) -> str:
         t=tenant,
     )
     return str(row["active_version"])
+
+
+def test_version_and_draft_pages_show_the_rubric_its_diff_and_prompt(
+    db: str, new_client: Clients, make_batch: Callable[..., Batch]
+) -> None:
+    slug = f"console-{uuid.uuid4().hex[:8]}"
+    tenant = make_batch([]).tenant_id
+    with session_scope(db) as session:
+        first = publish_draft(session, AUTHOR, create_draft(session, AUTHOR, slug, _rubric(slug)))
+        changed = _rubric(slug, title="Second title")
+        second = publish_draft(session, AUTHOR, create_draft(session, AUTHOR, slug, changed))
+        draft = create_draft(session, Author(tenant, "t"), slug, _rubric(slug, title="Ours"))
+        draft_id = draft.id
+    author = Reviewer(new_client(), make_account(db, "policy_author", tenant))
+    page = author.client.get(f"/review/policies/{slug}/versions/{first.version}")
+    assert page.status_code == 200
+    assert element_text(page.text, "version-state") == "not in use"
+    assert "Hate, Humiliation, Harassment" in element_text(page.text, "policy-text")
+    diff = html.unescape(element_text(page.text, "diff"))
+    assert "+title: Second title" in diff
+    assert 'class="rollback"' not in page.text  # the global policy is not the tenant's
+    other = Reviewer(new_client(), make_account(db, "policy_author", make_batch([]).tenant_id))
+    assert other.client.get(f"/review/policies/{slug}/drafts/{draft_id}").status_code == 404
+
+    drafted = author.client.get(f"/review/policies/{slug}/drafts/{draft_id}")
+    assert drafted.status_code == 200
+    assert "+title: Ours" in html.unescape(element_text(drafted.text, "diff"))
+    assert second.version in drafted.text  # the diff is against the version in use
+    assert "<image>" in html.unescape(element_text(drafted.text, "prompt-text"))
+    assert 'class="publish"' in drafted.text and 'class="start-backtest"' in drafted.text
+    events = rows(
+        db,
+        "SELECT event FROM audit_events WHERE subject_id = :s AND tenant_id = :t ORDER BY id",
+        s=slug,
+        t=tenant,
+    )
+    assert [e["event"] for e in events][-2:] == ["policy.draft_diffed", "policy.prompt_previewed"]
+
+
+def test_backtest_page_refreshes_while_running_and_links_each_flip_to_its_item(
+    db: str, new_client: Clients, make_batch: Callable[..., Batch]
+) -> None:
+    from moderation.policies import backtest_repository
+
+    slug = f"console-{uuid.uuid4().hex[:8]}"
+    batch = make_batch(["allow", "allow"])
+    with session_scope(db) as session:
+        publish_draft(session, AUTHOR, create_draft(session, AUTHOR, slug, _rubric(slug)))
+        draft = create_draft(session, Author(batch.tenant_id, "t"), slug, _rubric(slug, title="D"))
+        labelled = []
+        for sid in batch.ids:
+            submission = session.get(Submission, sid)
+            assert submission is not None
+            labelled.append(
+                backtests.LabelledImage(submission.image_sha256, str(sid), "unsafe", "O1", sid)
+            )
+        run, _ = backtests.start_backtest(session, AUTHOR, draft, labelled, source="reviews")
+        run_id = run.id
+    author = Reviewer(new_client(), make_account(db, "policy_author", batch.tenant_id))
+    url = f"/review/policies/{slug}/backtests/{run_id}"
+    running = author.client.get(url).text
+    assert 'hx-trigger="every 2s"' in running and f'hx-get="{url}"' in running
+
+    allow = {"action": "allow", "rating": "safe", "category": None, "unsafe": 0.1}
+    block = {"action": "block", "rating": "unsafe", "category": "O1", "unsafe": 0.9}
+    with session_scope(db) as session:
+        for item in backtest_repository.items(session, run_id):
+            flipped = item.position == 0
+            backtest_repository.record_result(
+                session, item.id, draft=block if flipped else allow, baseline=allow
+            )
+    done = author.client.get(url).text
+    assert element_text(done, "backtest-state") == "done" and "hx-trigger" not in done
+    (flip,) = re.findall(r'<li class="flip">(.*?)</li>', done, re.S)
+    assert f'href="/review/items/{batch.ids[0]}"' in flip
+    assert "allow → block" in flip and "reviewer's label: <span" in flip and "unsafe O1" in flip
+
+
+def test_the_queue_offers_only_the_policies_a_reviewers_tenant_can_use(
+    db: str, new_client: Clients, make_batch: Callable[..., Batch]
+) -> None:
+    slug = f"own-{uuid.uuid4().hex[:8]}"
+    owner, other = make_batch([]).tenant_id, make_batch([]).tenant_id
+    with session_scope(db) as session:
+        author = Author(owner, "t")
+        publish_draft(session, author, create_draft(session, author, slug, _rubric(slug)))
+    option = f'<option value="{slug}"'
+    mine = Reviewer(new_client(), make_account(db, "reviewer", owner)).client.get("/review/")
+    theirs = Reviewer(new_client(), make_account(db, "reviewer", other)).client.get("/review/")
+    assert option in mine.text and 'value="default"' in mine.text
+    assert option not in theirs.text and 'value="default"' in theirs.text
