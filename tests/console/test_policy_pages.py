@@ -265,9 +265,10 @@ def test_version_and_draft_pages_show_the_rubric_its_diff_and_prompt(
     page = author.client.get(f"/review/policies/{slug}/versions/{first.version}")
     assert page.status_code == 200
     assert element_text(page.text, "version-state") == "not in use"
-    assert "Hate, Humiliation, Harassment" in element_text(page.text, "policy-text")
+    assert 'id="policy-text"' in page.text
+    assert "O1 — Hate, humiliation, harassment" in page.text  # rendered, not raw YAML
     diff = html.unescape(element_text(page.text, "diff"))
-    assert "+title: Second title" in diff
+    assert "-title: Second title" in diff  # from the version in use to this one
     assert 'class="rollback"' not in page.text  # the global policy is not the tenant's
     other = Reviewer(new_client(), make_account(db, "policy_author", make_batch([]).tenant_id))
     assert other.client.get(f"/review/policies/{slug}/drafts/{draft_id}").status_code == 404
