@@ -11,6 +11,7 @@ act on a second, confirming request.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -258,18 +259,36 @@ def publish_confirm(
     return _confirm_page(request, user, slug, "publish", diff.draft_version, diff.diff)
 
 
+def _change(
+    request: Request,
+    user: ReviewerSession,
+    db_url: str,
+    slug: str,
+    change: Callable[[Session, Author], None],
+    missing: str,
+) -> Response:
+    """Run a publish or rollback as ``user`` (Forbidden for a global policy it may not
+    change), then the policy page; a 404 page saying ``missing`` when its target is not
+    the user's."""
+    author = _changer(user)
+    try:
+        with session_scope(db_url) as session:
+            change(session, author)
+    except (DraftNotFound, UnknownPolicy):
+        return error_page(request, user, 404, missing)
+    return RedirectResponse(request.url_for("policy", slug=slug).path, status_code=303)
+
+
 @router.post("/{slug}/drafts/{draft_id}/publish", name="console_publish")
 def publish(
     request: Request, slug: str, draft_id: uuid.UUID, user: PolicyAuthorDep, db_url: DbUrlDep
 ) -> Response:
     """Publish the draft under its owner's policy (audited); then the policy page."""
-    author = _changer(user)
-    try:
-        with session_scope(db_url) as session:
-            authoring.publish_draft(session, author, get_draft(session, author, slug, draft_id))
-    except DraftNotFound:
-        return error_page(request, user, 404, f"no draft '{draft_id}' of '{slug}'")
-    return RedirectResponse(request.url_for("policy", slug=slug).path, status_code=303)
+
+    def change(session: Session, author: Author) -> None:
+        authoring.publish_draft(session, author, get_draft(session, author, slug, draft_id))
+
+    return _change(request, user, db_url, slug, change, f"no draft '{draft_id}' of '{slug}'")
 
 
 @router.get("/{slug}/rollback", name="console_rollback_confirm")
@@ -304,13 +323,11 @@ def rollback(
     version: Annotated[str, Form(max_length=80)],
 ) -> Response:
     """Activate again a version released under the owner's policy (audited)."""
-    author = _changer(user)
-    try:
-        with session_scope(db_url) as session:
-            authoring.roll_back(session, author, slug, version)
-    except UnknownPolicy:
-        return error_page(request, user, 404, f"no version '{version}' of your '{slug}'")
-    return RedirectResponse(request.url_for("policy", slug=slug).path, status_code=303)
+
+    def change(session: Session, author: Author) -> None:
+        authoring.roll_back(session, author, slug, version)
+
+    return _change(request, user, db_url, slug, change, f"no version '{version}' of your '{slug}'")
 
 
 @router.get("/{slug}/backtests/{run_id}", name="backtest")

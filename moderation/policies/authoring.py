@@ -187,15 +187,7 @@ def _activate(
     previous = None if current is None else current.active_version
     policy_repo.set_active(session, owner.tenant_id, slug, version)
     data = {"slug": slug, "version": version, "previous": previous, "scope": owner.scope}
-    audit.append(
-        session,
-        tenant_id=owner.tenant_id,
-        subject_type="policy",
-        subject_id=slug,
-        event=event,
-        actor=author.actor,
-        data=data,
-    )
+    audit_authoring(session, Author(owner.tenant_id, author.actor), slug, event, data)
     return Activation(slug, version, previous, owner.scope)
 
 
