@@ -168,3 +168,54 @@ def _audit(
         actor=owner.actor,
         data=data,
     )
+
+
+class HashesUnknown(LookupError):
+    """The image was never hashed (a submission the worker has not processed)."""
+
+
+def reviewer_banks(session: Session, viewer_tenant_id: uuid.UUID | None) -> list[HashBank]:
+    """The banks a reviewer may add an image to: the tenant's own and, for a reviewer of
+    every tenant (an operator), the global ones and every tenant's."""
+    found = repo.usable_banks(session, viewer_tenant_id)
+    if viewer_tenant_id is None:
+        return found
+    return [b for b in found if b.tenant_id == viewer_tenant_id]
+
+
+def add_reviewed_image(
+    session: Session,
+    bank_id: uuid.UUID,
+    submission: ReviewedImage,
+    reviewer: str,
+    viewer_tenant_id: uuid.UUID | None,
+) -> BankEntry:
+    """A reviewer's block adds the submission's image (its stored hashes) to a bank of the
+    submission's tenant, or to a global bank when the reviewer is the operator's (no tenant);
+    then the backfill runs. BankNotFound for any other bank, HashesUnknown when unhashed."""
+    bank = repo.bank(session, submission.tenant_id, bank_id)
+    if bank is None and viewer_tenant_id is None:
+        bank = repo.bank(session, None, bank_id)
+    if bank is None:
+        raise BankNotFound(str(bank_id))
+    stored = repo.image_hashes(session, [submission.image_sha256]).get(submission.image_sha256)
+    if stored is None:
+        raise HashesUnknown(submission.image_sha256)
+    hashes = ImageHashes(stored.pdq, stored.quality, stored.md5, stored.sha256)
+    owner = Owner(bank.tenant_id, reviewer)
+    new = hashes_entry(hashes, submission.label, "block")
+    (added,) = add_entries(session, owner, bank, [new], f"review:{submission.submission_id}")
+    _audit(
+        session, owner, bank, "bank.entry_added", {"entry": str(added.id), "source": added.source}
+    )
+    return added
+
+
+@dataclass(frozen=True)
+class ReviewedImage:
+    """The submission a reviewer blocked: whose it is, its image and the block's category."""
+
+    submission_id: uuid.UUID
+    tenant_id: uuid.UUID
+    image_sha256: str
+    label: str | None

@@ -19,6 +19,7 @@ from moderation.console.charts import bar_chart_svg
 from moderation.console.display import display_of
 from moderation.console.params import ReviewRun
 from moderation.console.render import error_page, render
+from moderation.banks.service import reviewer_banks
 from moderation.review.actions import HUMAN_ACTIONS, ClaimRequired, ReviewInvalid, agreeing
 from moderation.review.detail import review_detail
 from moderation.review.flow import UNDO_WINDOW_S
@@ -76,6 +77,11 @@ def item_page_of(
             run=run,
             undo_window_s=UNDO_WINDOW_S,
             display=display_of(session, user),
+            banks=[
+                b
+                for b in reviewer_banks(session, user.tenant_id)
+                if b.tenant_id in (None, detail.submission.tenant_id)
+            ],
         )
 
 
