@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from moderation.accounts.users import ReviewerSession
+from moderation.banks.service import reviewer_banks
 from moderation.console.auth import ReviewerDep
 from moderation.console.charts import bar_chart_svg
 from moderation.console.display import display_of
 from moderation.console.params import ReviewRun
 from moderation.console.render import error_page, render
-from moderation.banks.service import reviewer_banks
 from moderation.review.actions import HUMAN_ACTIONS, ClaimRequired, ReviewInvalid, agreeing
 from moderation.review.detail import review_detail
 from moderation.review.flow import UNDO_WINDOW_S

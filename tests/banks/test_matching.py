@@ -4,6 +4,7 @@ call; an unrelated image and another tenant's upload go to the model."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,53 @@ def test_a_deleted_entry_stops_matching(env: Env, db: str, api: ApiServer, engin
         assert gone.status_code == 204
         again = submit(client, near_duplicate(images.photo(seed=1903), quality=60))
         assert run_flow(env.data_dir, db, CountingEngine(engine), [again]).decided == [again]
+
+
+def test_a_reviewers_block_added_to_a_bank_catches_the_next_and_the_older_near_duplicates(
+    env: Env, db: str, api: ApiServer, engine: Any
+) -> None:
+    from moderation.review.actions import Judgement, Notes, decide
+    from moderation.review.queue import QueueFilter, claim_item, list_queue
+    from moderation.storage.db import session_scope
+    from tests.support.db import execute
+
+    key, tenant_id = tenant(db)
+    picture = images.photo(seed=1960)
+    with api.client(key) as client:
+        bank_id = create_bank(client, "block")
+        older = submit(client, near_duplicate(picture, quality=80, scale=1.2))
+        seen = submit(client, images.encode(picture, "PNG"), "p.png")
+        report = run_flow(env.data_dir, db, CountingEngine(engine), [older, seen])
+        assert sorted(report.decided) == sorted([older, seen])
+        # the model allowed the older one (random weights decide anything: make it so)
+        execute(
+            db,
+            "UPDATE decisions SET action = 'allow', model_action = 'allow' "
+            "WHERE submission_id = :s",
+            s=str(older),
+        )
+        with session_scope(db) as session:
+            claim_item(session, seen, "rev@example.com")
+            decide(
+                session,
+                seen,
+                "rev@example.com",
+                Judgement("block", "O1"),
+                Notes("known image"),
+                add_to_bank=uuid.UUID(bank_id),
+                again=True,
+            )
+        (entry,) = client.get(f"/v1/hash-banks/{bank_id}/entries").json()["entries"]
+        assert entry["source"] == f"review:{seen}" and entry["label"] == "O1"
+        assert entry["added_by"] == "rev@example.com"
+
+        with session_scope(db) as session:
+            queued = list_queue(session, QueueFilter(reason="hash_match"), 1, 50, tenant_id)
+        assert [(i.submission_id, i.reason) for i in queued.items] == [(older, "hash_match")]
+
+        later = submit(client, near_duplicate(picture, quality=70, scale=0.9))
+        counting = CountingEngine(engine)
+        assert run_flow(env.data_dir, db, counting, [later]).hash_matched == [later]
+        assert counting.calls == []
+        decision = client.get(f"/v1/moderations/{later}").json()["decision"]
+        assert decision["match"]["entry"] == entry["id"] and decision["action"] == "block"
