@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,7 +23,9 @@ BankAction = Literal["block", "review"]
 
 class BankIn(RequestModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"example": {"name": "known-csam", "action": "block"}}
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"example": {"name": "known-csam", "action": "block"}},
     )
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\s/][^/]*$")
     action: BankAction = Field(description="what a match does: block, or send to review")
@@ -45,7 +47,19 @@ class BankOut(BaseModel):
     created_at: datetime
 
 
+_BANK_EXAMPLE: dict[str, Any] = {
+    "id": "5f0c2b1e-8d2a-4f5e-9c1b-3a2d4e5f6a7b",
+    "name": "known-csam",
+    "action": "block",
+    "distance": 31,
+    "scope": "tenant",
+    "entries": 1200,
+    "created_at": "2026-12-07T12:00:00Z",
+}
+
+
 class BankList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"banks": [_BANK_EXAMPLE]}})
     banks: list[BankOut]
 
 
@@ -67,6 +81,7 @@ class HashesIn(RequestModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={"example": {"pdq": "f" * 64, "label": "O1", "md5": "0" * 32}},
     )
     pdq: str = Field(description="PDQ hash: 64 hex digits")
@@ -105,6 +120,27 @@ class EntryOut(BaseModel):
 
 
 class EntryPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "entries": [
+                    {
+                        "id": "7a1c2b1e-8d2a-4f5e-9c1b-3a2d4e5f6a7b",
+                        "pdq": "f8f8" * 16,
+                        "pdq_quality": 100,
+                        "md5": None,
+                        "sha256": None,
+                        "label": "O1",
+                        "action": "block",
+                        "source": "api:hashes",
+                        "added_by": "tenant:acme key:mod_AbCdEfGh",
+                        "created_at": "2026-12-07T12:00:00Z",
+                    }
+                ],
+                "next_cursor": "1200",
+            }
+        }
+    )
     entries: list[EntryOut]
     next_cursor: str | None = Field(description="pass as ?after= for the next page; null: last")
 
