@@ -71,7 +71,13 @@ def _bank_id(value: str) -> uuid.UUID:
     return parse_id(value, "hash bank")
 
 
-@router.post("", status_code=201, response_model=BankOut, summary="Create a hash bank")
+@router.post(
+    "",
+    status_code=201,
+    response_model=BankOut,
+    summary="Create a hash bank",
+    responses=error_responses(409),
+)
 def create_bank(body: BankIn, caller: WriterDep, db_url: DbUrlDep) -> BankOut:
     """A new bank of this tenant: its uploads are matched against it before the model."""
     with session_scope(db_url) as session:
@@ -147,6 +153,7 @@ def _validated(model: type[HashesIn], data: Any) -> HashesIn:
     response_model=EntryOut,
     summary="Add an entry: an image (hashed, not kept) or precomputed hashes",
     openapi_extra=_ENTRY_BODY,
+    responses=error_responses(413),
 )
 async def add_entry(
     bank_id: str, request: Request, caller: WriterDep, db_url: DbUrlDep, settings: SettingsDep
