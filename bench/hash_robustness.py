@@ -2,7 +2,7 @@
 50-150%, 5% crop, a small text overlay, grayscale): the share still within distance 31 of the
 original; and false matches of 10,000 unrelated pictures against the 200.
 
-    .venv/bin/python bench/hash_robustness.py [--originals 200] [--unrelated 10000]
+    PYTHONPATH=. .venv/bin/python bench/hash_robustness.py [--originals 200] [--unrelated 10000]
 
 Pictures are tests.support.images.photo (a gradient under random shapes), not photographs:
 real photos have more texture, so these numbers are indicative. Results: docs/benchmarks.md."""
