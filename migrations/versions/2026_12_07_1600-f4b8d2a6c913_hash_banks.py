@@ -78,7 +78,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_entries")),
         sa.UniqueConstraint("seq", name=op.f("uq_bank_entries_seq")),
     )
-    op.create_index(op.f("ix_bank_entries_bank_id"), "bank_entries", ["bank_id"])
+    # (bank_id, pdq): a bank's entries, and an import's duplicate check
+    op.create_index("ix_bank_entries_bank_id_pdq", "bank_entries", ["bank_id", "pdq"])
     op.create_index(op.f("ix_bank_entries_md5"), "bank_entries", ["md5"])
     op.create_index(op.f("ix_bank_entries_sha256"), "bank_entries", ["sha256"])
     op.create_table(

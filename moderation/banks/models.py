@@ -50,11 +50,10 @@ class BankEntry(Base):
     and the action a match takes. ``seq`` orders entries for the workers' index refresh."""
 
     __tablename__ = "bank_entries"
+    __table_args__ = (Index("ix_bank_entries_bank_id_pdq", "bank_id", "pdq"),)
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
-    bank_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("hash_banks.id", ondelete="CASCADE"), index=True
-    )
+    bank_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hash_banks.id", ondelete="CASCADE"))
     pdq: Mapped[str | None] = mapped_column(String(64))
     pdq_quality: Mapped[int | None] = mapped_column(SmallInteger)
     md5: Mapped[str | None] = mapped_column(String(32), index=True)

@@ -4,7 +4,7 @@ hashes of images, and the matches a new entry finds among decided submissions.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -77,6 +77,15 @@ def add_entries(session: Session, rows: Sequence[dict[str, Any]]) -> list[BankEn
         return []
     stmt = insert(BankEntry).values([{"id": uuid.uuid4(), **r} for r in rows])
     return list(session.scalars(stmt.returning(BankEntry)))
+
+
+def bank_pdqs(session: Session, bank_id: uuid.UUID, pdqs: Iterable[str]) -> set[str]:
+    """Which of these PDQ hashes the bank has an entry of (index ``bank_id, pdq``)."""
+    wanted = list(pdqs)
+    if not wanted:
+        return set()
+    stmt = select(BankEntry.pdq).where(BankEntry.bank_id == bank_id, BankEntry.pdq.in_(wanted))
+    return {str(p) for p in session.scalars(stmt)}
 
 
 def entries(session: Session, bank_id: uuid.UUID, after: int, limit: int) -> list[BankEntry]:

@@ -135,9 +135,7 @@ async def _new_entry(request: Request, max_bytes: int) -> tuple[NewEntry, str]:
         raise ApiError(
             422, "invalid_request", "body: not JSON (or send multipart 'image')"
         ) from None
-    body = _validated(HashesIn, payload)
-    entry = NewEntry(body.pdq, body.md5, body.sha256, label=body.label, action=body.action)
-    return entry, "api:hashes"
+    return _validated(HashesIn, payload).entry(), "api:hashes"
 
 
 def _validated(model: type[HashesIn], data: Any) -> HashesIn:

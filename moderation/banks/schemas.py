@@ -16,6 +16,7 @@ from moderation.banks.hashing import (
     parse_sha256,
 )
 from moderation.banks.models import BankEntry, HashBank
+from moderation.banks.service import NewEntry
 from moderation.web.text import RequestModel
 
 BankAction = Literal["block", "review"]
@@ -104,6 +105,10 @@ class HashesIn(RequestModel):
     @classmethod
     def _sha256(cls, value: str | None) -> str | None:
         return None if value is None else parse_sha256(value)
+
+    def entry(self) -> NewEntry:
+        """The entry these hashes make."""
+        return NewEntry(self.pdq, self.md5, self.sha256, label=self.label, action=self.action)
 
 
 class EntryOut(BaseModel):

@@ -4,7 +4,7 @@ them, in the caller's transaction. Another owner's bank is BankNotFound, like an
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -129,6 +129,30 @@ def add_entries(
     return added
 
 
+def import_entries(
+    session: Session, owner: Owner, bank: HashBank, new: Sequence[NewEntry], source: str
+) -> tuple[int, int]:
+    """Add the entries whose PDQ hash the bank lacks (the first of each; entries without one
+    are all added), as :func:`add_entries`; ``(added, duplicates)``."""
+    have = repo.bank_pdqs(session, bank.id, {e.pdq for e in new if e.pdq})
+    fresh: list[NewEntry] = []
+    for e in new:
+        if e.pdq is not None:
+            if e.pdq in have:
+                continue
+            have.add(e.pdq)
+        fresh.append(e)
+    added = add_entries(session, owner, bank, fresh, source)
+    return len(added), len(new) - len(added)
+
+
+def record_import(
+    session: Session, owner: Owner, bank: HashBank, counts: dict[str, object]
+) -> None:
+    """The audit event of a finished file import into the bank, with its counts."""
+    _audit(session, owner, bank, "bank.imported", counts)
+
+
 def image_entry(data: bytes, label: str | None, action: str | None) -> NewEntry:
     """The entry of an image file (hashed here; the image itself is not kept)."""
     return hashes_entry(hash_image(data), label, action)
@@ -146,6 +170,11 @@ def list_entries(
 ) -> list[BankEntry]:
     """A page of the owner's bank's entries after the cursor ``after`` (an entry's ``seq``)."""
     return repo.entries(session, get_bank(session, owner, bank_id).id, after, limit)
+
+
+def all_entries(session: Session, owner: Owner, bank_id: uuid.UUID) -> Iterator[BankEntry]:
+    """Every entry of the owner's bank in the order added, read in batches (an export)."""
+    return repo.all_entries(session, get_bank(session, owner, bank_id).id)
 
 
 def delete_entry(session: Session, owner: Owner, bank_id: uuid.UUID, entry_id: uuid.UUID) -> None:
