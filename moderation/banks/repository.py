@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, String, any_, bindparam, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from moderation.banks.models import BankEntry, BankMatch, HashBank, ImageHash
@@ -72,11 +72,12 @@ def delete_bank(session: Session, bank_id: uuid.UUID) -> None:
 
 
 def add_entries(session: Session, rows: Sequence[dict[str, Any]]) -> list[BankEntry]:
-    """Insert entries (one statement); the rows written."""
+    """Insert entries (batched by SQLAlchemy's insertmanyvalues: one statement compiled
+    once, not a VALUES list of every row); the rows written, in order."""
     if not rows:
         return []
-    stmt = insert(BankEntry).values([{"id": uuid.uuid4(), **r} for r in rows])
-    return list(session.scalars(stmt.returning(BankEntry)))
+    stmt = insert(BankEntry).returning(BankEntry, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, [{"id": uuid.uuid4(), **r} for r in rows]))
 
 
 def bank_pdqs(session: Session, bank_id: uuid.UUID, pdqs: Iterable[str]) -> set[str]:
@@ -84,7 +85,10 @@ def bank_pdqs(session: Session, bank_id: uuid.UUID, pdqs: Iterable[str]) -> set[
     wanted = list(pdqs)
     if not wanted:
         return set()
-    stmt = select(BankEntry.pdq).where(BankEntry.bank_id == bank_id, BankEntry.pdq.in_(wanted))
+    as_array = bindparam("pdqs", wanted, type_=ARRAY(String(64)))  # one parameter, not n
+    stmt = select(BankEntry.pdq).where(
+        BankEntry.bank_id == bank_id, BankEntry.pdq == any_(as_array)
+    )
     return {str(p) for p in session.scalars(stmt)}
 
 
