@@ -134,6 +134,21 @@ def _lines(handle: IO[bytes], bar: Any) -> Iterator[str]:
         yield raw.decode("utf-8", errors="replace")
 
 
+def _read_into(job: _Import, file: Path, lines: Iterator[str]) -> None:
+    """Read the file's rows into the job, a transaction per BATCH entries; bad rows printed."""
+    for row in transfer.read_rows(lines):
+        if row.problem is not None:
+            job.counts["bad"] += 1
+            click.echo(f"\n{file}:{row.line}: {row.problem}", err=True)
+        elif row.entry is None:
+            job.counts["other"] += 1
+        else:
+            job.pending.append(row.entry)
+            if len(job.pending) >= BATCH:
+                job.flush()
+    job.flush()
+
+
 @banks.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--bank", "bank_name", required=True, help="the bank's name")
@@ -149,17 +164,13 @@ def import_file(file: Path, bank_name: str, tenant: str | None) -> None:
         file.open("rb") as handle,
         click.progressbar(length=file.stat().st_size, label="importing", file=sys.stderr) as bar,
     ):
-        for row in transfer.read_rows(_lines(handle, bar)):
-            if row.problem is not None:
-                job.counts["bad"] += 1
-                click.echo(f"\n{file}:{row.line}: {row.problem}", err=True)
-            elif row.entry is None:
-                job.counts["other"] += 1
-            else:
-                job.pending.append(row.entry)
-                if len(job.pending) >= BATCH:
-                    job.flush()
-        job.flush()
+        try:
+            _read_into(job, file, _lines(handle, bar))
+        except BankNotFound:
+            raise click.ClickException(
+                f"the bank was deleted during the import ({job.counts['imported']} rows "
+                "had been imported into it)"
+            ) from None
     with session_scope(_db_url()) as session:
         bank = service.get_bank(session, owner, job.bank_id)
         service.record_import(session, owner, bank, {"file": file.name, **job.counts})
