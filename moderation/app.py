@@ -12,6 +12,7 @@ from moderation import __version__
 from moderation.accounts.known_keys import KnownKeys
 from moderation.accounts.rate_limit import KeyRateLimiter
 from moderation.accounts.routes import router as api_keys_router
+from moderation.banks.routes import router as banks_router
 from moderation.config import Settings, get_settings
 from moderation.console.app import create_review_app
 from moderation.health.routes import router as health_router
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
         webhooks_router,
         health_router,
         policies_router,
+        banks_router,
     ):
         app.include_router(router)
     app.mount(CONSOLE_PREFIX, create_review_app(settings))

@@ -326,9 +326,10 @@ def engine_serve(
 
 def _add_groups() -> None:
     from moderation.accounts.cli import audit, users
+    from moderation.banks.cli import banks
     from moderation.policies.cli import policies
 
-    for group in (policies, users, audit):
+    for group in (policies, users, audit, banks):
         main.add_command(group)
 
 

@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         "tenants; a tenant still never sees the other tenant's submission)",
     )
 
+    bank_backfill_days: int = Field(
+        default=30,
+        ge=0,
+        description="a new hash-bank entry is matched against the submissions of this many "
+        "days that the model allowed; those that match wait in the review queue (0: off)",
+    )
+
     # delivery guarantees
     stuck_after_s: int = 300
     max_attempts: int = 3

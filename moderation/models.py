@@ -2,6 +2,7 @@
 
 from moderation.accounts.models import ApiKey, Tenant, User, UserSession
 from moderation.audit.models import AuditChainHead, AuditEvent
+from moderation.banks.models import BankEntry, BankMatch, HashBank, ImageHash
 from moderation.health.models import InferenceWorker
 from moderation.outbox.models import OutboxMessage
 from moderation.policies.models import (
@@ -24,10 +25,14 @@ __all__ = [
     "AuditEvent",
     "BacktestItem",
     "BacktestRun",
+    "BankEntry",
+    "BankMatch",
     "Base",
     "Decision",
+    "HashBank",
     "IdempotencyKey",
     "Image",
+    "ImageHash",
     "InferenceWorker",
     "OutboxMessage",
     "Policy",

@@ -158,9 +158,13 @@ def _tenant_a_objects(api: ApiServer, keys: Keys, db: str) -> dict[str, str]:
             "/v1/webhook-endpoints",
             json={"url": "http://127.0.0.1:9/hook", "events": ["moderation.decided"]},
         )
-    for response in (moderation, key, endpoint, draft):
+        bank = client.post("/v1/hash-banks", json={"name": "walk", "action": "block"})
+        entry = client.post(f"/v1/hash-banks/{bank.json()['id']}/entries", json={"pdq": "ab" * 32})
+    for response in (moderation, key, endpoint, draft, bank, entry):
         assert response.status_code in (201, 202), response.text
     return {
+        "bank_id": bank.json()["id"],
+        "entry_id": entry.json()["id"],
         "moderation_id": moderation.json()["id"],
         "key_id": key.json()["id"],
         "endpoint_id": endpoint.json()["id"],

@@ -37,6 +37,8 @@ class Scope(StrEnum):
     REVIEWS_WRITE = "reviews:write"
     KEYS_WRITE = "keys:write"
     WEBHOOKS_WRITE = "webhooks:write"
+    BANKS_READ = "banks:read"
+    BANKS_WRITE = "banks:write"
 
 
 ALL_SCOPES: tuple[str, ...] = tuple(s.value for s in Scope)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from moderation.accounts.users import ReviewerSession
+from moderation.banks.service import reviewer_banks
 from moderation.console.auth import ReviewerDep
 from moderation.console.charts import bar_chart_svg
 from moderation.console.display import display_of
@@ -76,6 +77,11 @@ def item_page_of(
             run=run,
             undo_window_s=UNDO_WINDOW_S,
             display=display_of(session, user),
+            banks=[
+                b
+                for b in reviewer_banks(session, user.tenant_id)
+                if b.tenant_id in (None, detail.submission.tenant_id)
+            ],
         )
 
 

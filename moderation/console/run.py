@@ -96,6 +96,14 @@ def start_reviewing(
     return open_next(request, user, db_url, settings, ReviewRun.parse(run))
 
 
+def _bank_id(value: str) -> uuid.UUID | None:
+    """The bank picked in the form ("" or a malformed id: none)."""
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
 @router.post("/items/{submission_id}/decide", name="item_decide")
 def decide_item(
     request: Request,
@@ -108,17 +116,29 @@ def decide_item(
     note: Text = "",
     resolution_note: Text = "",
     again: Annotated[bool, Form()] = False,
+    add_to_bank: Annotated[str, Form(max_length=36)] = "",
     run: RunField = "",
     skip: RunField = "",
 ) -> Response:
-    """The reviewer's final allow or block (category "" for allow); then the next item."""
+    """The reviewer's final allow or block (category "" for allow), a block optionally added
+    to a hash bank (``add_to_bank``: its id); then the next item."""
     flow = ReviewRun.parse(run, skip)
     # one form serves both buttons: its category picker means nothing to an allow
     judgement = Judgement(action, None if action == "allow" else category or None)
     notes = Notes(note, resolution_note)
+    bank = _bank_id(add_to_bank) if action == "block" else None
 
     def decided(s: Session) -> object:
-        return decide(s, submission_id, user.email, judgement, notes, user.tenant_id, again=again)
+        return decide(
+            s,
+            submission_id,
+            user.email,
+            judgement,
+            notes,
+            user.tenant_id,
+            again=again,
+            add_to_bank=bank,
+        )
 
     return _then_next(request, user, db_url, settings, submission_id, flow, decided, done=True)
 

@@ -12,6 +12,12 @@ from typing import Any, get_args
 from sqlalchemy.orm import Session
 
 from moderation.audit import repository as audit
+from moderation.banks.service import (
+    BankNotFound,
+    HashesUnknown,
+    ReviewedImage,
+    add_reviewed_image,
+)
 from moderation.policies import repository as policies
 from moderation.policies.format import Action
 from moderation.review import queue_repository as queue_repo
@@ -121,17 +127,44 @@ def decide(
     viewer_tenant_id: uuid.UUID | None = None,
     *,
     again: bool = False,
+    add_to_bank: uuid.UUID | None = None,
 ) -> ReviewResult:
     """The reviewer's final allow or block of a claimed item: agreeing with the current
     decision is a ``confirm`` (the note optional), anything else an ``overturn`` (a note
-    required). AlreadyReviewed for an item a reviewer decided, unless ``again``."""
+    required). AlreadyReviewed for an item a reviewer decided, unless ``again``. A block
+    may add the image to the hash bank ``add_to_bank`` (its near-duplicates then never reach
+    the model)."""
     submission, decision = _held(session, submission_id, reviewer, viewer_tenant_id)
     refuse_reviewed(session, decision, again)
     _check(session, submission, judgement)
     outcome: Outcome = "confirm" if judgement == agreeing(decision) else "overturn"
     if outcome == "overturn" and not notes.internal.strip():
         raise ReviewInvalid("a note is required to change the model's action")
-    return _record(session, submission, decision, reviewer, outcome, judgement, notes)
+    result = _record(session, submission, decision, reviewer, outcome, judgement, notes)
+    if add_to_bank is not None:
+        _bank(session, submission, judgement, add_to_bank, reviewer, viewer_tenant_id)
+    return result
+
+
+def _bank(
+    session: Session,
+    submission: Submission,
+    judgement: Judgement,
+    bank_id: uuid.UUID,
+    reviewer: str,
+    viewer: uuid.UUID | None,
+) -> None:
+    if judgement.action != "block":
+        raise ReviewInvalid("only a block adds the image to a hash bank")
+    image = ReviewedImage(
+        submission.id, submission.tenant_id, submission.image_sha256, judgement.category
+    )
+    try:
+        add_reviewed_image(session, bank_id, image, reviewer, viewer)
+    except BankNotFound:
+        raise ReviewInvalid("no such hash bank for this item's tenant") from None
+    except HashesUnknown:
+        raise ReviewInvalid("the image has not been hashed yet; it cannot be banked") from None
 
 
 def _record(

@@ -26,13 +26,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from moderation.accounts.models import Tenant
+from moderation.banks.models import BankMatch
 from moderation.policies.models import PolicyVersion
 from moderation.review.models import ReviewClaim
 from moderation.submissions.models import SAMPLE_BUCKET, Appeal, Decision, Image, Submission
 
 Rows = Select[*tuple[Any, ...]]  # a select of any columns
-Reason = Literal["appeal", "review", "sample"]
-REASONS: tuple[Reason, ...] = ("appeal", "review", "sample")  # also the queue's priority order
+Reason = Literal["appeal", "hash_match", "review", "sample"]
+# also the queue's priority order
+REASONS: tuple[Reason, ...] = ("appeal", "hash_match", "review", "sample")
 SAMPLE_BUCKETS = 10_000
 
 
@@ -112,7 +114,8 @@ def _branches(
 ) -> list[Rows]:
     """Why a decided submission needs a human, one query each, in priority order: an open
     appeal; a model decision whose action is ``review``; the quality sample of the model's
-    automatic (allow/block) decisions. A reviewed decision is the reviewer's
+    automatic (allow/block) decisions; an allowed one that a bank entry added later matches
+    (``hash_match``, the backfill of moderation.banks). A reviewed decision is the reviewer's
     (``decided_by``), so it leaves the queue. Each query reads its own (partial) index of
     ``decisions``. The sample is a stable hash of the submission id, so membership never
     changes between page loads."""
@@ -123,6 +126,11 @@ def _branches(
     threshold: ColumnElement[Any] = literal_column(str(round(sample_rate * SAMPLE_BUCKETS)))
     branches = {
         "appeal": lambda: _decisions(flt, viewer, "appeal").join(Appeal, open_appeal),
+        "hash_match": lambda: (
+            _decisions(flt, viewer, "hash_match")
+            .join(BankMatch, BankMatch.submission_id == Decision.submission_id)
+            .where(by_model, ~exists().where(open_appeal))
+        ),
         "review": lambda: _decisions(flt, viewer, "review").where(
             by_model, Decision.action == _model("review"), ~exists().where(open_appeal)
         ),
@@ -131,6 +139,7 @@ def _branches(
             Decision.model_action.in_([_model("allow"), _model("block")]),
             literal_column(SAMPLE_BUCKET) < threshold,
             ~exists().where(open_appeal),
+            ~exists().where(BankMatch.submission_id == Decision.submission_id),
         ),
     }
     return [branches[r]() for r in reasons]

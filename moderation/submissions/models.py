@@ -88,6 +88,8 @@ class Decision(Base):
     source: Mapped[str] = mapped_column(String(16), server_default="model")
     verdict_key: Mapped[str | None] = mapped_column(String(64), index=True)
     cached_from: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("decisions.id"))
+    # source "hash_match": the bank entry matched ({bank, bank_name, entry, distance, kind})
+    match: Mapped[dict[str, Any] | None]
     verdict: Mapped[dict[str, Any]]
     raw_text: Mapped[str] = mapped_column(Text)
     model_id: Mapped[str] = mapped_column(String(300))

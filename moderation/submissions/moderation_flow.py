@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -30,6 +31,7 @@ from PIL.Image import Image
 from sqlalchemy.orm import Session
 
 from moderation.audit import repository as audit
+from moderation.banks.matching import bank_index, hashes_of, match_image
 from moderation.inference.types import Engine, EngineUnavailable, ModerationRequest, Verdict
 from moderation.policies import repository as policy_repo
 from moderation.policies.catalog import policy_version
@@ -37,6 +39,7 @@ from moderation.policies.format import Policy
 from moderation.storage.blobs import BlobNotFound, FileBlobStore
 from moderation.storage.db import held_connection, session_scope, statement_scope
 from moderation.submissions import repository as submissions
+from moderation.submissions.hash_decisions import HashMatch, record_hash_matches
 from moderation.submissions.images import ImageRejected, decode_for_model
 from moderation.submissions.types import FINAL, OPEN, Status, SubmissionRef
 from moderation.submissions.verdicts import (
@@ -69,6 +72,7 @@ class FlowReport:
 
     decided: list[uuid.UUID] = field(default_factory=list)
     cached: list[uuid.UUID] = field(default_factory=list)
+    hash_matched: list[uuid.UUID] = field(default_factory=list)  # decided by a bank entry
     failed: list[uuid.UUID] = field(default_factory=list)
     skipped: list[uuid.UUID] = field(default_factory=list)
     retry: list[uuid.UUID] = field(default_factory=list)
@@ -86,6 +90,7 @@ class _Claim:
     model: ModelInfo
     key: str = ""  # its verdict key
     cached: CachedVerdict | None = None
+    data: bytes | None = None  # the image file, once read
     image: Image | None = None
 
 
@@ -186,9 +191,8 @@ def _load_images(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> 
     loaded, broken = [], []
     for c in claims:
         try:
-            c.image = decode_for_model(
-                ctx.blobs.get(c.submission.image_sha256), max_pixels=ctx.max_pixels
-            )
+            data = c.data if c.data is not None else ctx.blobs.get(c.submission.image_sha256)
+            c.image = decode_for_model(data, max_pixels=ctx.max_pixels)
         except (BlobNotFound, ImageRejected) as exc:
             broken.append((c.submission.id, f"image could not be loaded: {exc}"))
             continue
@@ -197,6 +201,39 @@ def _load_images(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> 
         with session_scope(ctx.db_url) as session:
             report.failed.extend(_fail_all(session, broken))
     return loaded
+
+
+def _match_banks(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> list[_Claim]:
+    """Decide the claims whose image a bank entry matches (no model call); the rest. Each
+    image's hashes are computed once and stored; an unreadable blob is left to the model's
+    image checks."""
+    started = time.perf_counter()
+    for c in claims:
+        with suppress(BlobNotFound):
+            c.data = ctx.blobs.get(c.submission.image_sha256)
+    images = {c.submission.image_sha256: c.data for c in claims if c.data is not None}
+    if not images:
+        return claims
+    index = bank_index(ctx.db_url)
+    matches: dict[uuid.UUID, HashMatch] = {}
+    with statement_scope(ctx.db_url) as session:
+        hashes = hashes_of(session, images)
+        index.refresh(session)
+        for c in claims:
+            found = hashes.get(c.submission.image_sha256)
+            if found is None:
+                continue
+            hit = match_image(session, index, c.submission.tenant_id, found)
+            if hit is not None:
+                ms = (time.perf_counter() - started) * 1000
+                matches[c.submission.id] = HashMatch(c.submission, c.policy, hit, ms)
+        if matches:
+            written = record_hash_matches(
+                session, list(matches.values()), fanout(MODERATION_DECIDED)
+            )
+            report.hash_matched.extend(sid for sid in matches if sid in written)
+            report.skipped.extend(sid for sid in matches if sid not in written)
+    return [c for c in claims if c.submission.id not in matches]
 
 
 def _infer(engine: Engine, claims: list[_Claim], report: FlowReport) -> list[Verdict | str]:
@@ -293,8 +330,10 @@ def _decide(
     report: FlowReport,
     statuses: Sequence[str],
 ) -> list[uuid.UUID]:
-    """Claim, reuse cached verdicts, one model call for the rest, record; the suspects."""
+    """Claim, decide bank matches, reuse cached verdicts, one model call for the rest,
+    record; the suspects."""
     claims, suspects = claim(ctx, engine, ids, report, statuses)
+    claims = _match_banks(ctx, claims, report)
     results: list[tuple[_Claim, Verdict | str]] = [
         (c, c.cached.verdict) for c in claims if c.cached
     ]
@@ -315,7 +354,8 @@ def _decide(
 def moderate_submissions_flow(
     ctx: FlowContext, engine: Engine, ids: Sequence[uuid.UUID]
 ) -> FlowReport:
-    """Decide a batch of submissions: cached verdicts first, the rest in one model call; then
+    """Decide a batch of submissions: bank matches and cached verdicts first, the rest in one
+    model call; then
     each suspect alone."""
     started = time.perf_counter()
     report = FlowReport()

@@ -97,6 +97,14 @@ class ModelRef(BaseModel):
     )
 
 
+class MatchOut(BaseModel):
+    bank: uuid.UUID = Field(description="the hash bank whose entry matched")
+    bank_name: str
+    entry: uuid.UUID = Field(description="the entry that matched")
+    distance: int = Field(description="PDQ Hamming distance (0 for an exact MD5/SHA-256 match)")
+    kind: Literal["pdq", "md5", "sha256"] = Field(description="which hash matched")
+
+
 class DecisionOut(BaseModel):
     action: Literal["allow", "review", "block"]
     rating: Literal["safe", "unsafe"]
@@ -104,9 +112,13 @@ class DecisionOut(BaseModel):
     rationale: str
     scores: ScoresOut
     decided_by: Literal["model", "reviewer"]
-    source: Literal["model", "cache"] = Field(
+    source: Literal["model", "cache", "hash_match"] = Field(
         description="'cache': the verdict was reused from an identical earlier request "
-        "(same image bytes, policy version, model revision and decoding)"
+        "(same image bytes, policy version, model revision and decoding); 'hash_match': an "
+        "entry of a hash bank matched the image and decided it, with no model call"
+    )
+    match: MatchOut | None = Field(
+        None, description="with source 'hash_match': the bank entry and the distance"
     )
     model: ModelRef
     decided_at: datetime
@@ -181,6 +193,7 @@ def decision_out(decision: Decision) -> DecisionOut:
         scores=ScoresOut.model_validate(decision.scores),
         decided_by=decision.decided_by,  # type: ignore[arg-type]
         source=decision.source,  # type: ignore[arg-type]
+        match=None if decision.match is None else MatchOut.model_validate(decision.match),
         model=ModelRef(
             id=decision.model_id,
             revision=decision.model_revision,

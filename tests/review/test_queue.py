@@ -46,10 +46,15 @@ def test_reviews_and_appeals_are_queued_appeals_first(db: str, make_batch: MakeB
     assert [i.reason for i in page.items] == ["appeal", "review", "review"]
     assert page.items[0].submission_id == allow1
     assert {i.submission_id for i in page.items[1:]} == {review1, review2}
-    assert page.total == 3 and page.counts_by_reason == {"appeal": 1, "review": 2, "sample": 0}
+    assert page.total == 3 and page.counts_by_reason == {
+        "appeal": 1,
+        "hash_match": 0,
+        "review": 2,
+        "sample": 0,
+    }
     everything = _queue(db, QueueFilter(tenant_id=batch.tenant_id), rate=1.0)
     assert {i.submission_id for i in everything.items if i.reason == "sample"} == {block, allow2}
-    assert everything.counts_by_reason == {"appeal": 1, "review": 2, "sample": 2}
+    assert everything.counts_by_reason == {"appeal": 1, "hash_match": 0, "review": 2, "sample": 2}
 
 
 def test_the_sample_is_a_stable_hash_of_the_submission_id(
@@ -83,7 +88,7 @@ def test_filters_combine_and_counts_ignore_the_reason_filter(
     batch = make_batch(["review", "block", "allow"])
     market = make_batch(["review"], policy="marketplace")
     t = batch.tenant_id
-    reasons = {"appeal": 0, "review": 1, "sample": 2}
+    reasons = {"appeal": 0, "hash_match": 0, "review": 1, "sample": 2}
     assert _queue(db, QueueFilter(tenant_id=t, action="block"), 1.0).total == 1
     assert _queue(db, QueueFilter(tenant_id=t, rating="safe"), 1.0).total == 1
     by_category = _queue(db, QueueFilter(tenant_id=t, category="O2"), 1.0)
