@@ -195,6 +195,40 @@ def tenants_create(name: str) -> None:
     click.echo(_admin_call(create_tenant_key, name))
 
 
+@tenants.command("set")
+@click.argument("name")
+@click.option(
+    "--image-retention-days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="days its images are kept (default: MODERATION_IMAGE_RETENTION_DAYS)",
+)
+@click.option("--default-retention", is_flag=True, help="use the service's retention again")
+def tenants_set(name: str, image_retention_days: int | None, default_retention: bool) -> None:
+    """Change a tenant's settings."""
+    from moderation.retention.tenants import set_image_retention
+
+    if image_retention_days is None and not default_retention:
+        raise click.UsageError("nothing to set: give --image-retention-days N")
+    _admin_call(set_image_retention, name, image_retention_days)
+    days = image_retention_days
+    click.echo(f"tenant '{name}': images kept {'the default' if days is None else days} days")
+
+
+@tenants.command("delete")
+@click.argument("name")
+@click.option("--confirm", is_flag=True, help="required: this cannot be undone")
+def tenants_delete(name: str, confirm: bool) -> None:
+    """Delete a tenant's images and personal data (its audit chain and counts stay)."""
+    from moderation.retention.tenants import delete_tenant
+    from moderation.storage.blobs import blob_store
+
+    if not confirm:
+        raise click.UsageError("deleting a tenant's data cannot be undone: add --confirm")
+    settings = get_settings()
+    click.echo(_admin_call(delete_tenant, blob_store(settings), settings, name).describe())
+
+
 @main.group()
 def keys() -> None:
     """Manage API keys and their scopes."""
@@ -328,8 +362,9 @@ def _add_groups() -> None:
     from moderation.accounts.cli import audit, users
     from moderation.banks.cli import banks
     from moderation.policies.cli import policies
+    from moderation.retention.cli import images
 
-    for group in (policies, users, audit, banks):
+    for group in (policies, users, audit, banks, images):
         main.add_command(group)
 
 

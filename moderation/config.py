@@ -177,6 +177,29 @@ class Settings(BaseSettings):
         "exactly this size; refused in production",
     )
 
+    # retention of image bytes (decisions, verdicts, hashes and the audit trail stay)
+    image_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="the image bytes of a submission are purged this many days after upload "
+        "(a tenant may have its own: `moderation tenants set NAME --image-retention-days N`)",
+    )
+    review_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="images still open in the review queue or an appeal are kept until "
+        "resolved, at most this many days after upload",
+    )
+    image_purge_interval_s: float = Field(
+        default=3600.0, gt=0, description="how often the maintenance queue runs a purge round"
+    )
+    image_purge_batch: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="submissions (and blobs) a purge round handles per transaction",
+    )
+
     relay_in_api: bool = Field(
         default=True, description="run the outbox relay thread in each API process"
     )

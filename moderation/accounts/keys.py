@@ -33,6 +33,7 @@ class Scope(StrEnum):
 
     MODERATIONS_WRITE = "moderations:write"
     MODERATIONS_READ = "moderations:read"
+    MODERATIONS_HOLD = "moderations:hold"  # place and release legal holds on images
     POLICIES_WRITE = "policies:write"
     REVIEWS_WRITE = "reviews:write"
     KEYS_WRITE = "keys:write"

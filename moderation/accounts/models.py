@@ -24,6 +24,8 @@ class Tenant(Base):
     __tablename__ = "tenants"
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # how long its images are kept (None: MODERATION_IMAGE_RETENTION_DAYS)
+    image_retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = now_column()
 
 

@@ -136,9 +136,12 @@ def item_image(
     """The image bytes, never cached."""
     with read_scope(db_url) as session:
         try:
-            _, image, _ = visible_decision(session, submission_id, user.tenant_id)
+            submission, image, _ = visible_decision(session, submission_id, user.tenant_id)
         except ItemNotFound:
             return missing(request, user)
+    if submission.image_purged_at is not None:
+        when = submission.image_purged_at.strftime("%Y-%m-%d %H:%M UTC")
+        return error_page(request, user, 410, f"the image was deleted on {when}", "Gone")
     try:
         data = blobs.get(image.sha256)
     except BlobNotFound:

@@ -15,6 +15,7 @@ from moderation.outbox.queues import (
     BACKTEST_QUEUE,
     INFERENCE_QUEUE,
     MAINTENANCE_QUEUE,
+    PURGE_TASK,
     SWEEP_TASK,
     WEBHOOKS_QUEUE,
 )
@@ -53,6 +54,7 @@ def create_celery(broker_url: str | None = None, include: Sequence[str] = ()) ->
         worker_hijack_root_logger=False,
         beat_schedule={
             "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s},
+            "purge-images": {"task": PURGE_TASK, "schedule": settings.image_purge_interval_s},
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         timezone="UTC",

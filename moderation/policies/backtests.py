@@ -34,6 +34,7 @@ class LabelledImage:
     expected_rating: str
     expected_category: str | None
     submission_id: uuid.UUID | None = None
+    purged: bool = False  # the image was deleted: the run skips it and counts it
 
 
 class BacktestNotFound(LookupError):
@@ -50,7 +51,9 @@ def reviewed_images(
     """Submissions of ``slug`` (of one tenant, if given) that a reviewer confirmed or
     overturned: the reviewer decides."""
     return [
-        LabelledImage(t.image_sha256, str(t.submission_id), t.rating, t.category, t.submission_id)
+        LabelledImage(
+            t.image_sha256, str(t.submission_id), t.rating, t.category, t.submission_id, t.purged
+        )
         for t in reviews.ground_truth(session, slug, limit, tenant_id)
     ]
 
@@ -65,9 +68,13 @@ def start_backtest(
     dataset: str | None = None,
     chunk_size: int = 8,
 ) -> tuple[BacktestRun, list[int]]:
-    """Store a run over ``images`` and queue its items in chunks; (run, outbox message ids)."""
+    """Store a run over ``images`` and queue its items in chunks; (run, outbox message ids).
+    Images deleted by retention or erasure are skipped; the run counts them."""
+    skipped = sum(1 for i in images if i.purged)
+    images = [i for i in images if not i.purged]
     if not images:
-        raise NothingToBacktest(f"no labelled images to backtest ({source})")
+        gone = f"; {skipped} skipped, their images were deleted" if skipped else ""
+        raise NothingToBacktest(f"no labelled images to backtest ({source}){gone}")
     owner = draft.created_by_tenant_id  # the run is the draft owner's, like the draft
     current = policy_repo.in_effect(session, owner, draft.slug)
     run = backtests.add_run(
@@ -78,17 +85,25 @@ def start_backtest(
         source=source,
         dataset=dataset,
         total=len(images),
+        skipped_purged=skipped,
         created_by_tenant_id=owner,
         created_by=author.actor,
     )
-    item_ids = backtests.add_items(session, run.id, [asdict(i) for i in images])
+    rows = [{k: v for k, v in asdict(i).items() if k != "purged"} for i in images]
+    item_ids = backtests.add_items(session, run.id, rows)
     messages = [
         outbox.add(
             session, BACKTEST_TASK, BACKTEST_QUEUE, {"item_ids": item_ids[i : i + chunk_size]}
         )
         for i in range(0, len(item_ids), chunk_size)
     ]
-    data = {"run_id": str(run.id), "draft_id": str(draft.id), "source": source, "total": run.total}
+    data = {
+        "run_id": str(run.id),
+        "draft_id": str(draft.id),
+        "source": source,
+        "total": run.total,
+        "skipped_purged": skipped,
+    }
     audit_authoring(session, author, draft.slug, "policy.backtest_started", data)
     return run, messages
 

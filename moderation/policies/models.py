@@ -109,6 +109,8 @@ class BacktestRun(Base):
     source: Mapped[str] = mapped_column(String(16))
     dataset: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int] = mapped_column(Integer)
+    # reviewed items left out because their image was purged (retention, erasure)
+    skipped_purged: Mapped[int] = mapped_column(Integer, server_default="0")
     created_by_tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = now_column()

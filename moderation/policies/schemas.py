@@ -338,6 +338,9 @@ class BacktestOut(BaseModel):
     dataset: str | None
     state: Literal["running", "done"]
     total: int
+    skipped_purged: int = Field(
+        0, description="reviewed items left out because their image was deleted (retention)"
+    )
     done: int
     failed: int
     eta_s: float | None

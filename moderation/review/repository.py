@@ -99,6 +99,7 @@ class GroundTruth(NamedTuple):
     image_sha256: str
     rating: str
     category: str | None
+    purged: bool  # its image was deleted (retention, erasure): it cannot be run again
 
 
 def ground_truth(
@@ -109,6 +110,7 @@ def ground_truth(
     latest = _latest_reviews()
     stmt = (
         select(Submission.id, Submission.image_sha256, latest.c.rating, latest.c.category)
+        .add_columns(Submission.image_purged_at.is_not(None))
         .join(latest, latest.c.submission_id == Submission.id)
         .join(PolicyVersion, PolicyVersion.version == Submission.policy_version)
         .where(PolicyVersion.slug == slug)

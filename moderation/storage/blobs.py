@@ -146,6 +146,29 @@ class FileBlobStore:
         """Whether the blob is stored."""
         return self._path(sha256).exists()
 
+    def delete_many(self, shas: Sequence[str]) -> None:
+        """Delete these blobs (missing ones are gone already), durably before this returns:
+        one syncfs for the lot (or each directory that lost an entry synced), so a power
+        loss cannot bring back an image that the caller then records as deleted."""
+        watch = self._watch_filesystem()
+        try:
+            changed = set()
+            for sha256 in shas:
+                path = self._path(sha256)
+                path.unlink(missing_ok=True)
+                changed.add(str(path.parent))
+            if watch is not None and self._syncfs is not None:
+                self._syncfs(watch)
+                return
+            for directory in changed:
+                try:
+                    _sync_directory(directory)
+                except FileNotFoundError:
+                    continue  # nothing was ever stored there
+        finally:
+            if watch is not None:
+                os.close(watch)
+
 
 def _sync_directory(directory: str) -> None:
     """Make the entries of ``directory`` durable (its renames and new files)."""

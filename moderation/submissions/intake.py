@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -49,6 +50,20 @@ class KeyRevoked(Exception):
     """The API key was revoked before the submission could be stored."""
 
 
+class ImagePurged(Exception):
+    """The blob of the image was purged (at ``purged_at``) after this upload stored it: store
+    it again, then retry with ``Incoming.revive = purged_at``."""
+
+    def __init__(self, sha256: str, purged_at: datetime) -> None:
+        super().__init__(f"the blob {sha256} was purged at {purged_at.isoformat()}")
+        self.sha256, self.purged_at = sha256, purged_at
+
+
+# a blob purged again while its upload stored it again, this many times: give up (the client
+# retries); only a purge round per upload, of content nobody else keeps, could get there
+MAX_REVIVALS = 3
+
+
 Accepted = Received | Replayed
 
 
@@ -68,7 +83,12 @@ def accept_submission(
     incoming = Incoming(
         tenant_id, image_row(image), policy_slug, external_id, idempotency=idempotency
     )
-    outcome = accept_many(session, [incoming])[0]
+    for _ in range(MAX_REVIVALS):
+        outcome = accept_many(session, [incoming])[0]
+        if not isinstance(outcome, ImagePurged):
+            break
+        blobs.put(image.sha256, data)  # purged since the put above: store it again
+        incoming = incoming._replace(revive=outcome.purged_at)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -84,8 +104,8 @@ def accept_many(session: Session, incoming: Sequence[Incoming]) -> list[Accepted
 
     The rows go in as one statement, so an autocommit session makes the intake of the lot
     one round trip and one commit (group commit). An item not written gets its reason: the
-    retry of an earlier request (Replayed), or KeyRevoked, IdempotencyKeyReused or
-    UnknownPolicy."""
+    retry of an earlier request (Replayed), or KeyRevoked, IdempotencyKeyReused, ImagePurged
+    or UnknownPolicy."""
     written = submissions.receive_many(
         session, incoming, intent=Intent(MODERATE_TASK, INFERENCE_QUEUE), actor="api"
     )
@@ -105,6 +125,9 @@ def _not_written(session: Session, item: Incoming) -> Replayed | Exception:
             return exc
         if replay is not None:
             return replay
+    purged_at = submissions.image_purged_at(session, item.image.sha256)
+    if purged_at is not None and purged_at != item.revive:
+        return ImagePurged(item.image.sha256, purged_at)
     return UnknownPolicy(item.policy_slug)
 
 

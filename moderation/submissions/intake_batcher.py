@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import statement_scope
-from moderation.submissions.intake import Accepted, accept_many
+from moderation.submissions.intake import MAX_REVIVALS, Accepted, ImagePurged, accept_many
 from moderation.submissions.types import Incoming
 
 log = logging.getLogger(__name__)
@@ -78,18 +78,9 @@ class IntakeBatcher:
     def write_batch(self, batch: list[Pending]) -> None:
         """One round of the thread: store the blobs, then write the rows of those stored, and
         answer every caller."""
-        stored = []
-        errors = self._blobs.put_many([(item.image.sha256, data) for item, data, _ in batch])
-        for (item, data, done), error in zip(batch, errors, strict=True):
-            if error is not None:  # disk full, volume gone: this upload fails, not the rest
-                log.error("cannot store blob %s: %s", item.image.sha256, error)
-                done.set_exception(error)
-            else:
-                stored.append((item, data, done))
-        if stored:
-            self._write_rows(stored)
+        self._store_and_write(batch, 0)
 
-    def _write_rows(self, batch: list[Pending]) -> None:
+    def _write_rows(self, batch: list[Pending], revivals: int = 0) -> None:
         try:
             with statement_scope(self._db_url) as session:
                 outcomes = accept_many(session, [item for item, _, _ in batch])
@@ -97,7 +88,7 @@ class IntakeBatcher:
             if len(batch) > 1 and not exc.connection_invalidated and _row_error(exc):
                 # one bad row must not fail its neighbours: write them one by one
                 for pending in batch:
-                    self._write_rows([pending])
+                    self._write_rows([pending], revivals)
                 return
             for _, _, done in batch:
                 done.set_exception(exc)
@@ -107,11 +98,28 @@ class IntakeBatcher:
             for _, _, done in batch:
                 done.set_exception(exc)
             return
-        for (_, _, done), outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, Exception):
+        purged = []
+        for (item, data, done), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, ImagePurged) and revivals < MAX_REVIVALS:
+                purged.append((item._replace(revive=outcome.purged_at), data, done))
+            elif isinstance(outcome, Exception):
                 done.set_exception(outcome)
             else:
                 done.set_result(outcome)
+        if purged:  # their blobs were purged after this round stored them: store them again
+            self._store_and_write(purged, revivals + 1)
+
+    def _store_and_write(self, batch: list[Pending], revivals: int) -> None:
+        stored = []
+        errors = self._blobs.put_many([(item.image.sha256, data) for item, data, _ in batch])
+        for (item, data, done), error in zip(batch, errors, strict=True):
+            if error is not None:  # disk full, volume gone: this upload fails, not the rest
+                log.error("cannot store blob %s: %s", item.image.sha256, error)
+                done.set_exception(error)
+            else:
+                stored.append((item, data, done))
+        if stored:
+            self._write_rows(stored, revivals)
 
 
 def _row_error(exc: DBAPIError) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -32,11 +33,25 @@ class Image(Base):
     height: Mapped[int] = mapped_column(Integer)
     format: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = now_column()
+    # the blob is deleted (None: stored); the metadata row stays, submissions point at it
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # a submission stopped keeping it: the purge checks whether the blob can go
+    purge_check: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    __table_args__ = (
+        Index("ix_images_purge_check", "sha256", postgresql_where=text("purge_check")),
+    )
+
+
+KEPT = "image_purged_at IS NULL"  # a submission that still keeps its image
 
 
 class Submission(Base):
     __tablename__ = "submissions"
-    __table_args__ = (Index("ix_submissions_status_updated_at", "status", "updated_at"),)
+    __table_args__ = (
+        Index("ix_submissions_status_updated_at", "status", "updated_at"),
+        Index("ix_submissions_image_kept", "image_sha256", postgresql_where=text(KEPT)),
+        Index("ix_submissions_kept_created_at", "created_at", postgresql_where=text(KEPT)),
+    )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
     external_id: Mapped[str | None] = mapped_column(String(200))
@@ -48,6 +63,11 @@ class Submission(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = now_column()
     updated_at: Mapped[datetime] = now_column()
+    # retention: when its image stopped being kept (purged or erased), and a legal hold
+    image_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    legal_hold_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    legal_hold_reason: Mapped[str | None] = mapped_column(Text)
+    legal_hold_by: Mapped[str | None] = mapped_column(Text)
 
 
 # The review queue's quality-sample bucket of a decision (moderation.review.queue_repository).

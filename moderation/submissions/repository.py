@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    DateTime,
     Integer,
     Select,
     String,
@@ -60,6 +62,7 @@ _INCOMING: list[ColumnClause[Any]] = [
     column("policy_slug", String()),
     column("idempotency_key", String()),
     column("request_sha256", String()),
+    column("revive_purged_at", DateTime(timezone=True)),
 ]
 
 
@@ -89,18 +92,38 @@ def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
         .limit(1)
         .lateral("in_effect")
     )
-    # a row is written only under a known policy, with an unrevoked key (when named) ...
+    # the stored images, share-locked until commit: the purge, which deletes a blob under
+    # an exclusive lock of its row, cannot delete one that a submission written here needs
+    locked = (
+        select(Image.sha256, Image.purged_at)
+        .where(Image.sha256.in_(select(r.c.sha256)))
+        .with_for_update(key_share=True)
+        .cte("locked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    revivable = locked.c.purged_at == r.c.revive_purged_at  # re-stored since that purge
+    # a row is written only under a known policy, with an unrevoked key (when named), for
+    # an image whose blob is stored (or stored again since it was purged) ...
     admitted = (
         select(r.c.idx, r.c.id, r.c.tenant_id, r.c.external_id, r.c.sha256)
         .add_columns(r.c.idempotency_key, r.c.request_sha256, in_effect.c.active_version)
         .join(in_effect, true())
+        .outerjoin(locked, locked.c.sha256 == r.c.sha256)
         .where(
             or_(
                 r.c.key_id.is_(None),
                 exists().where(ApiKey.id == r.c.key_id, ApiKey.revoked_at.is_(None)),
-            )
+            ),
+            or_(locked.c.purged_at.is_(None), revivable),
         )
         .cte("admitted")
+    )
+    # a purged blob stored again: stored it is; the next purge round checks it is needed
+    revived = (
+        update(Image)
+        .where(Image.sha256.in_(select(locked.c.sha256).join(r, revivable)))
+        .values(purged_at=None, purge_check=True)
+        .cte("revived")
     )
     # ... and, with an Idempotency-Key, only when this request is the first to claim it
     claimed = (
@@ -180,7 +203,7 @@ def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
         submission.c.policy_version,
         submission.c.created_at,
         outbox.notify_if_any(messages),
-    ).add_cte(images, claimed, messages, received_events.cte("received_events"))
+    ).add_cte(images, revived, claimed, messages, received_events.cte("received_events"))
 
 
 def receive_many(
@@ -190,9 +213,10 @@ def receive_many(
     the slug, else the global one) in ONE statement: the
     image rows (once per content), the queued submissions, an outbox row each with a NOTIFY
     to wake the relay, and a ``submission.received`` audit event each. Answers in input
-    order; None where nothing was written: an unknown policy, a revoked key, or an
-    ``Idempotency-Key`` its tenant already used. Atomic even in autocommit mode: one round
-    trip, one commit for the lot."""
+    order; None where nothing was written: an unknown policy, a revoked key, an
+    ``Idempotency-Key`` its tenant already used, or an image whose blob was purged (unless
+    the item says it stored it again since: ``Incoming.revive``). Atomic even in autocommit
+    mode: one round trip, one commit for the lot."""
     rows, ids = [], []
     for idx, item in enumerate(incoming):
         new_id = uuid.uuid4()
@@ -209,6 +233,7 @@ def receive_many(
                 "policy_slug": item.policy_slug,
                 "idempotency_key": claim.key if claim else None,
                 "request_sha256": claim.request_sha256 if claim else None,
+                "revive_purged_at": revive.isoformat() if (revive := item.revive) else None,
             }
         )
     written = {
@@ -218,6 +243,11 @@ def receive_many(
         )
     }
     return [written.get(i) for i in ids]
+
+
+def image_purged_at(session: Session, sha256: str) -> datetime | None:
+    """When the blob of this content was purged (None: stored, or no such image)."""
+    return session.scalar(select(Image.purged_at).where(Image.sha256 == sha256))
 
 
 def get_for_tenant(

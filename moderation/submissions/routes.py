@@ -31,6 +31,7 @@ from moderation.submissions.images import (
 )
 from moderation.submissions.intake import (
     IdempotencyKeyReused,
+    ImagePurged,
     KeyRevoked,
     Replayed,
     image_row,
@@ -219,6 +220,10 @@ async def _submit(
             "idempotency_key_reused",
             f"Idempotency-Key '{idempotency_key}' was used with a different request; "
             "use a new key for a new request",
+        ) from exc
+    except ImagePurged as exc:  # purged again and again while this upload stored it
+        raise ApiError(
+            503, "unavailable", "the image is being purged; retry", {"Retry-After": "1"}
         ) from exc
     if isinstance(accepted, Replayed):
         return accepted.submission_id

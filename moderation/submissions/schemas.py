@@ -73,6 +73,16 @@ class ImageOut(BaseModel):
     width: int
     height: int
     format: str
+    purged_at: datetime | None = Field(
+        None,
+        description="when the image bytes were deleted (retention or an erasure request); "
+        "the decision, its provenance and the sha256 stay",
+    )
+
+
+class LegalHoldOut(BaseModel):
+    reason: str
+    placed_at: datetime
 
 
 class ScoresOut(BaseModel):
@@ -135,6 +145,9 @@ class ModerationOut(BaseModel):
     policy: PolicyRef
     decision: DecisionOut | None
     appeal: AppealOut | None = Field(None, description="the latest appeal, if any")
+    legal_hold: LegalHoldOut | None = Field(
+        None, description="while set, the image is never purged or erased"
+    )
     error: str | None
     created_at: datetime
 
@@ -144,7 +157,13 @@ MODERATION_EXAMPLE: dict[str, Any] = {
     "status": "decided",
     "flagged": True,
     "external_id": "post-123",
-    "image": {"sha256": "9f86d081" + "0" * 56, "width": 1024, "height": 768, "format": "JPEG"},
+    "image": {
+        "sha256": "9f86d081" + "0" * 56,
+        "width": 1024,
+        "height": 768,
+        "format": "JPEG",
+        "purged_at": None,
+    },
     "policy": {"slug": "default", "version": "default-3f2a9c1d7e"},
     "decision": {
         "action": "review",
@@ -174,6 +193,7 @@ MODERATION_EXAMPLE: dict[str, Any] = {
         "decided_at": "2026-11-25T12:00:01Z",
     },
     "appeal": None,
+    "legal_hold": None,
     "error": None,
     "created_at": "2026-11-25T12:00:00Z",
 }
@@ -217,14 +237,28 @@ def moderation_out(
         appeal=None if appeal is None else appeal_out(appeal),
         external_id=submission.external_id,
         image=ImageOut(
-            sha256=image.sha256, width=image.width, height=image.height, format=image.format
+            sha256=image.sha256,
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            purged_at=submission.image_purged_at,
         ),
         policy=PolicyRef(
             slug=_slug_of(submission.policy_version), version=submission.policy_version
         ),
         decision=None if decision is None else decision_out(decision),
+        legal_hold=legal_hold_out(submission),
         error=submission.error,
         created_at=submission.created_at,
+    )
+
+
+def legal_hold_out(submission: Submission) -> LegalHoldOut | None:
+    """The submission's legal hold, if one is placed."""
+    if submission.legal_hold_at is None:
+        return None
+    return LegalHoldOut(
+        reason=submission.legal_hold_reason or "", placed_at=submission.legal_hold_at
     )
 
 
@@ -235,9 +269,14 @@ def received_out(received: Received, image: ImageInfo, external_id: str | None) 
         status="queued",
         flagged=None,
         appeal=None,
+        legal_hold=None,
         external_id=external_id,
         image=ImageOut(
-            sha256=image.sha256, width=image.width, height=image.height, format=image.format
+            sha256=image.sha256,
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            purged_at=None,
         ),
         policy=PolicyRef(slug=_slug_of(received.policy_version), version=received.policy_version),
         decision=None,

@@ -55,7 +55,8 @@ class IdempotencyClaim(NamedTuple):
 
 class Incoming(NamedTuple):
     """One submission to receive. ``key_id``: the API key it came with, which must still be
-    unrevoked when the rows are written (None: no key to check)."""
+    unrevoked when the rows are written (None: no key to check). ``revive``: the purge of
+    its image's blob that the caller stored the blob again after (see ImagePurged)."""
 
     tenant_id: uuid.UUID
     image: ImageRow
@@ -63,6 +64,7 @@ class Incoming(NamedTuple):
     external_id: str | None
     key_id: uuid.UUID | None = None
     idempotency: IdempotencyClaim | None = None
+    revive: datetime | None = None
 
 
 class SubmissionRef(NamedTuple):

@@ -168,3 +168,36 @@ def test_policies_become_global_and_authors_work_stays_with_its_tenant(
     assert rows(db, "SELECT policy_version AS v FROM submissions WHERE id = :i", i=made[0]) == [
         {"v": default}
     ]
+
+
+def test_image_retention_migration_on_a_database_that_holds_data(
+    make_db: Callable[[], str],
+) -> None:
+    """Down to the revision before image retention with submissions stored, then up: every
+    row keeps its image (no purged_at), none is held, the indexes are built."""
+    db = make_db()
+    config = alembic_config(db)
+    from tests.support.intake import accept_many
+
+    made = accept_many(db, Path(tempfile.mkdtemp()), range(3))
+    command.downgrade(config, "f4b8d2a6c913")
+    assert not rows(
+        db, "SELECT 1 FROM information_schema.columns WHERE column_name = 'image_purged_at'"
+    )
+    command.upgrade(config, "head")
+    ids = [sid for sid, _ in made]
+    found = rows(
+        db,
+        "SELECT image_purged_at, legal_hold_at FROM submissions WHERE id = ANY(CAST(:i AS uuid[]))",
+        i=ids,
+    )
+    assert found == [{"image_purged_at": None, "legal_hold_at": None}] * 3
+    assert rows(
+        db, "SELECT count(*) AS n FROM images WHERE purged_at IS NOT NULL OR purge_check"
+    ) == [{"n": 0}]
+    names = {r["indexname"] for r in rows(db, "SELECT indexname FROM pg_indexes")}
+    assert {
+        "ix_images_purge_check",
+        "ix_submissions_image_kept",
+        "ix_submissions_kept_created_at",
+    } <= names

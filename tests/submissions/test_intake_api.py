@@ -43,8 +43,10 @@ def test_accepts_a_jpeg_and_stores_submission_and_outbox(
         "width": 80,
         "height": 60,
         "format": "JPEG",
+        "purged_at": None,
     }
     assert body["external_id"] == "post-1" and body["decision"] is None
+    assert body["legal_hold"] is None
     (row,) = rows(
         db, "SELECT status, policy_version FROM submissions WHERE id = :id", id=body["id"]
     )

@@ -1,0 +1,1 @@
+"""Image retention: the purge of expired image bytes, erasure on request, legal holds."""
