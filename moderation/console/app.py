@@ -14,7 +14,17 @@ from starlette.responses import RedirectResponse, Response
 
 from moderation.accounts.users import ReviewerSession
 from moderation.config import Settings
-from moderation.console import agreement, audit, display, item, login, policies, queue, run
+from moderation.console import (
+    agreement,
+    audit,
+    display,
+    holds,
+    item,
+    login,
+    policies,
+    queue,
+    run,
+)
 from moderation.console.auth import Forbidden, LoginRequired, current_user
 from moderation.console.render import HERE, error_page
 
@@ -87,6 +97,6 @@ def create_review_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (login, queue, item, run, audit, agreement, policies, display):
+    for module in (login, queue, item, holds, run, audit, agreement, policies, display):
         app.include_router(module.router)
     return app

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import httpx
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from moderation.admin import create_key
-from tests.console.pages import Reviewer
+from tests.console.pages import Reviewer, element_text
 from tests.console.support import make_account
 from tests.retention.support import sha_of, stored_files
 from tests.review.support import Batch
@@ -79,3 +80,89 @@ def test_erasure_waits_for_the_decision(db: str, env: object, api: ApiServer) ->
     assert answer.status_code == 409
     assert "queued" in answer.json()["error"]["message"]
     assert sha_of(db, sid) in stored_files(blobs)
+
+
+def test_a_console_admin_places_and_releases_a_hold_a_reviewer_cannot(
+    db: str, env: object, api: ApiServer, new_client: Clients, make_batch: Batches
+) -> None:
+    batch = make_batch(["allow"])
+    (sid,) = batch.ids
+    writer = _api(api, db, batch, "moderations:write", "moderations:read")
+    admin = Reviewer(new_client(), make_account(db, "admin", batch.tenant_id))
+    assert 'id="place-hold"' in admin.item(sid)
+    reviewer = Reviewer(new_client(), make_account(db, "reviewer", batch.tenant_id))
+    assert 'id="place-hold"' not in reviewer.item(sid)
+    hold = f"/review/items/{sid}/legal-hold"
+    refused = reviewer.client.post(hold, data={"csrf_token": reviewer.csrf, "reason": "x"})
+    assert refused.status_code == 403
+
+    placed = admin.client.post(
+        hold, data={"csrf_token": admin.csrf, "reason": "police request 7"}, follow_redirects=True
+    )
+    assert placed.status_code == 200 and "police request 7" in placed.text
+    assert 'id="release-hold"' in placed.text
+    erase = writer.delete(f"/v1/moderations/{sid}/image")
+    assert erase.status_code == 409 and "police request 7" in erase.json()["error"]["message"]
+    other = Reviewer(new_client(), make_account(db, "admin", make_batch([]).tenant_id))
+    assert (
+        other.client.post(hold, data={"csrf_token": other.csrf, "reason": "x"}).status_code == 404
+    )
+
+    released = admin.client.post(
+        f"{hold}/release", data={"csrf_token": admin.csrf}, follow_redirects=True
+    )
+    assert released.status_code == 200 and 'id="legal-hold"' not in released.text
+    assert writer.delete(f"/v1/moderations/{sid}/image").status_code == 204
+    events = rows(
+        db,
+        "SELECT event, actor FROM audit_events WHERE subject_id = :s AND event LIKE 'legal_hold.%' "
+        "ORDER BY id",
+        s=str(sid),
+    )
+    assert [e["event"] for e in events] == ["legal_hold.placed", "legal_hold.released"]
+    assert all(str(e["actor"]).startswith("user:admin-") for e in events)
+
+
+def test_a_backtest_skips_reviewed_items_whose_image_was_deleted_and_says_how_many(
+    db: str, api: ApiServer, new_client: Clients, make_batch: Batches
+) -> None:
+    import uuid
+
+    import yaml
+
+    from moderation.policies.authoring import Author, create_draft
+    from moderation.review.repository import add_review
+    from moderation.storage.db import session_scope
+    from tests.conftest import ROOT
+
+    batch = make_batch(["allow", "allow"], policy="marketplace")
+    kept, erased = batch.ids
+    with session_scope(db) as session:
+        for (decision_id,) in session.execute(
+            text("SELECT id FROM decisions WHERE submission_id = ANY(:i)"), {"i": batch.ids}
+        ):
+            add_review(session, decision_id=decision_id, reviewer="ann", outcome="confirm")
+        rubric = yaml.safe_load((ROOT / "policies" / "marketplace.yaml").read_text())
+        rubric["title"] = f"Draft {uuid.uuid4().hex[:6]}"
+        draft = create_draft(
+            session, Author(batch.tenant_id, "t"), "marketplace", yaml.safe_dump(rubric)
+        )
+    writer = _api(api, db, batch, "moderations:write")
+    assert writer.delete(f"/v1/moderations/{erased}/image").status_code == 204
+
+    author = Reviewer(new_client(), make_account(db, "policy_author", batch.tenant_id))
+    page = author.client.post(
+        f"/review/policies/marketplace/drafts/{draft.id}/backtests",
+        data={"csrf_token": author.csrf},
+        follow_redirects=True,
+    )
+    assert page.status_code == 200, page.text
+    assert element_text(page.text, "backtest-total") == "1"
+    assert element_text(page.text, "backtest-skipped") == "1 skipped (image deleted)"
+    (run,) = rows(
+        db,
+        "SELECT r.total, r.skipped_purged, i.submission_id FROM backtest_runs r "
+        "JOIN backtest_items i ON i.run_id = r.id WHERE r.draft_id = :d",
+        d=draft.id,
+    )
+    assert (run["total"], run["skipped_purged"], run["submission_id"]) == (1, 1, kept)
