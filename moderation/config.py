@@ -40,6 +40,26 @@ class Settings(BaseSettings):
         "synced on its own (for a blob directory on a filesystem that another program keeps "
         "busy with writes: the round would wait for them)",
     )
+    # where image blobs live: a directory (shared by API and workers), or S3-compatible storage
+    blob_store: Literal["file", "s3"] = Field(
+        default="file", description="file: under blob_dir; s3: in s3_bucket under s3_prefix"
+    )
+    s3_endpoint_url: str = Field(
+        default="", description="an S3-compatible store's URL; empty: AWS S3 (s3_region)"
+    )
+    s3_bucket: str = ""
+    s3_prefix: str = Field(default="", description="key prefix, e.g. 'moderation/blobs/'")
+    s3_region: str = ""
+    s3_access_key_id: str = Field(
+        default="", description="empty: the standard AWS credential chain (env, profile, role)"
+    )
+    s3_secret_access_key: SecretStr | None = None
+    s3_timeout_s: float = Field(
+        default=5.0, gt=0, description="connect and read timeout of each S3 request"
+    )
+    s3_concurrency: int = Field(
+        default=16, ge=1, description="S3 requests in flight at once per process (an intake round)"
+    )
     policies_dir: Path = Path("policies")
 
     # model and decoding
@@ -221,6 +241,12 @@ class Settings(BaseSettings):
         if value.strip():
             parse(value)  # ValueError for anything `limits` cannot read
         return value.strip()
+
+    @model_validator(mode="after")
+    def _require_bucket_for_s3(self) -> Self:
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ValueError("MODERATION_S3_BUCKET must be set when MODERATION_BLOB_STORE=s3")
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Self:

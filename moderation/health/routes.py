@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from moderation.config import Settings
 from moderation.health.service import check_database, check_engine
+from moderation.storage.blobs import blob_store
 from moderation.submissions.backlog import QueueDepth
 from moderation.web.deps import DbUrlDep, SettingsDep
 
@@ -40,6 +41,7 @@ _HEALTH_EXAMPLE = {
         }
     ],
     "inference_queue": {"depth": 3, "max_depth": 10000},
+    "blob_store": {"kind": "s3", "bucket": "moderation", "status": "ok"},
     "engine": {
         "kind": "vllm",
         "url": "http://vllm:8000/v1",
@@ -59,21 +61,24 @@ _HEALTH_EXAMPLE = {
     summary="Health of the API, its database and the inference workers",
     responses={
         200: {"content": {"application/json": {"example": _HEALTH_EXAMPLE}}},
-        503: {"description": "the database cannot be reached"},
+        503: {"description": "the database or the blob store cannot be reached"},
     },
 )
 def healthz(request: Request, db_url: DbUrlDep, settings: SettingsDep) -> JSONResponse:
-    """200 when the database answers (503 otherwise), with the workers seen in the last 5 min,
-    the inference backlog and the engine (with ``vllm``: whether its server answers; uploads
-    are still taken while it is down, so that is ``degraded``, not 503)."""
+    """200 when the database and the blob store answer (503 otherwise: no upload can be
+    taken), with the workers seen in the last 5 min, the inference backlog and the engine
+    (with ``vllm``: whether its server answers; uploads are still taken while it is down, so
+    that is ``degraded``, not 503)."""
     database, workers = check_database(db_url)
     engine = check_engine(settings)
+    blobs = blob_store(settings).check()
     body: dict[str, Any] = {
         "database": database,
         "workers": workers,
         "inference_queue": _inference_queue(request, settings),
         "engine": engine,
+        "blob_store": blobs,
     }
-    ok = database == "ok"
+    ok = database == "ok" and blobs["status"] == "ok"
     body["status"] = "ok" if ok and engine.get("status", "ok") == "ok" else "degraded"
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from moderation.inference.rubric import NO_CATEGORY
 from moderation.policies.backtests import LabelledImage
-from moderation.storage.blobs import FileBlobStore
+from moderation.storage.blobs import BlobStore
 from moderation.submissions.images import ImageRejected, inspect_image
 
 COLUMNS = ("file", "rating", "category")
@@ -35,7 +35,7 @@ def _expected(row: dict[str, str], category_ids: Sequence[str]) -> tuple[str, st
     return rating, category
 
 
-def _store_image(directory: Path, name: str, blobs: FileBlobStore, max_pixels: int) -> str:
+def _store_image(directory: Path, name: str, blobs: BlobStore, max_pixels: int) -> str:
     """Validate the image like an upload and store it content-addressed; returns its sha256."""
     path = (directory / name).resolve()
     if not path.is_relative_to(directory.resolve()) or not path.is_file():
@@ -47,7 +47,7 @@ def _store_image(directory: Path, name: str, blobs: FileBlobStore, max_pixels: i
 
 
 def dataset_images(
-    directory: Path, blobs: FileBlobStore, category_ids: Sequence[str], *, max_pixels: int
+    directory: Path, blobs: BlobStore, category_ids: Sequence[str], *, max_pixels: int
 ) -> list[LabelledImage]:
     """Read ``labels.csv``, validate every row and image, store the images (DatasetInvalid)."""
     labels = directory / "labels.csv"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from moderation.config import Settings
 from moderation.retention import repository as retention
-from moderation.storage.blobs import FileBlobStore
+from moderation.storage.blobs import BlobStore
 from moderation.storage.db import session_scope
 
 
@@ -49,7 +49,7 @@ class PurgeReport:
         )
 
 
-def purge_round(db_url: str, blobs: FileBlobStore, settings: Settings) -> PurgeReport:
+def purge_round(db_url: str, blobs: BlobStore, settings: Settings) -> PurgeReport:
     """Expire every due submission image, then collect every flagged blob (see the module)."""
     batch = settings.image_purge_batch
     expired = 0
@@ -70,7 +70,7 @@ def purge_round(db_url: str, blobs: FileBlobStore, settings: Settings) -> PurgeR
 
 
 def collect_blobs(
-    db_url: str, blobs: FileBlobStore, batch: int, only: Sequence[str] | None = None
+    db_url: str, blobs: BlobStore, batch: int, only: Sequence[str] | None = None
 ) -> tuple[int, int]:
     """Check the flagged images (``only`` these, when given), a batch per transaction;
     (blobs deleted, images still kept)."""

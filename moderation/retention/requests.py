@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from moderation.audit import repository as audit
 from moderation.retention import repository as retention
 from moderation.retention.purge import collect_blobs
-from moderation.storage.blobs import FileBlobStore
+from moderation.storage.blobs import BlobStore
 from moderation.storage.db import session_scope
 from moderation.submissions.models import Submission
 from moderation.submissions.types import OPEN
@@ -48,9 +48,7 @@ def _locked(session: Session, submission_id: uuid.UUID, who: Requester) -> Submi
     return sub
 
 
-def erase_image(
-    db_url: str, blobs: FileBlobStore, submission_id: uuid.UUID, who: Requester
-) -> bool:
+def erase_image(db_url: str, blobs: BlobStore, submission_id: uuid.UUID, who: Requester) -> bool:
     """Delete the submission's image now (the decision stays); False when it was deleted
     already. Raises ImageOnHold, StillModerating or SubmissionNotFound."""
     with session_scope(db_url) as session:

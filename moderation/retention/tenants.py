@@ -11,7 +11,7 @@ from moderation.accounts.models import Tenant
 from moderation.config import Settings
 from moderation.retention import repository as retention
 from moderation.retention.purge import collect_blobs
-from moderation.storage.blobs import FileBlobStore
+from moderation.storage.blobs import BlobStore
 from moderation.storage.db import session_scope
 
 
@@ -49,7 +49,7 @@ class TenantErased:
         )
 
 
-def delete_tenant(db_url: str, blobs: FileBlobStore, settings: Settings, name: str) -> TenantErased:
+def delete_tenant(db_url: str, blobs: BlobStore, settings: Settings, name: str) -> TenantErased:
     """Delete a tenant's images and personal data (external ids, appeal reasons and notes,
     review notes, idempotency keys; its API keys are revoked and its console users and
     webhook endpoints removed); keep its audit chain and aggregate counts. Refused while an

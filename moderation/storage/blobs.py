@@ -1,4 +1,6 @@
-"""Content-addressed blob store on a filesystem (a volume shared by API and workers)."""
+"""Content-addressed blob stores: the interface, and its implementation on a filesystem (a
+volume shared by API and workers); the one on S3-compatible object storage is in
+``moderation.storage.s3_blobs``."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from moderation.config import Settings
@@ -19,13 +21,65 @@ if TYPE_CHECKING:
 BlobSync = Literal["filesystem", "file"]
 
 
-def blob_store(settings: Settings) -> FileBlobStore:
-    """The blob store that ``settings`` describe."""
+def blob_store(settings: Settings) -> BlobStore:
+    """The blob store that ``settings`` describe (one per process for S3: its client and
+    connection pool are shared)."""
+    if settings.blob_store == "s3":
+        from moderation.storage.s3_blobs import s3_blob_store
+
+        return s3_blob_store(settings)
     return FileBlobStore(settings.resolved_blob_dir, settings.blob_sync)
 
 
 class BlobNotFound(LookupError):
     """No blob is stored under this sha256."""
+
+
+class BlobStoreUnavailable(OSError):
+    """The blob store cannot be reached now (down, timing out, answering 5xx): try again
+    later; nothing about the blob itself is wrong."""
+
+
+class BlobStore(Protocol):
+    """Content-addressed bytes, keyed by their sha256 hex digest. Every method raises
+    ValueError for a key that is not a sha256 digest and BlobStoreUnavailable while the store
+    cannot be reached (put_many returns it per blob instead)."""
+
+    def put(self, sha256: str, data: bytes) -> None:
+        """Store ``data`` durably before returning (a no-op when verified stored already)."""
+
+    def put_many(self, blobs: Sequence[tuple[str, bytes]]) -> list[OSError | None]:
+        """Store several ``(sha256, data)`` durably before returning; per blob, the error that
+        kept it out, else None. A blob found stored is verified (size and content) first."""
+        ...
+
+    def get(self, sha256: str) -> bytes:
+        """The stored bytes (BlobNotFound when missing)."""
+        ...
+
+    def exists(self, sha256: str) -> bool:
+        """Whether the blob is stored."""
+        ...
+
+    def delete_many(self, shas: Sequence[str]) -> None:
+        """Delete these blobs (missing ones are gone already), durably before returning."""
+
+    def check(self) -> dict[str, str]:
+        """For /healthz: the store's ``kind`` and ``status`` (``ok`` or ``error: ...``)."""
+        ...
+
+
+def check_sha256(sha256: str) -> str:
+    """``sha256`` when it is a lowercase sha256 hex digest (ValueError otherwise)."""
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    return sha256
+
+
+def blob_key(sha256: str) -> str:
+    """Where a blob lives below a store's root: ``ab/cd/<sha256>``."""
+    check_sha256(sha256)
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
 class FileBlobStore:
@@ -42,9 +96,7 @@ class FileBlobStore:
         self._syncfs = _SYNCFS if sync == "filesystem" else None
 
     def _path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+        return self.root / blob_key(sha256)
 
     def put(self, sha256: str, data: bytes) -> None:
         """Store ``data`` under its digest, durably (synced) before this returns; a no-op when
@@ -168,6 +220,15 @@ class FileBlobStore:
         finally:
             if watch is not None:
                 os.close(watch)
+
+    def check(self) -> dict[str, str]:
+        """``ok`` when the blob directory exists (or can be made) and is writable."""
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            writable = os.access(self.root, os.W_OK | os.X_OK)
+        except OSError as exc:
+            return {"kind": "file", "status": f"error: {exc}"}
+        return {"kind": "file", "status": "ok" if writable else "error: not writable"}
 
 
 def _sync_directory(directory: str) -> None:

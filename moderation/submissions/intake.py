@@ -15,7 +15,7 @@ from moderation.accounts import api_key_repository as api_keys
 from moderation.outbox import repository as outbox
 from moderation.outbox.queues import INFERENCE_QUEUE, MODERATE_TASK
 from moderation.policies.catalog import UnknownPolicy
-from moderation.storage.blobs import FileBlobStore
+from moderation.storage.blobs import BlobStore
 from moderation.submissions import repository as submissions
 from moderation.submissions.images import ImageInfo
 from moderation.submissions.types import IdempotencyClaim, ImageRow, Incoming, Intent, Received
@@ -69,7 +69,7 @@ Accepted = Received | Replayed
 
 def accept_submission(
     session: Session,
-    blobs: FileBlobStore,
+    blobs: BlobStore,
     *,
     tenant_id: uuid.UUID,
     data: bytes,

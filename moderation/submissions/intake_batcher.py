@@ -12,7 +12,7 @@ from concurrent.futures import Future
 
 from sqlalchemy.exc import DBAPIError
 
-from moderation.storage.blobs import FileBlobStore
+from moderation.storage.blobs import BlobStore
 from moderation.storage.db import statement_scope
 from moderation.submissions.intake import MAX_REVIVALS, Accepted, ImagePurged, accept_many
 from moderation.submissions.types import Incoming
@@ -27,7 +27,7 @@ class IntakeBatcher:
     """A thread that writes queued submissions in batches: no wait is added, a batch is
     whatever queued up while the previous one was being written (at most ``max_batch``)."""
 
-    def __init__(self, db_url: str, blobs: FileBlobStore, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, db_url: str, blobs: BlobStore, max_batch: int = MAX_BATCH) -> None:
         self._db_url, self._blobs = db_url, blobs
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()

@@ -36,7 +36,7 @@ from moderation.inference.types import Engine, EngineUnavailable, ModerationRequ
 from moderation.policies import repository as policy_repo
 from moderation.policies.catalog import policy_version
 from moderation.policies.format import Policy
-from moderation.storage.blobs import BlobNotFound, FileBlobStore
+from moderation.storage.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable
 from moderation.storage.db import held_connection, session_scope, statement_scope
 from moderation.submissions import repository as submissions
 from moderation.submissions.hash_decisions import HashMatch, record_hash_matches
@@ -60,7 +60,7 @@ class FlowContext:
     """What the flow needs from its process: the database, the blobs and the limits."""
 
     db_url: str
-    blobs: FileBlobStore
+    blobs: BlobStore
     max_pixels: int
     max_attempts: int
     verdict_cache_scope: str = "tenant"  # whose verdicts the cache reuses: see verdict_key
@@ -333,22 +333,31 @@ def _decide(
     """Claim, decide bank matches, reuse cached verdicts, one model call for the rest,
     record; the suspects."""
     claims, suspects = claim(ctx, engine, ids, report, statuses)
-    claims = _match_banks(ctx, claims, report)
+    try:
+        claims = _match_banks(ctx, claims, report)
+        to_model = _load_images(ctx, [c for c in claims if not c.cached], report)
+    except BlobStoreUnavailable as exc:  # not the images' fault: nothing decided, no attempt
+        _give_back(ctx, claims, report, f"blob store unavailable: {exc}")
+        return suspects
     results: list[tuple[_Claim, Verdict | str]] = [
         (c, c.cached.verdict) for c in claims if c.cached
     ]
-    to_model = _load_images(ctx, [c for c in claims if not c.cached], report)
     if to_model:
         try:
             results.extend(zip(to_model, _infer(engine, to_model, report), strict=True))
         except EngineUnavailable as exc:
-            log.warning("engine unavailable; %d submissions go back: %s", len(to_model), exc)
-            with statement_scope(ctx.db_url) as session:
-                ids = [c.submission.id for c in to_model]
-                report.unavailable.extend(submissions.give_back(session, ids))
+            _give_back(ctx, to_model, report, f"engine unavailable: {exc}")
     if results:
         _record(ctx, results, report)
     return suspects
+
+
+def _give_back(ctx: FlowContext, claims: list[_Claim], report: FlowReport, why: str) -> None:
+    """Queue ``claims`` again without using up an attempt (the caller sends them again)."""
+    log.warning("%s; %d submissions go back", why, len(claims))
+    with statement_scope(ctx.db_url) as session:
+        ids = [c.submission.id for c in claims]
+        report.unavailable.extend(submissions.give_back(session, ids))
 
 
 def moderate_submissions_flow(

@@ -19,6 +19,7 @@ from moderation.accounts.deps import UNAUTHORIZED, require_scope
 from moderation.accounts.keys import Scope
 from moderation.config import Settings
 from moderation.policies.catalog import UnknownPolicy
+from moderation.storage.blobs import BlobStoreUnavailable
 from moderation.submissions import appeals
 from moderation.submissions.deps import UploadDep
 from moderation.submissions.image_urls import fetch_image
@@ -60,6 +61,7 @@ SubmitterDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_WRIT
 ReaderDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_READ))]
 
 MAX_WAIT_S = 30.0
+BLOB_RETRY_AFTER = {"Retry-After": "2"}  # the image store was unreachable
 # checked on the event loop (no thread hop) when the check takes well under a millisecond:
 # decoding up to this many pixels, or a JPEG's structure and sha256 up to this many bytes
 INLINE_INSPECT_PIXELS = 256 * 256
@@ -220,6 +222,10 @@ async def _submit(
             "idempotency_key_reused",
             f"Idempotency-Key '{idempotency_key}' was used with a different request; "
             "use a new key for a new request",
+        ) from exc
+    except BlobStoreUnavailable as exc:  # nothing stored: no row was written without its blob
+        raise ApiError(
+            503, "unavailable", "the image store cannot be reached; retry", BLOB_RETRY_AFTER
         ) from exc
     except ImagePurged as exc:  # purged again and again while this upload stored it
         raise ApiError(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from moderation.config import Settings
-from moderation.storage.blobs import FileBlobStore, blob_store
+from moderation.storage.blobs import BlobStore, blob_store
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -29,9 +29,9 @@ async def get_db_url(settings: SettingsDep) -> str:
 DbUrlDep = Annotated[str, Depends(get_db_url)]
 
 
-async def get_blobs(settings: SettingsDep) -> FileBlobStore:
+async def get_blobs(settings: SettingsDep) -> BlobStore:
     """The blob store of this app."""
     return blob_store(settings)
 
 
-BlobsDep = Annotated[FileBlobStore, Depends(get_blobs)]
+BlobsDep = Annotated[BlobStore, Depends(get_blobs)]

@@ -12,6 +12,7 @@ from typing import Any
 from moderation.inference.types import EngineUnavailable
 from moderation.outbox.queues import BACKTEST_TASK
 from moderation.policies.backtest_flow import run_backtest_items_flow
+from moderation.storage.blobs import BlobStoreUnavailable
 from workers import runtime
 from workers.app import app
 
@@ -36,9 +37,9 @@ def run(self: Any, item_ids: list[int]) -> int:
     ids = [int(i) for i in item_ids]
     try:
         done = run_backtest_items_flow(runtime.flow_context(), runtime.engine(), ids)
-    except EngineUnavailable as exc:
+    except (EngineUnavailable, BlobStoreUnavailable) as exc:
         delay = min(ENGINE_RETRY_MAX_S, 5 * 2**self.request.retries)
-        log.warning("engine unavailable; backtest chunk again in %d s: %s", delay, exc)
+        log.warning("engine or blob store unavailable; chunk again in %d s: %s", delay, exc)
         raise self.retry(exc=exc, countdown=delay, max_retries=None) from exc
     runtime.heartbeat()
     log.info("backtest chunk done: %d of %d items judged now", done, len(ids))
