@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from moderation.embedded import ensure_services
 from moderation.storage.db import normalize_url
 from tests.support.processes import ApiServer, start_api
+from tests.support.seaweedfs import SeaweedS3
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,3 +129,14 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("checkpoints")
     archs = ("llava", "llava_next", "llava_onevision")
     return {arch: build_tiny(arch, base / arch) for arch in archs}
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A real S3 server (SeaweedFS on free loopback ports), started once for the session."""
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
