@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from moderation.admin import create_tenant_key, migrate, sync_policy_files  # noqa: E402
-from moderation.embedded import ensure_services  # noqa: E402
+from moderation.embedded import ensure_services, start_redis  # noqa: E402
 from moderation.inference.tiny import build_tiny  # noqa: E402
 from moderation.storage.db import normalize_url  # noqa: E402
 from tests.support.images import jpeg  # noqa: E402
@@ -383,7 +383,18 @@ def main() -> None:
             migrate(db)
             sync_policy_files(db, ROOT / "policies")
             key = create_tenant_key(db, "bench")
-            store_env = {**env, "MODERATION_DATABASE_URL": db, **_store_env(store, tmp, stack)}
+            # and a broker of its own: a run's unconsumed ingest messages must not reach the
+            # next run's worker (they name rows of another database)
+            broker = (
+                os.environ.get("MODERATION_BROKER_URL")
+                or start_redis(tmp / f"redis-{store}", stack)[0]
+            )
+            store_env = {
+                **env,
+                "MODERATION_DATABASE_URL": db,
+                "MODERATION_BROKER_URL": broker,
+                **_store_env(store, tmp, stack),
+            }
             tables.append(f"### blob store: {store}")
             if "worker" in parts:
                 measure = functools.partial(

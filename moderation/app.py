@@ -21,6 +21,7 @@ from moderation.outbox.queues import INFERENCE_QUEUE
 from moderation.outbox.relay import OutboxRelay, Publish
 from moderation.policies.routes import router as policies_router
 from moderation.retention.routes import router as retention_router
+from moderation.review.routes import router as reviews_router
 from moderation.storage.blobs import blob_store
 from moderation.submissions.backlog import QueueDepth
 from moderation.submissions.intake_batcher import IntakeBatcher
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
     for router in (
         moderations_router,
         retention_router,
+        reviews_router,
         api_keys_router,
         webhooks_router,
         health_router,
