@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
@@ -47,3 +50,18 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def service_database(stack: ExitStack) -> tuple[str, Path]:
+    """A scratch directory and a migrated database with the shipped policies, on
+    MODERATION_DATABASE_URL or an embedded Postgres (no broker); both go with ``stack``."""
+    from moderation.admin import migrate, sync_policy_files
+    from moderation.embedded import ensure_services
+
+    base = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    services = ensure_services(
+        base, os.environ.get("MODERATION_DATABASE_URL"), "redis://unused", stack
+    )
+    migrate(services.database_url)
+    sync_policy_files(services.database_url, Path(__file__).resolve().parent.parent / "policies")
+    return services.database_url, base

@@ -11,21 +11,16 @@ by SQL (decided, 40 days old, a 200-byte blob file each); uploads go through int
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import threading
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.common import markdown_table
+from bench.common import markdown_table, service_database
 from moderation.accounts import tenant_repository as tenants
-from moderation.admin import migrate, sync_policy_files
 from moderation.config import Settings
-from moderation.embedded import ensure_services
 from moderation.retention.purge import purge_round
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
@@ -33,7 +28,6 @@ from moderation.submissions.images import inspect_image
 from moderation.submissions.intake import accept_submission
 from tests.support import images
 
-ROOT = Path(__file__).resolve().parents[1]
 _SEED = """
 WITH shas AS (
   SELECT i, encode(sha256(convert_to('bench-' || i, 'UTF8')), 'hex') AS sha
@@ -106,13 +100,7 @@ def main() -> None:
     parser.add_argument("--baseline-s", type=float, default=10.0)
     args = parser.parse_args()
     with ExitStack() as stack:
-        base = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        services = ensure_services(
-            base, os.environ.get("MODERATION_DATABASE_URL"), "redis://unused", stack
-        )
-        db = services.database_url
-        migrate(db)
-        sync_policy_files(db, ROOT / "policies")
+        db, base = service_database(stack)
         settings = Settings(
             database_url=db,
             data_dir=base / "data",

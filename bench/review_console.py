@@ -11,20 +11,15 @@ fixed verdicts, as in the tests)."""
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from bench.common import markdown_table
-from moderation.admin import migrate, sync_policy_files
+from bench.common import markdown_table, service_database
 from moderation.config import Settings
-from moderation.embedded import ensure_services
 from tests.browser.conftest import chromium_path
 from tests.browser.review_run import KeyRun, current_item
 from tests.browser.support import log_in
@@ -32,7 +27,6 @@ from tests.console.support import make_account
 from tests.review.support import decided
 from tests.support.processes import start_api
 
-ROOT = Path(__file__).resolve().parents[1]
 # (kind, keys, note): what a reviewer presses for one item, cycling
 PLAN: list[tuple[str, tuple[str, ...], str | None]] = [
     ("model's category right", ("b",), None),
@@ -85,13 +79,7 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=20)
     args = parser.parse_args()
     with ExitStack() as stack:
-        base = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        services = ensure_services(
-            base, os.environ.get("MODERATION_DATABASE_URL"), "redis://unused", stack
-        )
-        db = services.database_url
-        migrate(db)
-        sync_policy_files(db, ROOT / "policies")
+        db, base = service_database(stack)
         settings = Settings(database_url=db, relay_in_api=False, data_dir=base / "data")
         batch = decided(db, settings.resolved_blob_dir, ["review"] * (args.decisions + 4))
         api = stack.enter_context(start_api(settings, publish=lambda *a: None))
