@@ -214,7 +214,10 @@ def test_stateful_runs_find_no_server_errors(contract_api: ApiServer, keys: Keys
     state machine over the links it infers between operations)."""
     from hypothesis.stateful import run_state_machine_as_test
 
-    base = schema.as_state_machine()
+    # hash banks are left out here: the link "GET /v1/hash-banks -> DELETE .../{bank_id}" draws
+    # from a list that the other rules grow and shrink, which Hypothesis reports as flaky data
+    # generation; their routes are walked by the tests above and tests/banks
+    base = schema.exclude(path_regex="^/v1/hash-banks").as_state_machine()
     called: list[str] = []
 
     class Workflow(base):  # type: ignore[misc,valid-type]
