@@ -2,8 +2,9 @@
 --workers 2`` and of a worker (``MODERATION_METRICS_PORT``), and their JSON log lines.
 
 One stack for the module, on its own database (a message left in the broker by another
-test names no submission of it, so it moves no counter asserted here): a tenant with a webhook endpoint on a local receiver, a console
-account that signs in, uploads with and without ``X-Request-ID``, two refusals."""
+test names no submission of it, so it moves no counter asserted here): a tenant with a
+webhook endpoint on a local receiver, a console account that signs in, uploads with and
+without ``X-Request-ID``, two refusals."""
 
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ class Stack:
 
     def logs(self) -> list[str]:
         """Every line the API and the worker wrote."""
-        return self.api_log.read_text(errors="replace").splitlines() + self.worker.log().splitlines()
+        api = self.api_log.read_text(errors="replace")
+        return api.splitlines() + self.worker.log().splitlines()
 
 
 def json_lines(lines: list[str]) -> list[dict[str, Any]]:
@@ -252,4 +254,3 @@ def test_no_key_password_or_webhook_secret_is_logged(stack: Stack) -> None:
     for what, secret in stack.secrets.items():
         assert secret not in text, f"the {what} appears in a log line"
         assert secret.split("_", 1)[-1][:16] not in text, f"part of the {what} is logged"
-
