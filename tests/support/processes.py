@@ -172,13 +172,16 @@ class ApiProcess(ApiServer):
 
 
 @contextmanager
-def start_api_process(log_path: Path, **env: str) -> Iterator[ApiProcess]:
-    """``moderation serve`` on a free port with the suite's environment (plus ``env``)."""
+def start_api_process(
+    log_path: Path, options: Sequence[str] = (), **env: str
+) -> Iterator[ApiProcess]:
+    """``moderation serve`` on a free port with the suite's environment (plus ``env``);
+    ``options``: more CLI options (``--workers 2``)."""
     port = free_port()
     full_env = {**os.environ, "MODERATION_ACCESS_LOG": "false", **env}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port), *options],
             env=full_env,
             cwd=ROOT,
             stdout=log,
