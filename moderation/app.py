@@ -15,7 +15,10 @@ from moderation.accounts.routes import router as api_keys_router
 from moderation.banks.routes import router as banks_router
 from moderation.config import Settings, get_settings
 from moderation.console.app import create_review_app
+from moderation.health.gauges import system_registry
 from moderation.health.routes import router as health_router
+from moderation.observability.logs import configure_logging
+from moderation.observability.tracing import instrument_app, setup_tracing
 from moderation.outbox.broker import default_publish
 from moderation.outbox.queues import INFERENCE_QUEUE
 from moderation.outbox.relay import OutboxRelay, Publish
@@ -25,10 +28,12 @@ from moderation.review.routes import router as reviews_router
 from moderation.storage.blobs import blob_store
 from moderation.submissions.backlog import QueueDepth
 from moderation.submissions.intake_batcher import IntakeBatcher
+from moderation.submissions.routes import UPLOAD_PATH
 from moderation.submissions.routes import router as moderations_router
 from moderation.web.body_limit import BodyLimitMiddleware
 from moderation.web.errors import install_error_handlers
 from moderation.web.hygiene import RequestHygieneMiddleware
+from moderation.web.telemetry import RequestTelemetryMiddleware
 from moderation.webhooks.routes import router as webhooks_router
 
 CONSOLE_PREFIX = "/review"
@@ -74,12 +79,15 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
     app.state.backlog = (
         QueueDepth(settings.broker_url, INFERENCE_QUEUE) if settings.broker_url else None
     )
+    app.state.system_metrics = system_registry(settings.database_url, settings.broker_url)
     install_error_handlers(app)
-    # the last added runs first: the body limit, then the hygiene checks (which buffer a body)
+    # the last added runs first: request id and metrics, the body limit, then the hygiene
+    # checks (which buffer a body)
     app.add_middleware(RequestHygieneMiddleware, console_prefix=CONSOLE_PREFIX)
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.max_image_bytes + settings.max_form_overhead_bytes
     )
+    app.add_middleware(RequestTelemetryMiddleware, upload_path=UPLOAD_PATH)
     for router in (
         moderations_router,
         retention_router,
@@ -92,7 +100,17 @@ def create_app(settings: Settings | None = None, publish: Publish | None = None)
     ):
         app.include_router(router)
     app.mount(CONSOLE_PREFIX, create_review_app(settings))
+    instrument_app(app)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app as ``moderation serve`` runs it, made in each server process: its logging and
+    traces set up first (from the settings and the OTEL_* variables)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    setup_tracing("moderation-api")
+    return create_app(settings)
 
 
 def resolve_publish(app: FastAPI) -> Publish:

@@ -38,12 +38,30 @@ def _admin_call(fn: Callable[..., T], *args: Any) -> T:
 
 
 @click.group()
-@click.option("--log-level", default="INFO", show_default=True)
-def main(log_level: str) -> None:
+@click.option("--log-level", default=None, help="default: MODERATION_LOG_LEVEL (INFO)")
+def main(log_level: str | None) -> None:
     """Self-hosted image moderation with LLaVA-family models."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from moderation.observability.logs import configure_logging
+
+    settings = get_settings()
+    if log_level:
+        os.environ["MODERATION_LOG_LEVEL"] = log_level.upper()  # for the servers' children
+    configure_logging(log_level or settings.log_level, settings.log_format)
+
+
+def _observed(service: str, metrics_port: int | None = None) -> None:
+    """Before a long-running command starts: count metrics in multiprocess mode (this process
+    and its children), send traces when OTEL_* asks for them, serve /metrics on
+    ``metrics_port`` when given."""
+    from moderation.observability.processes import use_multiprocess_dir
+    from moderation.observability.tracing import setup_tracing
+
+    use_multiprocess_dir()
+    setup_tracing(service)
+    if metrics_port:
+        from moderation.observability.metrics import serve_metrics
+
+        serve_metrics(metrics_port)
 
 
 @main.command()
@@ -58,12 +76,14 @@ def main(log_level: str) -> None:
 def standalone(host: str | None, port: int | None, engine: str | None) -> None:
     """Everything on one machine: embedded Postgres/Redis (unless configured), API and workers
     (and with --engine vllm the vLLM server)."""
+    from moderation.observability.processes import use_multiprocess_dir
     from moderation.standalone import run_standalone
 
     if engine:
         os.environ["MODERATION_ENGINE"] = engine
         get_settings.cache_clear()
     settings = get_settings()
+    use_multiprocess_dir()  # one for every process: the API's /metrics counts them all
     sys.exit(run_standalone(settings, host or settings.api_host, port or settings.api_port))
 
 
@@ -79,9 +99,13 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
     _db_url()
     settings = get_settings()
+    from moderation.observability.processes import use_multiprocess_dir
+
+    use_multiprocess_dir()  # each server process sets up its logging and traces itself
     uvicorn.run(
-        "moderation.app:create_app",
+        "moderation.app:create_served_app",
         factory=True,
+        log_config=None,  # the root logger's handler (MODERATION_LOG_FORMAT) writes uvicorn's
         **server_options(),
         host=host or settings.api_host,
         port=port or settings.api_port,
@@ -137,6 +161,7 @@ def worker(queues: str, pool: str, concurrency: int, beat: bool) -> None:
         model, _ = resolve_model(settings)  # builds the demo checkpoint once, warns if used
         os.environ["MODERATION_MODEL"] = model
         get_settings.cache_clear()
+    _observed("moderation-worker", settings.metrics_port)
     app = _workers_app()
 
     # the batching task can only group what the worker prefetched
@@ -153,6 +178,7 @@ def relay() -> None:
     import signal
     import threading
 
+    _observed("moderation-relay", get_settings().metrics_port)  # before metrics are imported
     from moderation.outbox.broker import default_publish
     from moderation.outbox.relay import OutboxRelay
 

@@ -235,6 +235,20 @@ class Settings(BaseSettings):
     api_port: int = 8000
     access_log: bool = True  # one log line per HTTP request (uvicorn's access log)
 
+    # what operators see (README "Observability")
+    log_level: str = Field(default="INFO", description="the root logger's level")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: one readable line; json: one object per line with request_id, "
+        "tenant_id, submission_id, task_id when known (docker-compose sets json)",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="workers and the relay serve /metrics on this port (the API serves its own)",
+    )
+
     @field_validator("rate_limit")
     @classmethod
     def _parse_rate_limit(cls, value: str) -> str:

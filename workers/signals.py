@@ -7,8 +7,9 @@ from typing import Any
 
 from celery.concurrency.solo import TaskPool as SoloPool
 from celery.concurrency.thread import TaskPool as ThreadPool
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
+from moderation.observability.metrics import process_exited
 from moderation.outbox.queues import MODEL_QUEUES
 from workers import runtime
 from workers.app import app
@@ -34,3 +35,10 @@ def _load_in_worker_process(sender: Any = None, **_: Any) -> None:
     pool = getattr(sender, "pool", None)
     if isinstance(pool, (SoloPool, ThreadPool)) and _consumes_inference():
         runtime.engine()
+
+
+@worker_process_shutdown.connect
+def _forget_metrics_of_child(pid: int | None = None, **_: Any) -> None:
+    """Prefork: a child that exits takes its live gauges (engine up) with it."""
+    if pid is not None:
+        process_exited(pid)

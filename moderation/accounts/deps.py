@@ -13,6 +13,7 @@ from moderation.accounts.api_keys import Principal, authenticate
 from moderation.accounts.keys import Scope
 from moderation.accounts.known_keys import KnownKeys
 from moderation.accounts.rate_limit import KeyRateLimiter
+from moderation.observability.logs import bind
 from moderation.storage.db import read_scope
 from moderation.web.deps import DbUrlDep
 from moderation.web.errors import ApiError
@@ -41,7 +42,9 @@ def _authenticate(db_url: str, presented: str) -> Principal:
 
 
 async def _rate_limited(request: Request, principal: Principal) -> Principal:
-    """``principal``, unless its key is over its rate limit (429)."""
+    """``principal``, unless its key is over its rate limit (429); the request's log lines
+    name its tenant from here on."""
+    bind(tenant_id=principal.tenant_id)
     limiter: KeyRateLimiter | None = request.app.state.rate_limiter
     if limiter is not None and (wait := await limiter.retry_after(str(principal.key_id))):
         raise ApiError(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from moderation.config import Settings
 from moderation.health.service import check_database, check_engine
+from moderation.observability.metrics import CONTENT_TYPE, exposition
 from moderation.storage.blobs import blob_store
 from moderation.submissions.backlog import QueueDepth
 from moderation.web.deps import DbUrlDep, SettingsDep
@@ -82,3 +83,10 @@ def healthz(request: Request, db_url: DbUrlDep, settings: SettingsDep) -> JSONRe
     ok = database == "ok" and blobs["status"] == "ok"
     body["status"] = "ok" if ok and engine.get("status", "ok") == "ok" else "degraded"
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Prometheus's scrape: this API's counters (every ``serve`` worker's, added up) and the
+    system's gauges (queues, outbox, review backlog)."""
+    return Response(exposition(request.app.state.system_metrics), media_type=CONTENT_TYPE)

@@ -79,18 +79,20 @@ class CeleryPublish:
         self._kept: Any = None
         self._batching = False
 
-    def __call__(self, task: str, queue: str, kwargs: dict[str, Any]) -> None:
+    def __call__(
+        self, task: str, queue: str, kwargs: dict[str, Any], headers: dict[str, Any] | None = None
+    ) -> None:
         with self._lock:
             if self._batching:  # buffered: errors surface when the batch is flushed
-                self._send(task, queue, kwargs)
+                self._send(task, queue, kwargs, headers)
                 return
             reused = self._kept is not None
             try:
-                self._send(task, queue, kwargs)
+                self._send(task, queue, kwargs, headers)
             except Exception:
                 if not reused:
                     raise
-                self._send(task, queue, kwargs)  # the kept connection may have gone stale
+                self._send(task, queue, kwargs, headers)  # the kept connection may be stale
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -117,10 +119,17 @@ class CeleryPublish:
             self._kept.release()
             self._kept = None
 
-    def _send(self, task: str, queue: str, kwargs: dict[str, Any]) -> None:
+    def _send(
+        self, task: str, queue: str, kwargs: dict[str, Any], headers: dict[str, Any] | None
+    ) -> None:
         try:
             self._celery.send_task(
-                task, kwargs=kwargs, queue=queue, retry=False, producer=self._producer()
+                task,
+                kwargs=kwargs,
+                queue=queue,
+                retry=False,
+                producer=self._producer(),
+                headers=headers or None,
             )
         except BaseException:
             if not self._batching:  # a batch drops its producer when it ends

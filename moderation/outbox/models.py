@@ -29,6 +29,7 @@ class OutboxMessage(Base):
     task: Mapped[str] = mapped_column(String(100))
     queue: Mapped[str] = mapped_column(String(50))
     args: Mapped[dict[str, Any]]
+    headers: Mapped[dict[str, Any] | None]  # Celery message headers: request_id, traceparent
     created_at: Mapped[datetime] = now_column()
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,30 +12,40 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol, runtime_checkable
 
 import psycopg
+from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from moderation.observability import metrics
+from moderation.observability.tracing import TRACE_KEYS, carrier, span
 from moderation.outbox import repository as outbox
 from moderation.outbox.repository import CHANNEL
 from moderation.storage.db import get_engine, normalize_url, session_scope
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, str, dict[str, Any]], None]
-"""``publish(task_name, queue, kwargs)``: sends one task message or raises."""
+
+class Publish(Protocol):
+    """``publish(task_name, queue, kwargs, headers)``: sends one task message (with these
+    message headers) or raises."""
+
+    def __call__(
+        self, task: str, queue: str, kwargs: dict[str, Any], headers: dict[str, Any] | None = None
+    ) -> None: ...
 
 
 @runtime_checkable
 class BatchingPublish(Protocol):
     """A ``Publish`` that can also hold a round of sends and deliver them together."""
 
-    def __call__(self, task: str, queue: str, kwargs: dict[str, Any]) -> None: ...
+    def __call__(
+        self, task: str, queue: str, kwargs: dict[str, Any], headers: dict[str, Any] | None = None
+    ) -> None: ...
 
     def batch(self) -> AbstractContextManager[object]:
         """Sends inside the context are delivered when it exits (raising if they cannot be)."""
@@ -70,14 +80,27 @@ def relay_round(
     try:
         with round_:
             for message in claimed:
-                publish(message.task, message.queue, dict(message.args))
+                _publish_one(publish, message)
                 sent += 1
     except Exception as exc:  # broker down: keep what was not sent pending
         unsent = claimed if buffered else claimed[sent:]
         log.warning("outbox %s not sent (%s); will retry", unsent[0].id, exc)
         outbox.release(session, [m.id for m in unsent])
+        metrics.OUTBOX_SENT.inc(len(claimed) - len(unsent))
         return len(claimed) - len(unsent)
+    metrics.OUTBOX_SENT.inc(len(claimed))
     return len(claimed)
+
+
+def _publish_one(publish: Publish, message: outbox.Message) -> None:
+    """Send one message; with its upload's headers, in a span of the upload's trace (whose
+    context the message then carries on to the worker)."""
+    if not message.headers:
+        publish(message.task, message.queue, dict(message.args))
+        return
+    with span("outbox.relay", parent=message.headers, kind=SpanKind.PRODUCER, task=message.task):
+        headers = {k: v for k, v in message.headers.items() if k not in TRACE_KEYS}
+        publish(message.task, message.queue, dict(message.args), {**headers, **carrier()})
 
 
 def relay_outbox(

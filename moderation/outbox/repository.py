@@ -18,11 +18,13 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     select,
     text,
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from moderation.outbox.models import OutboxMessage
 from moderation.storage.pruning import delete_older_than
@@ -38,30 +40,44 @@ class Message(NamedTuple):
     task: str
     queue: str
     args: dict[str, Any]
+    headers: dict[str, Any] | None = None  # request_id, traceparent: sent as message headers
 
 
-def add(session: Session, task: str, queue: str, kwargs: dict[str, Any]) -> int:
-    """Record the intent to send a task, in the caller's transaction, and wake the relay at
-    commit (a NOTIFY is delivered only if the transaction commits); returns the message id."""
-    stmt = insert(_TABLE).values(task=task, queue=queue, args=kwargs, attempts=0)
+def add(
+    session: Session,
+    task: str,
+    queue: str,
+    kwargs: dict[str, Any],
+    headers: dict[str, Any] | None = None,
+) -> int:
+    """Record the intent to send a task (with ``headers``), in the caller's transaction, and
+    wake the relay at commit (a NOTIFY is delivered only if the transaction commits); returns
+    the message id."""
+    stmt = insert(_TABLE).values(
+        task=task, queue=queue, args=kwargs, attempts=0, headers=headers or None
+    )
     message_id = int(session.execute(stmt.returning(_TABLE.c.id)).scalar_one())
     session.execute(text(f"NOTIFY {CHANNEL}"))
     return message_id
 
 
-def per_row(task: str, queue: str, arg: str, ids: CTE) -> CTE:
+def per_row(
+    task: str, queue: str, arg: str, ids: CTE, headers: ColumnElement[Any] | None = None
+) -> CTE:
     """An INSERT (as a CTE of the new message ids): one message ``task(arg=<id>)`` per row of
-    ``ids`` (a CTE with an ``id`` column). The caller's statement must also NOTIFY
-    :data:`CHANNEL` when any was written (see :func:`notify_if_any`)."""
+    ``ids`` (a CTE with an ``id`` column), with ``headers`` (a JSONB column of ``ids``'s
+    query, or none). The caller's statement must also NOTIFY :data:`CHANNEL` when any was
+    written (see :func:`notify_if_any`)."""
     rows = select(
         literal(task),
         literal(queue),
         func.jsonb_build_object(arg, ids.c.id.cast(String)),
         literal(0),
+        headers if headers is not None else null(),
     )
     stmt = (
         insert(_TABLE)
-        .from_select(["task", "queue", "args", "attempts"], rows)
+        .from_select(["task", "queue", "args", "attempts", "headers"], rows)
         .returning(_TABLE.c.id)
     )
     return stmt.cte(f"{task.replace('.', '_')}_messages")
@@ -97,7 +113,7 @@ def _claim_statement(only_ids: bool) -> Update:
         update(_TABLE)
         .where(c.id.in_(chosen.scalar_subquery()))
         .values(sent_at=func.now(), attempts=c.attempts + 1)
-        .returning(c.id, c.task, c.queue, c.args)
+        .returning(c.id, c.task, c.queue, c.args, c.headers)
     )
 
 
@@ -117,6 +133,12 @@ def release(session: Session, ids: list[int]) -> None:
     """Put claimed messages back to pending (their failed attempt stays counted)."""
     if ids:
         session.execute(update(_TABLE).where(_TABLE.c.id.in_(ids)).values(sent_at=None))
+
+
+def pending_count(session: Session) -> int:
+    """Messages not yet sent (by the pending index)."""
+    stmt = select(func.count()).select_from(_TABLE).where(_TABLE.c.sent_at.is_(None))
+    return int(session.execute(stmt).scalar_one())
 
 
 def prune_sent(session: Session, older_than_s: int, limit: int = 10_000) -> int:

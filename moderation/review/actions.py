@@ -18,6 +18,7 @@ from moderation.banks.service import (
     ReviewedImage,
     add_reviewed_image,
 )
+from moderation.observability import metrics
 from moderation.policies import repository as policies
 from moderation.policies.format import Action
 from moderation.review import queue_repository as queue_repo
@@ -143,6 +144,7 @@ def decide(
     result = _record(session, submission, decision, reviewer, outcome, judgement, notes)
     if add_to_bank is not None:
         _bank(session, submission, judgement, add_to_bank, reviewer, viewer_tenant_id)
+    metrics.DECISIONS.labels(judgement.action, "reviewer").inc()
     return result
 
 

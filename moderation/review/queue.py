@@ -94,6 +94,12 @@ def list_queue(
     return QueuePage(items, total, counts, page, page_size)
 
 
+def backlog_by_reason(session: Session) -> dict[Reason, int]:
+    """Items waiting for review in every tenant's queue, per reason (the sample at the
+    configured MODERATION_REVIEW_SAMPLE_RATE)."""
+    return queue_repo.queue_counts(session, QueueFilter(), get_settings().review_sample_rate, None)
+
+
 def visible_decision(
     session: Session, submission_id: uuid.UUID, viewer_tenant_id: uuid.UUID | None
 ) -> tuple[Submission, Image, Decision]:

@@ -29,6 +29,7 @@ class QueueDepth:
     def __init__(self, broker_url: str, queue: str, max_age_s: float = 1.0) -> None:
         self._redis = client(broker_url)
         self._keys = queue_keys(queue)
+        self.queue = queue
         self.max_age_s = max_age_s
         self._lock = threading.Lock()
         self._read_at = -float("inf")
@@ -54,5 +55,5 @@ class QueueDepth:
                 pipe.llen(key)
             return sum(int(n) for n in pipe.execute())
         except (redis.RedisError, OSError) as exc:
-            log.warning("cannot read the inference queue depth, accepting uploads: %s", exc)
+            log.warning("cannot read the depth of queue %s: %s", self.queue, exc)
             return None

@@ -94,18 +94,20 @@ def close_and_record(
     rows: list[dict[str, Any]],
     events: list[dict[str, Any]],
     fanout: Fanout | None = None,
-) -> set[uuid.UUID]:
+) -> dict[uuid.UUID, str]:
     """Close the still-open submissions of ``rows`` as decided and insert their decisions
     with one audit event each (``events``, keyed by ``subject_id`` = submission id), and
     queue ``fanout``'s webhook messages for them, in ONE statement; returns the submissions
-    decided now. A submission already final (another delivery, the sweeper) or already
-    holding a decision gets nothing. With no rows it writes nothing (a warm-up)."""
+    decided now, with their actions. A submission already final (another delivery, the
+    sweeper) or already holding a decision gets nothing. With no rows it writes nothing (a
+    warm-up)."""
     params = {
         "ids": [r["submission_id"] for r in rows],
         "rows": json.dumps(rows, default=str),
         "events": json.dumps(events, default=str),
     }
-    return {row[0] for row in session.execute(_close_and_record(fanout), params)}
+    actions = {r["submission_id"]: r["action"] for r in rows}
+    return {row[0]: actions[row[0]] for row in session.execute(_close_and_record(fanout), params)}
 
 
 def model_verdicts(

@@ -83,9 +83,10 @@ def _event(item: HashMatch) -> dict[str, Any]:
 
 def record_hash_matches(
     session: Session, items: list[HashMatch], fanout: decisions.Fanout | None = None
-) -> set[uuid.UUID]:
+) -> dict[uuid.UUID, str]:
     """Decide the still-open submissions of ``items`` by their bank hits, with an audit event
-    and ``fanout``'s webhook messages each (one statement); the submissions decided now."""
+    and ``fanout``'s webhook messages each (one statement); the submissions decided now
+    and their actions."""
     return decisions.close_and_record(
         session, [_row(i) for i in items], [_event(i) for i in items], fanout
     )

@@ -68,6 +68,8 @@ class Submission(Base):
     legal_hold_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     legal_hold_reason: Mapped[str | None] = mapped_column(Text)
     legal_hold_by: Mapped[str | None] = mapped_column(Text)
+    # the upload's request_id and trace context (moderation.observability)
+    trace: Mapped[dict[str, Any] | None]
 
 
 # The review queue's quality-sample bucket of a decision (moderation.review.queue_repository).

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import PIL.Image
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 from moderation.audit import repository as audit
 from moderation.banks.matching import bank_index, hashes_of, match_image
 from moderation.inference.types import Engine, EngineUnavailable, ModerationRequest, Verdict
+from moderation.observability import metrics
 from moderation.policies import repository as policy_repo
 from moderation.policies.catalog import policy_version
 from moderation.policies.format import Policy
@@ -106,10 +108,12 @@ def cached_policy_version(db_url: str, version: str) -> Policy:
         return policy_version(session, version)
 
 
-def _fail_all(session: Session, failures: Sequence[tuple[uuid.UUID, str]]) -> list[uuid.UUID]:
+def _fail_all(
+    session: Session, failures: Sequence[tuple[uuid.UUID, str]], reason: str
+) -> list[uuid.UUID]:
     """Move each open submission to ``failed`` with its error, audit it and emit the webhook
-    event; the ones failed now (a final one is left alone). Rows are locked first, then the
-    tenants' chain heads (see ``audit.lock_chains``)."""
+    event; the ones failed now (a final one is left alone), counted under ``reason``. Rows
+    are locked first, then the tenants' chain heads (see ``audit.lock_chains``)."""
     subs = submissions.lock_many(session, [sid for sid, _ in failures])
     audit.lock_chains(session, (sub.tenant_id for sub in subs.values()))
     failed = []
@@ -128,6 +132,8 @@ def _fail_all(session: Session, failures: Sequence[tuple[uuid.UUID, str]]) -> li
         )
         failed.append(sid)
     emit_events(session, MODERATION_FAILED, failed)
+    if failed:
+        metrics.FAILED.labels(reason).inc(len(failed))
     return failed
 
 
@@ -148,7 +154,7 @@ def _classify_unclaimed(
         else:
             last = sub.error or "the worker stopped during each (a crash, a kill or a restart)"
             gave_up.append((sid, f"gave up after {sub.attempts} attempts: {last}"))
-    report.failed.extend(_fail_all(session, gave_up))
+    report.failed.extend(_fail_all(session, gave_up, "gave_up"))
     return suspects
 
 
@@ -199,7 +205,7 @@ def _load_images(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> 
         loaded.append(c)
     if broken:
         with session_scope(ctx.db_url) as session:
-            report.failed.extend(_fail_all(session, broken))
+            report.failed.extend(_fail_all(session, broken, "image"))
     return loaded
 
 
@@ -231,6 +237,7 @@ def _match_banks(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> 
             written = record_hash_matches(
                 session, list(matches.values()), fanout(MODERATION_DECIDED)
             )
+            _count_decisions([m.submission for m in matches.values()], written, "hash_match")
             report.hash_matched.extend(sid for sid in matches if sid in written)
             report.skipped.extend(sid for sid in matches if sid not in written)
     return [c for c in claims if c.submission.id not in matches]
@@ -245,6 +252,8 @@ def _infer(engine: Engine, claims: list[_Claim], report: FlowReport) -> list[Ver
     started = time.perf_counter()
     try:
         report.model_calls += 1
+        metrics.MODEL_CALLS.inc()
+        metrics.INFERENCE_BATCH_SIZE.observe(len(requests))
         return list(engine.moderate_batch(requests))
     except EngineUnavailable:
         raise  # not the images' fault: the caller gives the batch back
@@ -253,7 +262,9 @@ def _infer(engine: Engine, claims: list[_Claim], report: FlowReport) -> list[Ver
         if len(requests) == 1:
             return [f"{type(exc).__name__}: {exc}"]
     finally:
-        report.model_ms += (time.perf_counter() - started) * 1000
+        elapsed = time.perf_counter() - started
+        report.model_ms += elapsed * 1000
+        metrics.INFERENCE_SECONDS.observe(elapsed)
     results: list[Verdict | str] = []
     for c in claims:
         results.extend(_infer(engine, [c], report))
@@ -272,7 +283,7 @@ def _release_or_fail(
             at_cap.append((sid, f"model failed {attempts} times; last: {error}"))
         elif submissions.finish(session, sid, Status.QUEUED, error):
             report.retry.append(sid)
-    report.failed.extend(_fail_all(session, at_cap))
+    report.failed.extend(_fail_all(session, at_cap, "model"))
 
 
 def _record(
@@ -299,11 +310,28 @@ def _record(
     }
     with statement_scope(ctx.db_url) as session:
         written = record_verdicts(session, list(to_record.values()), fanout(MODERATION_DECIDED))
+    for cached in (False, True):
+        refs = [i.submission for i in to_record.values() if i.cached == cached]
+        _count_decisions(refs, written, "cache" if cached else "model")
     for sid, item in to_record.items():
         if sid not in written:
             report.skipped.append(sid)  # closed meanwhile by another delivery or the sweeper
         else:
             (report.cached if item.cached else report.decided).append(sid)
+
+
+def _count_decisions(
+    refs: Sequence[SubmissionRef], written: dict[uuid.UUID, str], source: str
+) -> None:
+    """Count the decisions written now, and the time from each upload to its decision."""
+    now = datetime.now(UTC)
+    for ref in refs:
+        action = written.get(ref.id)
+        if action is None:
+            continue
+        metrics.DECISIONS.labels(action, source).inc()
+        if ref.created_at is not None:
+            metrics.DECISION_LATENCY.observe(max(0.0, (now - ref.created_at).total_seconds()))
 
 
 def warm_up_flow(ctx: FlowContext, engine: Engine) -> None:
@@ -346,6 +374,7 @@ def _decide(
         try:
             results.extend(zip(to_model, _infer(engine, to_model, report), strict=True))
         except EngineUnavailable as exc:
+            metrics.ENGINE_UP.labels(engine.model_id).set(0)
             _give_back(ctx, to_model, report, f"engine unavailable: {exc}")
     if results:
         _record(ctx, results, report)
@@ -372,8 +401,10 @@ def moderate_submissions_flow(
         engine.ready()
     except EngineUnavailable as exc:
         log.warning("engine unavailable; %d submissions wait: %s", len(ids), exc)
+        metrics.ENGINE_UP.labels(engine.model_id).set(0)
         report.unavailable.extend(ids)
         return report
+    metrics.ENGINE_UP.labels(engine.model_id).set(1)
     with held_connection(ctx.db_url) as holder:
         try:
             held = submissions.hold(holder, ids)

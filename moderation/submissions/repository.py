@@ -27,7 +27,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.dialects.postgresql import JSONB, distinct_on, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnClause
@@ -63,6 +63,7 @@ _INCOMING: list[ColumnClause[Any]] = [
     column("idempotency_key", String()),
     column("request_sha256", String()),
     column("revive_purged_at", DateTime(timezone=True)),
+    column("trace", JSONB()),
 ]
 
 
@@ -105,7 +106,7 @@ def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
     # a row is written only under a known policy, with an unrevoked key (when named), for
     # an image whose blob is stored (or stored again since it was purged) ...
     admitted = (
-        select(r.c.idx, r.c.id, r.c.tenant_id, r.c.external_id, r.c.sha256)
+        select(r.c.idx, r.c.id, r.c.tenant_id, r.c.external_id, r.c.sha256, r.c.trace)
         .add_columns(r.c.idempotency_key, r.c.request_sha256, in_effect.c.active_version)
         .join(in_effect, true())
         .outerjoin(locked, locked.c.sha256 == r.c.sha256)
@@ -153,6 +154,7 @@ def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
                 "status",
                 "attempts",
                 "enqueue_count",
+                "trace",
             ],
             select(
                 admitted.c.id,
@@ -163,6 +165,7 @@ def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
                 literal(Status.QUEUED, String()),
                 literal(0, Integer()),
                 literal(1, Integer()),
+                admitted.c.trace,
             )
             .where(
                 or_(
@@ -178,10 +181,13 @@ def _receive_statement(intent: Intent, actor: str) -> Select[Any]:
             Submission.image_sha256,
             Submission.policy_version,
             Submission.created_at,
+            Submission.trace,
         )
         .cte("submission")
     )
-    messages = outbox.per_row(intent.task, intent.queue, "submission_id", submission)
+    messages = outbox.per_row(
+        intent.task, intent.queue, "submission_id", submission, headers=submission.c.trace
+    )
     received_events = insert(AuditEvent).from_select(
         ["tenant_id", "subject_type", "subject_id", "event", "actor", "data"],
         select(
@@ -234,6 +240,7 @@ def receive_many(
                 "idempotency_key": claim.key if claim else None,
                 "request_sha256": claim.request_sha256 if claim else None,
                 "revive_purged_at": revive.isoformat() if (revive := item.revive) else None,
+                "trace": item.trace,
             }
         )
     written = {
@@ -308,6 +315,8 @@ _REF = (
     Submission.image_sha256,
     Submission.policy_version,
     Submission.attempts,
+    Submission.created_at,
+    Submission.trace,
 )
 _NO_SYNC = {"synchronize_session": False}
 

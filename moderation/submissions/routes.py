@@ -18,6 +18,7 @@ from moderation.accounts.api_keys import Principal
 from moderation.accounts.deps import UNAUTHORIZED, require_scope
 from moderation.accounts.keys import Scope
 from moderation.config import Settings
+from moderation.observability.carriers import current_carrier
 from moderation.policies.catalog import UnknownPolicy
 from moderation.storage.blobs import BlobStoreUnavailable
 from moderation.submissions import appeals
@@ -56,7 +57,8 @@ from moderation.web.errors import ApiError, error_responses, not_found, parse_id
 from moderation.web.forms import multipart_form
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/moderations", tags=["moderations"])
+UPLOAD_PATH = "/v1/moderations"  # POST: an upload (counted by outcome, moderation.web.telemetry)
+router = APIRouter(prefix=UPLOAD_PATH, tags=["moderations"])
 SubmitterDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_WRITE))]
 ReaderDep = Annotated[Principal, Depends(require_scope(Scope.MODERATIONS_READ))]
 
@@ -197,7 +199,13 @@ async def _prepare(
         fingerprint = request_fingerprint(source, fields.policy, fields.external_id)
         claim = IdempotencyClaim(idempotency_key, fingerprint)
     incoming = Incoming(
-        caller.tenant_id, image_row(info), fields.policy, fields.external_id, caller.key_id, claim
+        caller.tenant_id,
+        image_row(info),
+        fields.policy,
+        fields.external_id,
+        caller.key_id,
+        claim,
+        trace=current_carrier(),
     )
     return incoming, info, data
 

@@ -65,6 +65,7 @@ class Incoming(NamedTuple):
     key_id: uuid.UUID | None = None
     idempotency: IdempotencyClaim | None = None
     revive: datetime | None = None
+    trace: dict[str, str] | None = None  # request_id and trace context (observability)
 
 
 class SubmissionRef(NamedTuple):
@@ -75,3 +76,5 @@ class SubmissionRef(NamedTuple):
     image_sha256: str
     policy_version: str
     attempts: int
+    created_at: datetime | None = None  # when the upload was accepted
+    trace: dict[str, str] | None = None  # its request_id and trace context

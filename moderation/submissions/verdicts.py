@@ -154,7 +154,7 @@ def _decided_event(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
 
 def record_verdicts(
     session: Session, items: list[VerdictToRecord], fanout: decisions.Fanout | None = None
-) -> set[uuid.UUID]:
+) -> dict[uuid.UUID, str]:
     """Decide the still-open submissions of ``items``: each gets its decision and audit event
     once, and ``fanout``'s webhook messages (one statement); returns the submissions decided
     now."""

@@ -12,10 +12,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from moderation.net import guarded_http
+from moderation.observability import metrics
+from moderation.observability.logs import log_context
+from moderation.observability.tracing import span
 from moderation.storage.db import session_scope
 from moderation.webhooks import endpoint_repository as webhook_endpoints
 from moderation.webhooks import message_repository as webhook_messages
@@ -71,7 +75,7 @@ def retry_delay_s(attempt: int, base_s: float) -> float:
 
 
 def _post(ctx: DeliveryContext, claimed: Claimed, body: str) -> _Result:
-    message, endpoint = claimed
+    message, endpoint = claimed.message, claimed.endpoint
     sent_at = datetime.now(UTC)
     signer = Webhook(ctx.box.open(endpoint.secret_sealed))
     msg_id = webhook_id(message.id)
@@ -118,7 +122,7 @@ def _snippet(content: bytes) -> str:
 def _record(
     session: Session, ctx: DeliveryContext, claimed: Claimed, body: str, result: _Result
 ) -> DeliveryReport:
-    message, endpoint = claimed
+    message, endpoint = claimed.message, claimed.endpoint
     attempt = message.attempts + 1
     retry_in = retry_delay_s(attempt, ctx.retry_base_s)
     next_at = None
@@ -152,18 +156,33 @@ def _record(
 
 
 def deliver_message_flow(ctx: DeliveryContext, message_id: uuid.UUID) -> DeliveryReport:
-    """Send one message if it is pending and due; safe to run any number of times."""
+    """Send one message if it is pending and due; safe to run any number of times. Its log
+    lines and span belong to the upload the message is about; each attempt is counted."""
     with session_scope(ctx.db_url) as session:
         claimed = webhook_messages.claim_due(session, message_id)
         if claimed is None:
             return DeliveryReport("skipped")  # delivered, given up, not yet due, or held
-        if not claimed.endpoint.enabled:
-            webhook_messages.close(
-                session,
-                claimed.message,
-                status=webhook_messages.CANCELLED,
-                attempts=claimed.message.attempts,
-            )
-            return DeliveryReport("cancelled")
-        body = claimed.message.body or render_body(session, *claimed)
-        return _record(session, ctx, claimed, body, _post(ctx, claimed, body))
+        trace = claimed.trace or {}
+        with (
+            log_context(
+                request_id=trace.get("request_id"), submission_id=claimed.message.submission_id
+            ),
+            span("webhook.deliver", parent=trace, kind=SpanKind.CLIENT) as current,
+        ):
+            report = _deliver(session, ctx, claimed)
+            current.set_attribute("moderation.webhook.outcome", report.outcome)
+        metrics.WEBHOOK_DELIVERIES.labels(report.outcome).inc()
+        return report
+
+
+def _deliver(session: Session, ctx: DeliveryContext, claimed: Claimed) -> DeliveryReport:
+    if not claimed.endpoint.enabled:
+        webhook_messages.close(
+            session,
+            claimed.message,
+            status=webhook_messages.CANCELLED,
+            attempts=claimed.message.attempts,
+        )
+        return DeliveryReport("cancelled")
+    body = claimed.message.body or render_body(session, claimed.message, claimed.endpoint)
+    return _record(session, ctx, claimed, body, _post(ctx, claimed, body))

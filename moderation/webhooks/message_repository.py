@@ -67,13 +67,15 @@ class Claimed(NamedTuple):
 
     message: WebhookMessage
     endpoint: WebhookEndpoint
+    trace: dict[str, Any] | None = None  # its submission's request_id and trace context
 
 
 def claim_due(session: Session, message_id: uuid.UUID) -> Claimed | None:
     """The message if it is pending, due, and not held by another delivery (SKIP LOCKED)."""
     stmt = (
-        select(WebhookMessage, WebhookEndpoint)
+        select(WebhookMessage, WebhookEndpoint, Submission.trace)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
+        .join(Submission, Submission.id == WebhookMessage.submission_id)
         .where(
             WebhookMessage.id == message_id,
             WebhookMessage.status == PENDING,
@@ -82,7 +84,7 @@ def claim_due(session: Session, message_id: uuid.UUID) -> Claimed | None:
         .with_for_update(of=WebhookMessage, skip_locked=True)
     )
     row = session.execute(stmt).one_or_none()
-    return None if row is None else Claimed(row[0], row[1])
+    return None if row is None else Claimed(row[0], row[1], row[2])
 
 
 def in_seconds(seconds: float) -> ColumnElement[datetime]:

@@ -43,7 +43,7 @@ def chromium_path() -> str:
     return found
 
 
-def _no_publish(task: str, queue: str, args: dict[str, object]) -> None:
+def _no_publish(task: str, queue: str, args: dict[str, object], headers: object = None) -> None:
     raise AssertionError("the browser tests' API has no relay and publishes nothing")
 
 

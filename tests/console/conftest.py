@@ -14,7 +14,7 @@ from tests.conftest import Env
 from tests.review.support import Batch, decided
 
 
-def _no_publish(task: str, queue: str, args: dict[str, object]) -> None:
+def _no_publish(task: str, queue: str, args: dict[str, object], headers: object = None) -> None:
     raise AssertionError("the console sends no task messages")
 
 

@@ -33,7 +33,9 @@ class Batching:
         self.flushes = 0
         self._held: list[Sent] | None = None
 
-    def __call__(self, task: str, queue: str, kwargs: dict[str, Any]) -> None:
+    def __call__(
+        self, task: str, queue: str, kwargs: dict[str, Any], headers: object = None
+    ) -> None:
         if self._held is None:
             self.sent.append((task, queue, kwargs))
         else:
@@ -58,7 +60,9 @@ class FailsAt:
     def __init__(self, n: int) -> None:
         self.n, self.sent = n, 0
 
-    def __call__(self, task: str, queue: str, kwargs: dict[str, Any]) -> None:
+    def __call__(
+        self, task: str, queue: str, kwargs: dict[str, Any], headers: object = None
+    ) -> None:
         if self.sent + 1 == self.n:
             raise ConnectionError("broker down")
         self.sent += 1

@@ -70,7 +70,7 @@ def decided(
             items.append(
                 VerdictToRecord(ref, policy_content, fixed_verdict(action, rationale), MODEL)
             )
-        assert record_verdicts(session, items) == set(made)
+        assert set(record_verdicts(session, items)) == set(made)
         tenant = tenants.get_by_name(session, name)
         assert tenant is not None
         return Batch(tenant.id, made)

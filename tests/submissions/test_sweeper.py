@@ -34,7 +34,9 @@ class Recorder:
         self.sent: list[tuple[str, str, dict[str, Any]]] = []
         self.fail = fail
 
-    def __call__(self, task: str, queue: str, kwargs: dict[str, Any]) -> None:
+    def __call__(
+        self, task: str, queue: str, kwargs: dict[str, Any], headers: object = None
+    ) -> None:
         if self.fail:
             raise ConnectionError("broker down")
         self.sent.append((task, queue, kwargs))

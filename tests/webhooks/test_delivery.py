@@ -70,7 +70,7 @@ def tenant(db: str) -> tuple[str, str]:
     return name, create_tenant_key(db, name)
 
 
-def _publish(task: str, queue: str, kwargs: dict[str, Any]) -> None:
+def _publish(task: str, queue: str, kwargs: dict[str, Any], headers: object = None) -> None:
     from workers.app import publish
 
     publish(task, queue, kwargs)

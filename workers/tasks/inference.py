@@ -10,31 +10,58 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from celery_batches import Batches, SimpleRequest
 
 from moderation.config import get_settings
+from moderation.observability.logs import log_context
+from moderation.observability.tracing import TRACE_KEYS, span, spans_for
 from moderation.outbox.queues import INFERENCE_QUEUE, MODERATE_TASK
-from moderation.submissions.moderation_flow import moderate_submissions_flow
+from moderation.submissions.moderation_flow import FlowReport, moderate_submissions_flow
 from workers import runtime
 from workers.app import app
 
 log = logging.getLogger(__name__)
 RETRY_DELAY_S = 5
+CARRIED = ("request_id", *TRACE_KEYS)  # the message headers a batch reads
 _settings = get_settings()
 
 
-def _submission_ids(requests: list[SimpleRequest]) -> list[uuid.UUID]:
-    """The well-formed submission ids of a batch; malformed messages are logged and dropped."""
-    ids = []
+class _Message(NamedTuple):
+    """One message of a batch: its submission, task id and headers (the upload's request id
+    and the trace context the relay sent it with)."""
+
+    submission_id: uuid.UUID
+    task_id: str
+    headers: dict[str, Any]
+
+
+def _messages(requests: list[SimpleRequest]) -> list[_Message]:
+    """The well-formed messages of a batch; malformed ones are logged and dropped."""
+    messages = []
     for request in requests:
         raw = (request.kwargs or {}).get("submission_id", (request.args or [None])[0])
         try:
-            ids.append(uuid.UUID(str(raw)))
+            sid = uuid.UUID(str(raw))
         except ValueError:
             log.error("inference.moderate got a malformed submission id %r; dropped", raw)
-    return list(dict.fromkeys(ids))  # duplicates in one batch are one job
+            continue
+        headers = {k: v for k, v in (request.request_dict or {}).items() if k in CARRIED}
+        messages.append(_Message(sid, str(request.id), headers))
+    return messages
+
+
+def _log_outcomes(messages: list[_Message], report: FlowReport) -> None:
+    """One line per message, in its upload's log context, saying what became of it."""
+    outcome = {
+        sid: name for name, ids in vars(report).items() if isinstance(ids, list) for sid in ids
+    }
+    for m in messages:
+        with log_context(
+            request_id=m.headers.get("request_id"), submission_id=m.submission_id, task_id=m.task_id
+        ):
+            log.info("submission %s: %s", m.submission_id, outcome.get(m.submission_id, "skipped"))
 
 
 def _send_again(ids: list[uuid.UUID], countdown: float) -> None:
@@ -55,11 +82,19 @@ def _send_again(ids: list[uuid.UUID], countdown: float) -> None:
 )
 def moderate(requests: list[SimpleRequest]) -> dict[str, Any]:
     """Run the moderation flow for a batch; re-send those whose model call failed, later."""
-    ids = _submission_ids(requests)
+    messages = _messages(requests)
+    ids = list(dict.fromkeys(m.submission_id for m in messages))  # duplicates: one job
     if not ids:
         return {}
     log.info("moderating a batch of %d submissions", len(ids))
-    report = moderate_submissions_flow(runtime.flow_context(), runtime.engine(), ids)
+    with (
+        spans_for("inference.moderate", [m.headers for m in messages]) as spans,
+        span("inference.batch", links=[m.headers for m in messages], size=len(ids)),
+    ):
+        report = moderate_submissions_flow(runtime.flow_context(), runtime.engine(), ids)
+        for one, m in zip(spans, messages, strict=True):
+            one.set_attribute("moderation.submission_id", str(m.submission_id))
+    _log_outcomes(messages, report)
     _send_again(report.retry, RETRY_DELAY_S)
     # an inference server outage uses up no attempt: the work waits, with a growing delay
     delay = runtime.engine_backoff.next_delay(bool(report.unavailable))
