@@ -17,7 +17,8 @@ ALERT_RULES = OBSERVABILITY / "alerts.yml"
 GRAFANA = OBSERVABILITY / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "moderation.json"
 
-# the metrics the service exports (issue #20; README, Observability): name -> kind
+# the metrics the service exports (moderation/observability/metrics.py, moderation/health/
+# gauges.py; README, Observability): name -> kind
 METRICS = {
     "moderation_uploads_total": "counter",
     "moderation_decisions_total": "counter",
@@ -27,6 +28,7 @@ METRICS = {
     "moderation_model_calls_total": "counter",
     "moderation_queue_depth": "gauge",
     "moderation_outbox_pending": "gauge",
+    "moderation_outbox_sent_total": "counter",
     "moderation_review_queue_items": "gauge",
     "moderation_failed_total": "counter",
     "moderation_webhook_deliveries_total": "counter",

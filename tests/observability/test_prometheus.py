@@ -206,23 +206,35 @@ def stack(
             "MODERATION_DATA_DIR": str(base / "data"),
             "MODERATION_RATE_LIMIT": "",
         }
+
+        def own_metrics_dir(name: str) -> dict[str, str]:
+            """A process's multiprocess-mode directory of its own, as in its own container
+            (one inherited from this process would add up the others' counts too)."""
+            path = base / "metrics" / name
+            path.mkdir(parents=True)
+            return {"PROMETHEUS_MULTIPROC_DIR": str(path)}
+
         api = stack.enter_context(
             start_api_process(
                 base / "api.log",
                 ["--workers", "2"],
                 **env,
+                **own_metrics_dir("api"),
                 MODERATION_RELAY_IN_API="false",
             )
         )
         relay_port, worker_port = free_port(), free_port()
         stack.enter_context(
-            start_relay(base / "relay.log", {**env, "MODERATION_METRICS_PORT": str(relay_port)})
+            start_relay(
+                base / "relay.log",
+                {**env, **own_metrics_dir("relay"), "MODERATION_METRICS_PORT": str(relay_port)},
+            )
         )
         worker = stack.enter_context(
             start_worker(
                 base / "worker.log",
                 checkpoints["llava"],
-                stack_env=env,
+                stack_env={**env, **own_metrics_dir("worker")},
                 MODERATION_METRICS_PORT=str(worker_port),
             )
         )
@@ -365,6 +377,8 @@ def test_the_stack_exports_the_metrics_the_dashboard_reads(stack: LiveStack, mad
         "moderation_model_calls_total",
         "moderation_queue_depth",
         "moderation_outbox_pending",
+        "moderation_outbox_sent_total",
+        "moderation_review_queue_items",  # the tiny model's verdicts ask for review
         "moderation_engine_up",
         "moderation_http_requests_total",
         "moderation_http_request_duration_seconds_bucket",
@@ -372,8 +386,15 @@ def test_the_stack_exports_the_metrics_the_dashboard_reads(stack: LiveStack, mad
         assert name in names, f"no {name} scraped: {sorted(n for n in names if 'moderation' in n)}"
     assert {n for n in names if n.startswith("moderation_")} <= series_names()
     # the system-wide gauges come from the API only
-    for gauge in ("moderation_queue_depth", "moderation_outbox_pending"):
+    for gauge in (
+        "moderation_queue_depth",
+        "moderation_outbox_pending",
+        "moderation_review_queue_items",
+    ):
         assert {job for (job,) in prometheus.by(gauge, "job")} == {"api"}, gauge
+    # the relay sent the four uploads' inference tasks (at least)
+    (sent,) = prometheus.query('sum(moderation_outbox_sent_total{job="relay"})')
+    assert float(sent["value"][1]) >= made.uploads
     # the batches held the three images the model saw (the cached re-upload needed none)
     (batches,) = prometheus.query("sum(moderation_inference_batch_size_sum)")
     assert float(batches["value"][1]) == 3
