@@ -268,10 +268,11 @@ def _targets_up(prometheus: Prometheus) -> dict[str, list[dict[str, Any]]]:
 
 def test_prometheus_scrapes_the_api_the_worker_and_the_relay(stack: LiveStack) -> None:
     jobs = _targets_up(stack.prometheus)
-    project_jobs = [
-        j["job_name"] for j in yaml.safe_load(SCRAPE_CONFIG.read_text())["scrape_configs"]
-    ]
-    assert sorted(jobs) == sorted(project_jobs)
+    paths = {
+        job["job_name"]: job.get("metrics_path", "/metrics")
+        for job in yaml.safe_load(SCRAPE_CONFIG.read_text())["scrape_configs"]
+    }
+    assert sorted(jobs) == sorted(paths)
     down = {
         f"{job} {t['scrapeUrl']}": t["lastError"]
         for job, ts in jobs.items()
@@ -281,7 +282,8 @@ def test_prometheus_scrapes_the_api_the_worker_and_the_relay(stack: LiveStack) -
     assert not down, f"targets not scraped (GET /metrics failed): {down}"
     for job in SERVICE_JOBS:
         (target,) = jobs[job]
-        assert target["scrapeUrl"].endswith("/metrics"), target
+        assert httpx.URL(target["scrapeUrl"]).path == paths[job] == "/metrics", target
+    assert stack.worker.alive()
 
 
 @dataclass(frozen=True)
