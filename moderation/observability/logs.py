@@ -25,6 +25,7 @@ from typing import Any
 FIELDS = ("request_id", "tenant_id", "submission_id", "task_id")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+_HANDLER_NAME = "moderation"
 _fields: ContextVar[dict[str, str] | None] = ContextVar("moderation_log_fields", default=None)
 
 
@@ -81,13 +82,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """The root logger of this process: one handler on stderr in ``fmt`` (text or json)."""
+    """The root logger of this process: one handler on stderr in ``fmt`` (text or json),
+    replacing the one an earlier call made."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.get_name() == _HANDLER_NAME:  # ours from before; others (a test's) stay
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
     # uvicorn's loggers write through the root (serve passes uvicorn no logging config)
