@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -21,10 +22,13 @@ from moderation.submissions.images import ImageInfo
 from moderation.submissions.types import IdempotencyClaim, ImageRow, Incoming, Intent, Received
 
 
-def enqueue_moderation(session: Session, submission_id: uuid.UUID) -> int:
-    """Write the intent to run ``inference.moderate`` for a submission; returns the outbox id."""
+def enqueue_moderation(
+    session: Session, submission_id: uuid.UUID, trace: dict[str, Any] | None = None
+) -> int:
+    """Write the intent to run ``inference.moderate`` for a submission (with its upload's
+    request id and trace context, ``trace``); returns the outbox id."""
     return outbox.add(
-        session, MODERATE_TASK, INFERENCE_QUEUE, {"submission_id": str(submission_id)}
+        session, MODERATE_TASK, INFERENCE_QUEUE, {"submission_id": str(submission_id)}, trace
     )
 
 

@@ -59,7 +59,7 @@ def sweep_flow(
                 failed.append(sub.id)
             else:
                 submissions.requeue(session, sub)
-                enqueue_moderation(session, sub.id)
+                enqueue_moderation(session, sub.id, sub.trace)
                 event, requeued = "submission.requeued", requeued + 1
             audit.append(
                 session,

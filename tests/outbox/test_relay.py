@@ -100,3 +100,21 @@ def test_without_batches_only_the_unsent_rest_goes_back(env: Env, db: str) -> No
     _, ids = _submitted(env, db, [4021, 4022, 4023])
     assert relay_outbox(db, FailsAt(2), ids) == 1
     assert len(_pending(db, ids)) == 2
+
+
+def test_a_message_goes_out_with_the_headers_its_row_keeps(db: str) -> None:
+    """The upload's request id (and trace context, with tracing on) travel as message
+    headers; a row without headers sends none."""
+    from moderation.outbox import repository as outbox
+    from moderation.storage.db import session_scope
+
+    with session_scope(db) as session:
+        carried = outbox.add(session, "t.x", "q", {"a": 1}, {"request_id": "req-9"})
+        bare = outbox.add(session, "t.x", "q", {"a": 2})
+    got: dict[int, object] = {}
+
+    def publish(task: str, queue: str, kwargs: dict[str, Any], headers: object = None) -> None:
+        got[kwargs["a"]] = headers
+
+    assert relay_outbox(db, publish, [carried, bare]) == 2
+    assert got == {1: {"request_id": "req-9"}, 2: None}

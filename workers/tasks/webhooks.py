@@ -11,6 +11,7 @@ import logging
 import uuid
 
 from moderation.config import get_settings
+from moderation.observability.logs import log_context
 from moderation.outbox.queues import DELIVER_TASK, WEBHOOKS_QUEUE
 from moderation.webhooks.delivery import deliver_message_flow
 from workers import runtime
@@ -29,7 +30,8 @@ def deliver(message_id: str) -> str:
     except ValueError:
         log.error("webhooks.deliver got a malformed message id %r; dropped", message_id)
         return "malformed"
-    report = deliver_message_flow(runtime.delivery_context(), mid)
+    with log_context(task_id=deliver.request.id):
+        report = deliver_message_flow(runtime.delivery_context(), mid)
     log.info("webhook message %s: %s", mid, report.outcome)
     # Redis re-delivers countdowns longer than its visibility timeout: leave those to the sweep
     if (
