@@ -6,9 +6,11 @@ hashes are the ones HMA and ThreatExchange exchange."""
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from dataclasses import dataclass
 
+from PIL import Image
 from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_bytes
 
 PDQ_BITS = 256
@@ -44,6 +46,15 @@ def hash_image(data: bytes) -> ImageHashes:
         md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def hash_frame(frame: Image.Image) -> ImageHashes:
+    """PDQ (and quality) of a decoded frame of an animation, the same as :func:`hash_image`
+    gives a still image of its pixels; it has no file, so no MD5 or SHA-256 to match."""
+    buffer = io.BytesIO()
+    frame.save(buffer, format="PNG", compress_level=1)
+    pdq, quality = pdq_from_bytes(buffer.getvalue())
+    return ImageHashes(pdq=pdq, quality=int(quality), md5="", sha256="")
 
 
 def _normal(value: str, pattern: re.Pattern[str], kind: str) -> str:
