@@ -250,3 +250,31 @@ def test_a_still_image_is_decided_exactly_as_before(env: Env, db: str, engine: A
         "decided_at",
     }
     assert set(DecisionOut.model_fields) == old_fields | {"frames"}
+
+
+def test_a_banked_picture_in_a_later_frame_decides_without_the_model(
+    env: Env, db: str, engine: Any
+) -> None:
+    """The file's own hashes match nothing (its first frame is a plain colour); a later
+    frame is the picture a bank holds (PDQ of a still image of it)."""
+    from moderation.banks.service import Owner, add_entries, create_bank, image_entry
+
+    data = images.animation(256, 192, seed=19, frames=4)
+    banked = images.encode(images.photo(256, 192, seed=19 * 100 + 2), "PNG")  # frame 2
+    with session_scope(db) as session:
+        owner = tenants.get_by_name(session, TENANT) or tenants.create(session, TENANT)
+        who = Owner(owner.id, "test")
+        bank = create_bank(session, who, f"frames-{uuid.uuid4().hex[:6]}", "block")
+        add_entries(session, who, bank, [image_entry(banked, "O2", None)], "test", backfill_days=0)
+    sid = _submit(env, db, data)
+    counting = CountingEngine(engine)
+    report = moderate_submissions_flow(_ctx(env, db), counting, [sid])
+    assert report.hash_matched == [sid] and counting.calls == []
+    decision = _decision(db, sid)
+    assert (decision["source"], decision["action"], decision["category"]) == (
+        "hash_match",
+        "block",
+        "O2",
+    )
+    assert decision["match"]["frame"] == 2 and decision["match"]["bank"] == str(bank.id)
+    assert decision["rationale"].startswith("Frame 2 matches entry")

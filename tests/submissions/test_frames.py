@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 import pytest
 from PIL import Image
@@ -35,7 +36,7 @@ def test_at_most_max_frames_and_evenly_spaced_fill_covers_a_slow_fade() -> None:
     fade = _seen(list(range(0, 250, 2)))  # 125 frames, each a tiny step from the last
     chosen = choose(fade, 8)
     assert len(chosen) == 8 and chosen[0] == 0
-    gaps = [b - a for a, b in zip(chosen, chosen[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(chosen)]
     assert max(gaps) - min(gaps) <= 9  # spread over the whole animation, not bunched
 
 
