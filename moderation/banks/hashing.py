@@ -6,10 +6,11 @@ hashes are the ones HMA and ThreatExchange exchange."""
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from dataclasses import dataclass
 
+import numpy as np
+import pdqhash
 from PIL import Image
 from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_bytes
 
@@ -49,11 +50,12 @@ def hash_image(data: bytes) -> ImageHashes:
 
 
 def hash_frame(frame: Image.Image) -> ImageHashes:
-    """PDQ (and quality) of a decoded frame of an animation, the same as :func:`hash_image`
-    gives a still image of its pixels; it has no file, so no MD5 or SHA-256 to match."""
-    buffer = io.BytesIO()
-    frame.save(buffer, format="PNG", compress_level=1)
-    pdq, quality = pdq_from_bytes(buffer.getvalue())
+    """PDQ (and quality) of a decoded RGB frame of an animation, the same as
+    :func:`hash_image` gives a lossless still image of its pixels (threatexchange hashes the
+    RGB array of the decoded file with ``pdqhash`` too); it has no file, so no MD5 or SHA-256
+    to match."""
+    bits, quality = pdqhash.compute(np.asarray(frame.convert("RGB")))
+    pdq = f"{int(''.join(str(int(b)) for b in bits), 2):0{PDQ_BITS // 4}x}"
     return ImageHashes(pdq=pdq, quality=int(quality), md5="", sha256="")
 
 

@@ -119,3 +119,14 @@ def test_a_frame_as_png_for_the_console() -> None:
     assert png.startswith(b"\x89PNG")
     with pytest.raises(ImageRejected, match="no frame 9"):
         frame_png(data, 9, max_pixels=MAX_PIXELS, limits=LIMITS)
+
+
+def test_a_frames_pdq_is_that_of_a_still_image_of_its_pixels() -> None:
+    from moderation.banks.hashing import hash_frame, hash_image
+
+    for seed in range(3):
+        picture = images.photo(200, 150, seed=seed)
+        still = hash_image(images.encode(picture, "PNG"))
+        frame = hash_frame(picture)
+        assert (frame.pdq, frame.quality) == (still.pdq, still.quality)
+        assert frame.md5 == frame.sha256 == ""  # a frame has no file to match exactly
