@@ -120,6 +120,34 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     max_form_overhead_bytes: int = 64 * 1024
 
+    # animated images (GIF, WebP, APNG): which frames are judged, and the caps on hostile ones
+    max_frames: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="frames of an animated image judged by the model: the first, the frames "
+        "where the picture changes, then evenly spaced ones",
+    )
+    max_animation_frames: int = Field(
+        default=1000,
+        ge=1,
+        description="an animated upload with more frames is refused (413) at intake, before "
+        "any frame past the first is decoded",
+    )
+    max_animation_pixels: int = Field(
+        default=200_000_000,
+        ge=1,
+        description="cap on the pixels decoded across an animation's frames (each frame is "
+        "its full canvas): an upload over it is refused (413) at intake",
+    )
+    animation_decode_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="the worker stops decoding an animation after this long and fails the "
+        "submission ('image could not be loaded')",
+    )
+
     # back-pressure: per-key rate limit on the broker's Redis, and a cap on the inference backlog
     rate_limit: str = Field(
         default="50/second",

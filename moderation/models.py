@@ -15,7 +15,14 @@ from moderation.policies.models import (
 )
 from moderation.review.models import Review, ReviewClaim, ReviewerDisplay
 from moderation.storage.base import Base
-from moderation.submissions.models import Appeal, Decision, IdempotencyKey, Image, Submission
+from moderation.submissions.models import (
+    Appeal,
+    Decision,
+    FrameVerdict,
+    IdempotencyKey,
+    Image,
+    Submission,
+)
 from moderation.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
@@ -29,6 +36,7 @@ __all__ = [
     "BankMatch",
     "Base",
     "Decision",
+    "FrameVerdict",
     "HashBank",
     "IdempotencyKey",
     "Image",

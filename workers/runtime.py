@@ -14,7 +14,9 @@ from moderation.health import repository as inference_workers
 from moderation.inference.types import Engine
 from moderation.storage.blobs import blob_store
 from moderation.storage.db import session_scope
-from moderation.submissions.moderation_flow import FlowContext, warm_up_flow
+from moderation.submissions.flow_state import FlowContext
+from moderation.submissions.images import animation_limits
+from moderation.submissions.moderation_flow import warm_up_flow
 from moderation.webhooks.delivery import DeliveryContext
 from moderation.webhooks.secrets import SecretBox
 
@@ -41,6 +43,7 @@ def flow_context() -> FlowContext:
         max_pixels=settings.max_image_pixels,
         max_attempts=settings.max_attempts,
         verdict_cache_scope=settings.verdict_cache_scope,
+        animation=animation_limits(settings),
     )
 
 

@@ -9,6 +9,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+import numpy as np
+import pdqhash
+from PIL import Image
 from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_bytes
 
 PDQ_BITS = 256
@@ -44,6 +47,16 @@ def hash_image(data: bytes) -> ImageHashes:
         md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def hash_frame(frame: Image.Image) -> ImageHashes:
+    """PDQ (and quality) of a decoded RGB frame of an animation, the same as
+    :func:`hash_image` gives a lossless still image of its pixels (threatexchange hashes the
+    RGB array of the decoded file with ``pdqhash`` too); it has no file, so no MD5 or SHA-256
+    to match."""
+    bits, quality = pdqhash.compute(np.asarray(frame.convert("RGB")))
+    pdq = f"{int(''.join(str(int(b)) for b in bits), 2):0{PDQ_BITS // 4}x}"
+    return ImageHashes(pdq=pdq, quality=int(quality), md5="", sha256="")
 
 
 def _normal(value: str, pattern: re.Pattern[str], kind: str) -> str:

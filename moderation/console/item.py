@@ -33,6 +33,8 @@ from moderation.review.queue import (
 )
 from moderation.storage.blobs import BlobNotFound
 from moderation.storage.db import read_scope, session_scope
+from moderation.submissions.frames import frame_png
+from moderation.submissions.images import ImageRejected, animation_limits
 from moderation.web.deps import BlobsDep, DbUrlDep, SettingsDep
 
 router = APIRouter(prefix="/items/{submission_id}")
@@ -148,6 +150,39 @@ def item_image(
         return error_page(request, user, 404, "the image is no longer stored")
     media_type = f"image/{image.format.lower()}"
     return Response(data, media_type=media_type, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/frames/{index}", name="item_frame")
+def item_frame(
+    request: Request,
+    submission_id: uuid.UUID,
+    index: int,
+    user: ReviewerDep,
+    db_url: DbUrlDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+) -> Response:
+    """One judged frame of an animated image, as PNG, never cached (only the frames the
+    decision lists are served)."""
+    with read_scope(db_url) as session:
+        try:
+            submission, image, decision = visible_decision(session, submission_id, user.tenant_id)
+        except ItemNotFound:
+            return missing(request, user)
+    if index not in {f["index"] for f in decision.frames or []}:
+        return error_page(request, user, 404, "no such judged frame")
+    if submission.image_purged_at is not None:
+        return error_page(request, user, 410, "the image was deleted", "Gone")
+    try:
+        png = frame_png(
+            blobs.get(image.sha256),
+            index,
+            max_pixels=settings.max_image_pixels,
+            limits=animation_limits(settings),
+        )
+    except (BlobNotFound, ImageRejected):
+        return error_page(request, user, 404, "the frame can no longer be shown")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/claim", name="item_claim")

@@ -21,8 +21,9 @@ from moderation.policies.format import Policy
 from moderation.policies.models import BacktestItem
 from moderation.storage.blobs import BlobNotFound
 from moderation.storage.db import session_scope
+from moderation.submissions.flow_state import FlowContext
 from moderation.submissions.images import ImageRejected, decode_for_model
-from moderation.submissions.moderation_flow import FlowContext, cached_policy_version
+from moderation.submissions.moderation_flow import cached_policy_version
 from moderation.submissions.verdicts import decide
 
 log = logging.getLogger(__name__)

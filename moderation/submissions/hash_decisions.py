@@ -25,6 +25,12 @@ class HashMatch:
     policy: Policy
     hit: BankHit
     latency_ms: float
+    frame: int | None = None  # the frame of an animation that matched (None: the image)
+
+    @property
+    def match(self) -> dict[str, Any]:
+        """The ``decision.match``: the hit, and the frame when one matched."""
+        return self.hit.as_match() | ({} if self.frame is None else {"frame": self.frame})
 
     @property
     def category(self) -> str | None:
@@ -33,10 +39,12 @@ class HashMatch:
         return label if label in self.policy.category_ids else None
 
 
-def _rationale(hit: BankHit) -> str:
+def _rationale(item: HashMatch) -> str:
+    hit = item.hit
     how = "exactly" if hit.kind != "pdq" else f"at PDQ distance {hit.distance}"
     label = f" ({hit.label})" if hit.label else ""
-    return f"Matches entry {hit.entry_id} of hash bank '{hit.bank_name}'{label} {how}."
+    what = "Matches" if item.frame is None else f"Frame {item.frame} matches"
+    return f"{what} entry {hit.entry_id} of hash bank '{hit.bank_name}'{label} {how}."
 
 
 def _row(item: HashMatch) -> dict[str, Any]:
@@ -47,13 +55,13 @@ def _row(item: HashMatch) -> dict[str, Any]:
         "action": hit.action,
         "rating": "unsafe",
         "category": item.category,
-        "rationale": _rationale(hit),
+        "rationale": _rationale(item),
         "scores": {"unsafe": 1.0, "categories": {}},
         "decided_by": "model",  # the automatic side: a reviewer may still confirm or overturn
         "model_action": hit.action,
         "model_category": item.category,
         "source": "hash_match",
-        "match": hit.as_match(),
+        "match": item.match,
         "verdict": {"rating": "unsafe", "category": item.category},
         "raw_text": "",
         "model_id": MATCHER,
@@ -76,7 +84,7 @@ def _event(item: HashMatch) -> dict[str, Any]:
             "rating": "unsafe",
             "category": item.category,
             "source": "hash_match",
-            "match": item.hit.as_match(),
+            "match": item.match,
         },
     }
 

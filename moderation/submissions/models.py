@@ -1,4 +1,5 @@
-"""Tables of submissions: images, submissions, decisions, idempotency keys, appeals."""
+"""Tables of submissions: images, submissions, decisions, frame verdicts, idempotency keys,
+appeals."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from moderation.storage.base import Base, now_column
@@ -112,6 +114,8 @@ class Decision(Base):
     cached_from: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("decisions.id"))
     # source "hash_match": the bank entry matched ({bank, bank_name, entry, distance, kind})
     match: Mapped[dict[str, Any] | None]
+    # an animated image: the frames judged [{index, offset_ms, rating, category, unsafe}]
+    frames: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     verdict: Mapped[dict[str, Any]]
     raw_text: Mapped[str] = mapped_column(Text)
     model_id: Mapped[str] = mapped_column(String(300))
@@ -120,6 +124,22 @@ class Decision(Base):
     decoding: Mapped[dict[str, Any]]
     latency_ms: Mapped[float] = mapped_column(Float)
     decided_at: Mapped[datetime] = now_column()
+
+
+class FrameVerdict(Base):
+    """The model's verdict on one frame of an animated image, cached by the frame's key
+    (its decoded pixels, policy version, model, decoding, and tenant under the tenant scope):
+    the same frame in another animation costs no model call."""
+
+    __tablename__ = "frame_verdicts"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rating: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(16))
+    rationale: Mapped[str] = mapped_column(Text)
+    raw_text: Mapped[str] = mapped_column(Text)
+    scores: Mapped[dict[str, Any]]
+    prompt_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = now_column()
 
 
 class IdempotencyKey(Base):

@@ -22,30 +22,34 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from contextlib import suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import lru_cache
 
 import PIL.Image
-from PIL.Image import Image
 from sqlalchemy.orm import Session
 
 from moderation.audit import repository as audit
-from moderation.banks.matching import bank_index, hashes_of, match_image
 from moderation.inference.types import Engine, EngineUnavailable, ModerationRequest, Verdict
 from moderation.observability import metrics
 from moderation.policies import repository as policy_repo
 from moderation.policies.catalog import policy_version
 from moderation.policies.format import Policy
-from moderation.storage.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable
+from moderation.storage.blobs import BlobNotFound, BlobStoreUnavailable
 from moderation.storage.db import held_connection, session_scope, statement_scope
 from moderation.submissions import repository as submissions
-from moderation.submissions.hash_decisions import HashMatch, record_hash_matches
+from moderation.submissions.flow_state import Claim, count_decisions
+from moderation.submissions.flow_state import FlowContext as FlowContext  # the flow's API
+from moderation.submissions.flow_state import FlowReport as FlowReport
+from moderation.submissions.frame_verdicts import (
+    JudgedFrame,
+    cached_frame_verdicts,
+    most_severe,
+    store_frame_verdicts,
+)
+from moderation.submissions.frames import select_frames
+from moderation.submissions.hash_matching import match_banks, match_frame_banks
 from moderation.submissions.images import ImageRejected, decode_for_model
-from moderation.submissions.types import FINAL, OPEN, Status, SubmissionRef
+from moderation.submissions.types import FINAL, OPEN, Status
 from moderation.submissions.verdicts import (
-    CachedVerdict,
     ModelInfo,
     VerdictToRecord,
     cached_verdicts,
@@ -55,45 +59,6 @@ from moderation.submissions.verdicts import (
 from moderation.webhooks.events import MODERATION_DECIDED, MODERATION_FAILED, emit_events, fanout
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FlowContext:
-    """What the flow needs from its process: the database, the blobs and the limits."""
-
-    db_url: str
-    blobs: BlobStore
-    max_pixels: int
-    max_attempts: int
-    verdict_cache_scope: str = "tenant"  # whose verdicts the cache reuses: see verdict_key
-
-
-@dataclass
-class FlowReport:
-    """What happened to each submission id handed to the flow."""
-
-    decided: list[uuid.UUID] = field(default_factory=list)
-    cached: list[uuid.UUID] = field(default_factory=list)
-    hash_matched: list[uuid.UUID] = field(default_factory=list)  # decided by a bank entry
-    failed: list[uuid.UUID] = field(default_factory=list)
-    skipped: list[uuid.UUID] = field(default_factory=list)
-    retry: list[uuid.UUID] = field(default_factory=list)
-    isolated: list[uuid.UUID] = field(default_factory=list)  # suspects, run one at a time
-    unavailable: list[uuid.UUID] = field(default_factory=list)  # the engine could not judge now
-    model_calls: int = 0
-    model_ms: float = 0.0  # time inside the engine
-    flow_ms: float = 0.0  # the whole flow: model_ms plus rows, blobs, images, decisions
-
-
-@dataclass
-class _Claim:
-    submission: SubmissionRef  # attempts include this one
-    policy: Policy
-    model: ModelInfo
-    key: str = ""  # its verdict key
-    cached: CachedVerdict | None = None
-    data: bytes | None = None  # the image file, once read
-    image: Image | None = None
 
 
 def model_info(engine: Engine, policy: Policy) -> ModelInfo:
@@ -164,7 +129,7 @@ def claim(
     ids: Sequence[uuid.UUID],
     report: FlowReport,
     statuses: Sequence[str] = (Status.QUEUED,),
-) -> tuple[list[_Claim], list[uuid.UUID]]:
+) -> tuple[list[Claim], list[uuid.UUID]]:
     """Mark the submissions in one of ``statuses`` as processing, find cached verdicts, fail
     those past the cap; also the suspects left unclaimed (see the module's doc).
 
@@ -177,7 +142,7 @@ def claim(
             policy = cached_policy_version(ctx.db_url, ref.policy_version)
             if ref.policy_version not in models:
                 models[ref.policy_version] = model_info(engine, policy)
-            claims.append(_Claim(ref, policy, models[ref.policy_version]))
+            claims.append(Claim(ref, policy, models[ref.policy_version]))
         for c in claims:
             c.key = verdict_key(c.submission, c.model, ctx.verdict_cache_scope)
         cached = cached_verdicts(session, [c.key for c in claims])
@@ -192,13 +157,16 @@ def claim(
     return claims, suspects
 
 
-def _load_images(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> list[_Claim]:
-    """Decode each image; a missing or undecodable blob fails only its submission."""
+def _load_images(ctx: FlowContext, claims: list[Claim], report: FlowReport) -> list[Claim]:
+    """Decode each image (an animation: its chosen frames); a missing or undecodable blob, or
+    an animation over its caps, fails only its submission."""
     loaded, broken = [], []
     for c in claims:
         try:
             data = c.data if c.data is not None else ctx.blobs.get(c.submission.image_sha256)
-            c.image = decode_for_model(data, max_pixels=ctx.max_pixels)
+            c.frames = select_frames(data, max_pixels=ctx.max_pixels, limits=ctx.animation)
+            if c.frames is None:
+                c.image = decode_for_model(data, max_pixels=ctx.max_pixels)
         except (BlobNotFound, ImageRejected) as exc:
             broken.append((c.submission.id, f"image could not be loaded: {exc}"))
             continue
@@ -209,70 +177,80 @@ def _load_images(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> 
     return loaded
 
 
-def _match_banks(ctx: FlowContext, claims: list[_Claim], report: FlowReport) -> list[_Claim]:
-    """Decide the claims whose image a bank entry matches (no model call); the rest. Each
-    image's hashes are computed once and stored; an unreadable blob is left to the model's
-    image checks."""
-    started = time.perf_counter()
-    for c in claims:
-        with suppress(BlobNotFound):
-            c.data = ctx.blobs.get(c.submission.image_sha256)
-    images = {c.submission.image_sha256: c.data for c in claims if c.data is not None}
-    if not images:
-        return claims
-    index = bank_index(ctx.db_url)
-    matches: dict[uuid.UUID, HashMatch] = {}
+def _find_frame_verdicts(ctx: FlowContext, claims: list[Claim]) -> None:
+    """Key each chosen frame and find the verdicts the frame cache holds (one read)."""
+    animated = [c for c in claims if c.frames]
+    if not animated:
+        return
+    for c in animated:
+        c.frame_keys = [
+            verdict_key(c.submission, c.model, ctx.verdict_cache_scope, f.sha256)
+            for f in c.frames or []
+        ]
     with statement_scope(ctx.db_url) as session:
-        hashes = hashes_of(session, images)
-        index.refresh(session)
-        for c in claims:
-            found = hashes.get(c.submission.image_sha256)
-            if found is None:
-                continue
-            hit = match_image(session, index, c.submission.tenant_id, found)
-            if hit is not None:
-                ms = (time.perf_counter() - started) * 1000
-                matches[c.submission.id] = HashMatch(c.submission, c.policy, hit, ms)
-        if matches:
-            written = record_hash_matches(
-                session, list(matches.values()), fanout(MODERATION_DECIDED)
-            )
-            _count_decisions([m.submission for m in matches.values()], written, "hash_match")
-            report.hash_matched.extend(sid for sid in matches if sid in written)
-            report.skipped.extend(sid for sid in matches if sid not in written)
-    return [c for c in claims if c.submission.id not in matches]
+        cached = cached_frame_verdicts(session, [k for c in animated for k in c.frame_keys])
+    for c in animated:
+        c.frame_cached = {k: cached[k] for k in c.frame_keys if k in cached}
 
 
-def _infer(engine: Engine, claims: list[_Claim], report: FlowReport) -> list[Verdict | str]:
-    """One batched model call; if it fails, each image alone, so one bad item fails alone."""
-    requests = []
-    for c in claims:
+def _requests(c: Claim) -> list[ModerationRequest]:
+    """What the model judges for a claim: its image, or its frames the cache lacks."""
+    rubric = c.policy.rubric()
+    if c.frames is None:
         assert c.image is not None, "images are loaded before inference"
-        requests.append(ModerationRequest(image=c.image, rubric=c.policy.rubric()))
+        return [ModerationRequest(image=c.image, rubric=rubric)]
+    keyed = zip(c.frames, c.frame_keys, strict=True)
+    return [ModerationRequest(f.image, rubric) for f, k in keyed if k not in c.frame_cached]
+
+
+def _infer(engine: Engine, claims: list[Claim], report: FlowReport) -> list[list[Verdict] | str]:
+    """One batched model call for every image and frame; if it fails, each claim alone, so
+    one bad item fails alone. Per claim: its verdicts in request order, or the error."""
+    groups = [_requests(c) for c in claims]
+    requests = [r for group in groups for r in group]
+    if not requests:  # every frame was cached
+        return [[] for _ in claims]
     started = time.perf_counter()
     try:
         report.model_calls += 1
         metrics.MODEL_CALLS.inc()
         metrics.INFERENCE_BATCH_SIZE.observe(len(requests))
-        return list(engine.moderate_batch(requests))
+        verdicts = iter(engine.moderate_batch(requests))
+        return [[next(verdicts) for _ in group] for group in groups]
     except EngineUnavailable:
         raise  # not the images' fault: the caller gives the batch back
     except Exception as exc:
         log.exception("model call failed for a batch of %d", len(requests))
-        if len(requests) == 1:
+        if len(claims) == 1:
             return [f"{type(exc).__name__}: {exc}"]
     finally:
         elapsed = time.perf_counter() - started
         report.model_ms += elapsed * 1000
         metrics.INFERENCE_SECONDS.observe(elapsed)
-    results: list[Verdict | str] = []
+    results: list[list[Verdict] | str] = []
     for c in claims:
         results.extend(_infer(engine, [c], report))
     return results
 
 
+def _judgement(c: Claim, result: list[Verdict] | str) -> Verdict | str:
+    """A claim's verdict from the model's answer: a still image's own; an animation's most
+    severe frame (cached frames and those judged now), its frames listed on the claim."""
+    if isinstance(result, str) or c.frames is None:
+        return result if isinstance(result, str) else result[0]
+    judged, fresh = [], iter(result)
+    for frame, key in zip(c.frames, c.frame_keys, strict=True):
+        cached = c.frame_cached.get(key)
+        verdict = cached if cached is not None else next(fresh)
+        if cached is None:
+            c.frame_verdicts[key] = verdict
+        judged.append(JudgedFrame(frame.index, frame.offset_ms, verdict, cached is not None))
+    worst, c.frames_listed = most_severe(c.policy, judged)
+    return worst
+
+
 def _release_or_fail(
-    ctx: FlowContext, session: Session, failed: list[tuple[_Claim, str]], report: FlowReport
+    ctx: FlowContext, session: Session, failed: list[tuple[Claim, str]], report: FlowReport
 ) -> None:
     """After model failures: back to queued for a retry, or failed at the attempt cap (the
     releases first: row locks before chain heads)."""
@@ -287,7 +265,7 @@ def _release_or_fail(
 
 
 def _record(
-    ctx: FlowContext, results: list[tuple[_Claim, Verdict | str]], report: FlowReport
+    ctx: FlowContext, results: list[tuple[Claim, Verdict | str]], report: FlowReport
 ) -> None:
     """Write the retries/failures, then the decisions with their audit events and
     ``moderation.decided`` webhook messages (one statement, in autocommit)."""
@@ -301,37 +279,27 @@ def _record(
             c.policy,
             r,
             c.model,
-            cached=c.cached is not None,
+            cached=c.from_cache,
             cached_from=c.cached.source_for(c.submission.tenant_id) if c.cached else None,
             key=c.key,
+            frames=c.cached.frames if c.cached else c.frames_listed,
         )
         for c, r in results
         if not isinstance(r, str)
     }
     with statement_scope(ctx.db_url) as session:
+        store_frame_verdicts(
+            session, {k: v for c, _ in results for k, v in c.frame_verdicts.items()}
+        )
         written = record_verdicts(session, list(to_record.values()), fanout(MODERATION_DECIDED))
     for cached in (False, True):
         refs = [i.submission for i in to_record.values() if i.cached == cached]
-        _count_decisions(refs, written, "cache" if cached else "model")
+        count_decisions(refs, written, "cache" if cached else "model")
     for sid, item in to_record.items():
         if sid not in written:
             report.skipped.append(sid)  # closed meanwhile by another delivery or the sweeper
         else:
             (report.cached if item.cached else report.decided).append(sid)
-
-
-def _count_decisions(
-    refs: Sequence[SubmissionRef], written: dict[uuid.UUID, str], source: str
-) -> None:
-    """Count the decisions written now, and the time from each upload to its decision."""
-    now = datetime.now(UTC)
-    for ref in refs:
-        action = written.get(ref.id)
-        if action is None:
-            continue
-        metrics.DECISIONS.labels(action, source).inc()
-        if ref.created_at is not None:
-            metrics.DECISION_LATENCY.observe(max(0.0, (now - ref.created_at).total_seconds()))
 
 
 def warm_up_flow(ctx: FlowContext, engine: Engine) -> None:
@@ -362,17 +330,18 @@ def _decide(
     record; the suspects."""
     claims, suspects = claim(ctx, engine, ids, report, statuses)
     try:
-        claims = _match_banks(ctx, claims, report)
+        claims = match_banks(ctx, claims, report)
         to_model = _load_images(ctx, [c for c in claims if not c.cached], report)
     except BlobStoreUnavailable as exc:  # not the images' fault: nothing decided, no attempt
         _give_back(ctx, claims, report, f"blob store unavailable: {exc}")
         return suspects
-    results: list[tuple[_Claim, Verdict | str]] = [
-        (c, c.cached.verdict) for c in claims if c.cached
-    ]
+    to_model = match_frame_banks(ctx, to_model, report)
+    _find_frame_verdicts(ctx, to_model)
+    results: list[tuple[Claim, Verdict | str]] = [(c, c.cached.verdict) for c in claims if c.cached]
     if to_model:
         try:
-            results.extend(zip(to_model, _infer(engine, to_model, report), strict=True))
+            answers = _infer(engine, to_model, report)
+            results.extend((c, _judgement(c, a)) for c, a in zip(to_model, answers, strict=True))
         except EngineUnavailable as exc:
             metrics.ENGINE_UP.labels(engine.model_id).set(0)
             _give_back(ctx, to_model, report, f"engine unavailable: {exc}")
@@ -381,7 +350,7 @@ def _decide(
     return suspects
 
 
-def _give_back(ctx: FlowContext, claims: list[_Claim], report: FlowReport, why: str) -> None:
+def _give_back(ctx: FlowContext, claims: list[Claim], report: FlowReport, why: str) -> None:
     """Queue ``claims`` again without using up an attempt (the caller sends them again)."""
     log.warning("%s; %d submissions go back", why, len(claims))
     with statement_scope(ctx.db_url) as session:

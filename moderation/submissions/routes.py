@@ -27,6 +27,7 @@ from moderation.submissions.image_urls import fetch_image
 from moderation.submissions.images import (
     ImageInfo,
     ImageRejected,
+    animation_limits,
     decodes_to_verify,
     open_image,
     verify_image,
@@ -173,9 +174,10 @@ async def _inspect(data: bytes, settings: Settings) -> ImageInfo:
             cheap = img.width * img.height <= INLINE_INSPECT_PIXELS
         else:
             cheap = len(data) <= INLINE_INSPECT_BYTES
+        limits = animation_limits(settings)
         if cheap:
-            return verify_image(img, data)
-        return await run_in_threadpool(verify_image, img, data)
+            return verify_image(img, data, limits)
+        return await run_in_threadpool(verify_image, img, data, limits)
     except ImageRejected as exc:
         raise _rejected(exc) from exc
 

@@ -113,6 +113,17 @@ class MatchOut(BaseModel):
     entry: uuid.UUID = Field(description="the entry that matched")
     distance: int = Field(description="PDQ Hamming distance (0 for an exact MD5/SHA-256 match)")
     kind: Literal["pdq", "md5", "sha256"] = Field(description="which hash matched")
+    frame: int | None = Field(
+        None, description="an animated image: the index of the frame that matched"
+    )
+
+
+class FrameOut(BaseModel):
+    index: int = Field(description="the frame's position in the animation, from 0")
+    offset_ms: int = Field(description="when the frame is first shown, from the start")
+    rating: Literal["safe", "unsafe"] = Field(description="this frame's rating")
+    category: str | None = Field(description="this frame's category (null when safe)")
+    unsafe: float = Field(description="this frame's P(unsafe)")
 
 
 class DecisionOut(BaseModel):
@@ -129,6 +140,12 @@ class DecisionOut(BaseModel):
     )
     match: MatchOut | None = Field(
         None, description="with source 'hash_match': the bank entry and the distance"
+    )
+    frames: list[FrameOut] | None = Field(
+        None,
+        description="an animated image (GIF, WebP, APNG): the frames judged, each with its "
+        "own verdict; the most severe (highest P(unsafe)) sets the decision. Null for a "
+        "still image",
     )
     model: ModelRef
     decided_at: datetime
@@ -214,6 +231,9 @@ def decision_out(decision: Decision) -> DecisionOut:
         decided_by=decision.decided_by,  # type: ignore[arg-type]
         source=decision.source,  # type: ignore[arg-type]
         match=None if decision.match is None else MatchOut.model_validate(decision.match),
+        frames=None
+        if decision.frames is None
+        else [FrameOut.model_validate(f) for f in decision.frames],
         model=ModelRef(
             id=decision.model_id,
             revision=decision.model_revision,

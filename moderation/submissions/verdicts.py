@@ -42,15 +42,22 @@ def decide(policy: Policy, unsafe: float, categories: dict[str, float]) -> Outco
     return Outcome("allow", "safe", None)
 
 
-def verdict_key(submission: SubmissionRef, model: ModelInfo, scope: str = "tenant") -> str:
+def verdict_key(
+    submission: SubmissionRef,
+    model: ModelInfo,
+    scope: str = "tenant",
+    frame_sha256: str | None = None,
+) -> str:
     """What makes a verdict reproducible (image bytes, policy version, model, decoding), and,
     under the ``tenant`` cache scope, whose it is: a verdict is then reused only within its
     tenant, so a cache hit never tells a tenant that another tenant uploaded the same bytes.
-    Under ``global`` the key leaves the tenant out (as keys did before tenant scoping)."""
+    Under ``global`` the key leaves the tenant out (as keys did before tenant scoping). With
+    ``frame_sha256`` (the decoded pixels of one frame of an animation) the frame's key."""
     owner = [str(submission.tenant_id)] if scope == "tenant" else []
+    image = [submission.image_sha256] if frame_sha256 is None else ["frame", frame_sha256]
     material = [
         *owner,
-        submission.image_sha256,
+        *image,
         submission.policy_version,
         model.model_id,
         model.revision,
@@ -80,6 +87,7 @@ class CachedVerdict:
     decision_id: uuid.UUID
     tenant_id: uuid.UUID
     verdict: Verdict
+    frames: list[dict[str, Any]] | None = None  # an animation's judged frames
 
     def source_for(self, tenant_id: uuid.UUID) -> uuid.UUID | None:
         """The decision to name as ``cached_from`` for ``tenant_id``'s submission: only one of
@@ -90,7 +98,7 @@ class CachedVerdict:
 def cached_verdicts(session: Session, keys: list[str]) -> dict[str, CachedVerdict]:
     """Verdicts the model already gave for these keys, with the decisions that hold them."""
     return {
-        key: CachedVerdict(row.id, tenant_id, _verdict_of(row))
+        key: CachedVerdict(row.id, tenant_id, _verdict_of(row), row.frames)
         for key, (row, tenant_id) in decisions.model_verdicts(session, keys).items()
     }
 
@@ -108,6 +116,7 @@ class VerdictToRecord:
     cached: bool = False
     cached_from: uuid.UUID | None = None
     key: str | None = None  # default: the tenant-scoped key
+    frames: list[dict[str, Any]] | None = None  # an animation: its judged frames
 
 
 def _decision_row(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
@@ -126,6 +135,7 @@ def _decision_row(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
         "source": "cache" if item.cached else "model",
         "verdict_key": item.key or verdict_key(sub, model),
         "cached_from": item.cached_from,
+        "frames": item.frames,
         "verdict": {"rating": verdict.rating, "category": verdict.category},
         "raw_text": verdict.raw_text,
         "model_id": model.model_id,
@@ -148,6 +158,7 @@ def _decided_event(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
             "unsafe": item.verdict.scores.unsafe,
             "source": "cache" if item.cached else "model",
             "cached_from": None if item.cached_from is None else str(item.cached_from),
+            **({} if item.frames is None else {"frames": [f["index"] for f in item.frames]}),
         },
     }
 

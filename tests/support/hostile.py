@@ -145,9 +145,11 @@ def alpha_png() -> bytes:
     return encode(img, "PNG")
 
 
-def many_frame_gif(frames: int = 10_000) -> bytes:
-    """A 1x1 GIF with ``frames`` frames, written by hand (Pillow would merge equal frames)."""
-    header = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+def many_frame_gif(frames: int = 10_000, width: int = 1, height: int = 1) -> bytes:
+    """A GIF of ``width`` x ``height`` with ``frames`` 1x1 frames, written by hand (Pillow
+    would merge equal frames); over the animation frame cap by default."""
+    screen = struct.pack("<HHBBB", width, height, 0x80, 0, 0)
+    header = b"GIF89a" + screen + b"\x00\x00\x00\xff\xff\xff"
     loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
     frame = (
         b"\x21\xf9\x04\x00\x01\x00\x00\x00"  # graphic control: 10 ms
@@ -156,6 +158,13 @@ def many_frame_gif(frames: int = 10_000) -> bytes:
         + b"\x02\x02\x44\x01\x00"  # LZW: clear, colour 0, end
     )
     return header + loop + frame * frames + b"\x3b"
+
+
+def gif_over_pixel_cap() -> bytes:
+    """A 4000x4000 GIF of 13 tiny frames: each decodes to the whole 16 MP canvas, 208 M pixels
+    across them, over the default animation pixel cap (200 M) though each frame is under the
+    image pixel limit."""
+    return many_frame_gif(13, 4000, 4000)
 
 
 def huge_exif_png(megabytes: int = 8) -> bytes:
@@ -210,7 +219,8 @@ CASES = (
     Hostile("cmyk jpeg", cmyk_jpeg, 202, "c.jpg", "image/jpeg"),
     Hostile("16-bit png", sixteen_bit_png, 202),
     Hostile("alpha png", alpha_png, 202),
-    Hostile("10,000-frame gif", many_frame_gif, 202, "f.gif", "image/gif"),
+    Hostile("10,000-frame gif", many_frame_gif, 413, "f.gif", "image/gif"),
+    Hostile("gif past the pixel cap", gif_over_pixel_cap, 413, "p.gif", "image/gif"),
     Hostile("huge exif", huge_exif_png, 202),
     Hostile("0 bytes", empty, 422),
 )

@@ -82,3 +82,18 @@ def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
         + _chunk(b"IDAT", idat)
         + _chunk(b"IEND", b"")
     )
+
+
+def animation(
+    width: int = 64,
+    height: int = 48,
+    seed: int = 0,
+    frames: int = 6,
+    fmt: str = "GIF",
+    duration: int | list[int] = 100,
+) -> bytes:
+    """An animation whose first frame is a plain colour and whose later frames are
+    :func:`photo` pictures that differ from one another (GIF, WEBP or PNG: APNG)."""
+    first = Image.new("RGB", (width, height), (30 + seed % 200, 120, 200))
+    rest = [photo(width, height, seed=seed * 100 + n) for n in range(1, frames)]
+    return encode(first, fmt, save_all=True, append_images=rest, duration=duration, loop=0)

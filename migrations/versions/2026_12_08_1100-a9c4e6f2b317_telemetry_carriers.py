@@ -2,8 +2,8 @@
 and on each outbox message (sent as Celery message headers)
 
 Revision ID: a9c4e6f2b317
-Revises: f4b8e2a6c913
-Create Date: 2026-12-07 18:00:00.000000+00:00
+Revises: a3d7f1c9e254
+Create Date: 2026-12-08 11:00:00.000000+00:00
 """
 
 from typing import Sequence, Union
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "a9c4e6f2b317"
-down_revision: Union[str, Sequence[str], None] = "f4b8e2a6c913"
+down_revision: Union[str, Sequence[str], None] = "a3d7f1c9e254"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
