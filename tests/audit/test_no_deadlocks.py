@@ -65,7 +65,7 @@ def test_multi_tenant_writers_never_deadlock(db: str) -> None:
                 ),
                 {"t": owners},
             ).scalars()
-            _fail_all(session, [(sid, "test") for sid in found])
+            _fail_all(session, [(sid, "test") for sid in found], "model")
 
     def sweeper(rng: random.Random) -> None:
         sweep_flow(db, lambda *_: None, stuck_after_s=0, max_attempts=3)

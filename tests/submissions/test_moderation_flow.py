@@ -274,7 +274,7 @@ def test_a_decided_submission_is_never_failed_by_a_late_writer(env: Env, db: str
             other.execute(
                 text("UPDATE submissions SET status = 'decided' WHERE id = :s"), {"s": sid}
             )
-        assert _fail_all(late, [(sid, "gave up")]) == []
+        assert _fail_all(late, [(sid, "gave up")], "gave_up") == []
         assert not submissions.finish(late, sid, Status.FAILED, "gave up")
     (row,) = rows(db, "SELECT status, error FROM submissions WHERE id = :s", s=str(sid))
     assert row == {"status": "decided", "error": None}

@@ -86,6 +86,24 @@ def test_a_reupload_is_decided_from_the_served_verdict_cache(
     assert decisions[1]["model"]["engine"] == "vllm"
 
 
+def test_an_animation_has_its_frames_judged_by_the_server(
+    worker: WorkerProcess, api: ApiServer, keys: Keys, db: str
+) -> None:
+    data = images.animation(48, 40, seed=75, frames=6)
+    with api.client(keys.a) as client:
+        created = client.post("/v1/moderations", files={"image": ("a.gif", data, "image/gif")})
+        assert created.status_code == 202, created.text
+        body = wait_for_status(client, created.json()["id"], ("decided", "failed"), 120)
+    assert body["status"] == "decided", body
+    assert_valid_decision(body)
+    assert_matches_database(db, body)
+    decision = body["decision"]
+    assert decision["model"]["engine"] == "vllm"
+    frames = decision["frames"]
+    assert len(frames) >= 3 and frames[0]["index"] == 0
+    assert decision["scores"]["unsafe"] == max(f["unsafe"] for f in frames)
+
+
 def test_the_worker_holds_no_model_and_no_torch(worker: WorkerProcess) -> None:
     maps = Path(f"/proc/{worker.proc.pid}/maps").read_text()
     assert "libtorch" not in maps
