@@ -20,15 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import machine, markdown_table, service_database
-from moderation.accounts import tenant_repository as tenants
 from moderation.inference import load_engine
 from moderation.inference.tiny import build_tiny
 from moderation.storage.blobs import FileBlobStore
-from moderation.storage.db import session_scope
 from moderation.submissions.images import inspect_image
-from moderation.submissions.intake import Replayed, accept_submission
 from moderation.submissions.moderation_flow import FlowContext, moderate_submissions_flow
 from tests.support import images
+from tests.support.intake import accept_data
 
 
 class Counting:
@@ -50,19 +48,7 @@ def _submit(db: str, blobs: Path, data: bytes) -> tuple[uuid.UUID, float]:
     started = time.perf_counter()
     info = inspect_image(data, max_bytes=20 * 2**20, max_pixels=40_000_000)
     check_ms = (time.perf_counter() - started) * 1000
-    with session_scope(db) as session:
-        owner = tenants.get_by_name(session, "bench") or tenants.create(session, "bench")
-        received = accept_submission(
-            session,
-            FileBlobStore(blobs),
-            tenant_id=owner.id,
-            data=data,
-            image=info,
-            policy_slug="default",
-            external_id=None,
-        )
-    assert not isinstance(received, Replayed)
-    return received.id, check_ms
+    return accept_data(db, blobs, data, "bench", info=info).id, check_ms
 
 
 def _run(

@@ -12,10 +12,8 @@ from PIL import Image
 
 from moderation.accounts import tenant_repository as tenants
 from moderation.policies.catalog import policy_version
-from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
 from moderation.submissions.images import inspect_image
-from moderation.submissions.intake import Replayed, accept_submission
 from moderation.submissions.types import SubmissionRef
 from moderation.submissions.verdicts import VerdictToRecord, record_verdicts
 from tests.conftest import Env
@@ -23,6 +21,7 @@ from tests.console.pages import Reviewer, element_text
 from tests.console.support import make_account, make_tenant
 from tests.review.support import MODEL, Batch, fixed_verdict
 from tests.support import images
+from tests.support.intake import accept_data
 
 Clients = Callable[[], TestClient]
 FRAMES = [
@@ -35,22 +34,14 @@ def _decided_animation(env: Env, db: str) -> tuple[uuid.UUID, uuid.UUID]:
     data = images.animation(64, 48, seed=41, frames=5)
     info = inspect_image(data, max_bytes=10**6, max_pixels=10**6)
     name = f"console-animated-{uuid.uuid4().hex[:6]}"
+    received = accept_data(db, env.data_dir / "blobs", data, name, info=info)
     with session_scope(db) as session:
-        tenant = tenants.create(session, name)
-        received = accept_submission(
-            session,
-            FileBlobStore(env.data_dir / "blobs"),
-            tenant_id=tenant.id,
-            data=data,
-            image=info,
-            policy_slug="default",
-            external_id=None,
-        )
-        assert not isinstance(received, Replayed)
+        tenant = tenants.get_by_name(session, name)
+        assert tenant is not None
         sub = SubmissionRef(received.id, tenant.id, info.sha256, received.policy_version, 1)
         policy = policy_version(session, received.policy_version)
         item = VerdictToRecord(sub, policy, fixed_verdict("review"), MODEL, frames=FRAMES)
-        assert record_verdicts(session, [item]) == {received.id}
+        assert set(record_verdicts(session, [item])) == {received.id}
         return tenant.id, received.id
 
 

@@ -32,6 +32,7 @@ from tests.support.processes import (
     free_port,
     start_api_process,
     start_worker,
+    stop_process,
     wait_for_status,
 )
 from tests.support.services import RestartableRedis
@@ -121,12 +122,7 @@ def start_prometheus(
             )
             yield server
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 def _ready(url: str) -> bool:
@@ -165,12 +161,7 @@ def start_relay(log_path: Path, env: Mapping[str, str]) -> Iterator[subprocess.P
             _wait_until(running, 60, lambda: log_path.read_text(errors="replace")[-4000:])
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 @dataclass

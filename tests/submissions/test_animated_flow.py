@@ -16,8 +16,7 @@ from moderation.accounts import tenant_repository as tenants
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
 from moderation.submissions.frames import select_frames
-from moderation.submissions.images import AnimationLimits, decode_for_model, inspect_image
-from moderation.submissions.intake import accept_submission
+from moderation.submissions.images import AnimationLimits, decode_for_model
 from moderation.submissions.moderation_flow import FlowContext, moderate_submissions_flow
 from moderation.submissions.schemas import DecisionOut
 from moderation.webhooks.models import WebhookEndpoint, WebhookMessage
@@ -28,6 +27,7 @@ from tests.policies.support import publish_global
 from tests.submissions.test_moderation_flow import CountingEngine
 from tests.support import images
 from tests.support.db import rows
+from tests.support.intake import accept_data
 
 TENANT = "animated"
 
@@ -45,19 +45,7 @@ def _ctx(env: Env, db: str, **limits: Any) -> FlowContext:
 
 
 def _submit(env: Env, db: str, data: bytes, policy: str = "default") -> uuid.UUID:
-    info = inspect_image(data, max_bytes=10**7, max_pixels=10**7)
-    with session_scope(db) as session:
-        owner = tenants.get_by_name(session, TENANT) or tenants.create(session, TENANT)
-        received = accept_submission(
-            session,
-            FileBlobStore(env.data_dir / "blobs"),
-            tenant_id=owner.id,
-            data=data,
-            image=info,
-            policy_slug=policy,
-            external_id=None,
-        )
-        return received.id  # type: ignore[union-attr]
+    return accept_data(db, env.data_dir / "blobs", data, TENANT, policy).id
 
 
 def _decision(db: str, sid: uuid.UUID) -> dict[str, Any]:

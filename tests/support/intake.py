@@ -7,13 +7,51 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from moderation.accounts import tenant_repository as tenants
 from moderation.storage.blobs import FileBlobStore
 from moderation.storage.db import session_scope
-from moderation.submissions.images import inspect_image
-from moderation.submissions.intake import accept_submission
+from moderation.submissions.images import ImageInfo, inspect_image
+from moderation.submissions.intake import Replayed, accept_submission
+from moderation.submissions.types import Received
 from tests.support import images
+
+
+def _accept(
+    session: Session,
+    blobs_dir: Path,
+    data: bytes,
+    tenant: str,
+    policy: str,
+    info: ImageInfo | None = None,
+) -> Received:
+    owner = tenants.get_by_name(session, tenant) or tenants.create(session, tenant)
+    received = accept_submission(
+        session,
+        FileBlobStore(blobs_dir),
+        tenant_id=owner.id,
+        data=data,
+        image=info or inspect_image(data, max_bytes=10**7, max_pixels=10**7),
+        policy_slug=policy,
+        external_id=None,
+    )
+    assert not isinstance(received, Replayed)
+    return received
+
+
+def accept_data(
+    db: str,
+    blobs_dir: Path,
+    data: bytes,
+    tenant: str = "direct",
+    policy: str = "default",
+    info: ImageInfo | None = None,
+) -> Received:
+    """One submission of these image bytes (checked as intake checks them, unless ``info``
+    says what the check found), in a transaction of its own."""
+    with session_scope(db) as session:
+        return _accept(session, blobs_dir, data, tenant, policy, info)
 
 
 def accept_many(
@@ -29,19 +67,9 @@ def accept_many(
     where given); [(submission id, outbox id)]."""
     made = []
     with session_scope(db) as session:
-        owner = tenants.get_by_name(session, tenant) or tenants.create(session, tenant)
         for seed in seeds:
             data = images.png(*(sizes or {}).get(seed, size), seed=seed)
-            info = inspect_image(data, max_bytes=10**6, max_pixels=10**6)
-            received = accept_submission(
-                session,
-                FileBlobStore(blobs_dir),
-                tenant_id=owner.id,
-                data=data,
-                image=info,
-                policy_slug=policy,
-                external_id=None,
-            )
+            received = _accept(session, blobs_dir, data, tenant, policy)
             outbox_id = session.execute(
                 text("SELECT id FROM outbox WHERE args->>'submission_id' = :s"),
                 {"s": str(received.id)},
