@@ -3,6 +3,7 @@ here (an outbox relay listening on the database, like the suite's API, still sen
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,19 +19,23 @@ from moderation.submissions.types import Received
 from tests.support import images
 
 
+def _owner(session: Session, tenant: str) -> uuid.UUID:
+    """The tenant of this name (made if new)."""
+    return (tenants.get_by_name(session, tenant) or tenants.create(session, tenant)).id
+
+
 def _accept(
     session: Session,
     blobs_dir: Path,
     data: bytes,
-    tenant: str,
+    owner: uuid.UUID,
     policy: str,
     info: ImageInfo | None = None,
 ) -> Received:
-    owner = tenants.get_by_name(session, tenant) or tenants.create(session, tenant)
     received = accept_submission(
         session,
         FileBlobStore(blobs_dir),
-        tenant_id=owner.id,
+        tenant_id=owner,
         data=data,
         image=info or inspect_image(data, max_bytes=10**7, max_pixels=10**7),
         policy_slug=policy,
@@ -51,7 +56,7 @@ def accept_data(
     """One submission of these image bytes (checked as intake checks them, unless ``info``
     says what the check found), in a transaction of its own."""
     with session_scope(db) as session:
-        return _accept(session, blobs_dir, data, tenant, policy, info)
+        return _accept(session, blobs_dir, data, _owner(session, tenant), policy, info)
 
 
 def accept_many(
@@ -67,9 +72,10 @@ def accept_many(
     where given); [(submission id, outbox id)]."""
     made = []
     with session_scope(db) as session:
+        owner = _owner(session, tenant)  # made even for no seeds
         for seed in seeds:
             data = images.png(*(sizes or {}).get(seed, size), seed=seed)
-            received = _accept(session, blobs_dir, data, tenant, policy)
+            received = _accept(session, blobs_dir, data, owner, policy)
             outbox_id = session.execute(
                 text("SELECT id FROM outbox WHERE args->>'submission_id' = :s"),
                 {"s": str(received.id)},
