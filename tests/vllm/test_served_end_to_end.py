@@ -89,7 +89,7 @@ def test_a_reupload_is_decided_from_the_served_verdict_cache(
 def test_an_animation_has_its_frames_judged_by_the_server(
     worker: WorkerProcess, api: ApiServer, keys: Keys, db: str
 ) -> None:
-    data = images.animation(48, 40, seed=75, frames=6)
+    data = images.animation(64, 48, seed=75, frames=6)
     with api.client(keys.a) as client:
         created = client.post("/v1/moderations", files={"image": ("a.gif", data, "image/gif")})
         assert created.status_code == 202, created.text
