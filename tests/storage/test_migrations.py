@@ -201,3 +201,56 @@ def test_image_retention_migration_on_a_database_that_holds_data(
         "ix_submissions_image_kept",
         "ix_submissions_kept_created_at",
     } <= names
+
+
+def test_animated_and_telemetry_migrations_on_a_database_that_holds_data(
+    make_db: Callable[[], str],
+) -> None:
+    """Decided submissions and pending outbox rows written at head (one with a request id and
+    trace context, one decision with frames), down to the revision before both migrations and
+    up again: every row is still there; what was written before them has no frames, no trace
+    and no headers, and the outbox rows still relay."""
+    from moderation.outbox.relay import relay_outbox
+    from tests.review.support import decided
+
+    db = make_db()
+    config = alembic_config(db)
+    blobs = Path(tempfile.mkdtemp())
+    batch = decided(db, blobs, ["allow", "review"])
+    ids = [str(sid) for sid in batch.ids]
+    execute(
+        db,
+        "UPDATE submissions SET trace = CAST(:t AS jsonb) WHERE id = CAST(:i AS uuid)",
+        t='{"request_id": "r-1"}',
+        i=ids[0],
+    )
+    execute(
+        db,
+        "UPDATE decisions SET frames = CAST(:f AS jsonb) WHERE submission_id = CAST(:i AS uuid)",
+        f='[{"index": 0, "offset_ms": 0, "rating": "safe", "category": null, "unsafe": 0.1}]',
+        i=ids[0],
+    )
+    execute(db, "UPDATE outbox SET headers = CAST(:h AS jsonb)", h='{"request_id": "r-1"}')
+    before = rows(db, "SELECT count(*) AS n FROM outbox")
+    command.downgrade(config, "f4b8e2a6c913")
+    assert not rows(
+        db,
+        "SELECT 1 FROM information_schema.columns WHERE column_name IN ('trace', 'headers', "
+        "'frames')",
+    )
+    assert not rows(db, "SELECT 1 FROM pg_tables WHERE tablename = 'frame_verdicts'")
+    command.upgrade(config, "head")
+    found = rows(
+        db,
+        "SELECT s.trace, d.frames FROM submissions s JOIN decisions d ON d.submission_id = s.id"
+        " WHERE s.id = ANY(CAST(:i AS uuid[]))",
+        i=ids,
+    )
+    assert found == [{"trace": None, "frames": None}] * 2
+    assert rows(db, "SELECT count(*) AS n FROM outbox") == before
+    assert rows(db, "SELECT count(*) AS n FROM outbox WHERE headers IS NOT NULL") == [{"n": 0}]
+    sent: list[object] = []
+    pending = [r["id"] for r in rows(db, "SELECT id FROM outbox WHERE sent_at IS NULL")]
+    assert pending
+    relay_outbox(db, lambda task, queue, kwargs, headers=None: sent.append(headers), pending)
+    assert sent == [None] * len(pending)
