@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from moderation.inference.types import Scores, Verdict
+from moderation.inference.types import Verdict
 from moderation.policies.format import Policy
 from moderation.submissions import frame_verdict_repository as repo
 from moderation.submissions.models import FrameVerdict
-from moderation.submissions.verdicts import decide
+from moderation.submissions.verdicts import decide, scores_of, stored_scores
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def _verdict_of(row: FrameVerdict) -> Verdict:
         category=row.category,
         rationale=row.rationale,
         raw_text=row.raw_text,
-        scores=Scores(unsafe=row.scores["unsafe"], categories=dict(row.scores["categories"])),
+        scores=scores_of(row.scores),
         prompt_sha256=row.prompt_sha256,
         latency_ms=0.0,
     )
@@ -54,7 +54,7 @@ def store_frame_verdicts(session: Session, verdicts: Mapping[str, Verdict]) -> N
                 "category": v.category,
                 "rationale": v.rationale,
                 "raw_text": v.raw_text,
-                "scores": {"unsafe": v.scores.unsafe, "categories": v.scores.categories},
+                "scores": stored_scores(v.scores),
                 "prompt_sha256": v.prompt_sha256,
             }
             for key, v in verdicts.items()

@@ -66,8 +66,18 @@ def verdict_key(
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
+def stored_scores(scores: Scores) -> dict[str, Any]:
+    """Scores as a decision or a frame verdict stores them (JSON)."""
+    return {"unsafe": scores.unsafe, "categories": scores.categories}
+
+
+def scores_of(stored: dict[str, Any]) -> Scores:
+    """The scores :func:`stored_scores` stored."""
+    return Scores(unsafe=stored["unsafe"], categories=dict(stored["categories"]))
+
+
 def _verdict_of(row: Decision) -> Verdict:
-    scores = Scores(unsafe=row.scores["unsafe"], categories=dict(row.scores["categories"]))
+    scores = scores_of(row.scores)
     return Verdict(
         rating=row.verdict["rating"],
         category=row.verdict["category"],
@@ -128,7 +138,7 @@ def _decision_row(item: VerdictToRecord, outcome: Outcome) -> dict[str, Any]:
         "rating": outcome.rating,
         "category": outcome.category,
         "rationale": verdict.rationale,
-        "scores": {"unsafe": verdict.scores.unsafe, "categories": verdict.scores.categories},
+        "scores": stored_scores(verdict.scores),
         "decided_by": "model",
         "model_action": outcome.action,
         "model_category": outcome.category,
