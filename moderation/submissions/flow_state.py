@@ -75,11 +75,12 @@ class Claim:
 
 
 def count_decisions(
-    refs: Sequence[SubmissionRef], written: dict[uuid.UUID, str], source: str
+    sources: Sequence[tuple[SubmissionRef, str]], written: dict[uuid.UUID, str]
 ) -> None:
-    """Count the decisions written now, and the time from each upload to its decision."""
+    """Count the decisions written now (each submission with the source of its decision),
+    and the time from each upload to its decision."""
     now = datetime.now(UTC)
-    for ref in refs:
+    for ref, source in sources:
         action = written.get(ref.id)
         if action is None:
             continue

@@ -83,7 +83,7 @@ def _decide_matches(
             matches[c.submission.id] = HashMatch(c.submission, c.policy, best, ms, frame)
     if matches:
         written = record_hash_matches(session, list(matches.values()), fanout(MODERATION_DECIDED))
-        count_decisions([m.submission for m in matches.values()], written, "hash_match")
+        count_decisions([(m.submission, "hash_match") for m in matches.values()], written)
         report.hash_matched.extend(sid for sid in matches if sid in written)
         report.skipped.extend(sid for sid in matches if sid not in written)
     return [c for c in claims if c.submission.id not in matches]

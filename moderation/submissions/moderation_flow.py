@@ -292,9 +292,9 @@ def _record(
             session, {k: v for c, _ in results for k, v in c.frame_verdicts.items()}
         )
         written = record_verdicts(session, list(to_record.values()), fanout(MODERATION_DECIDED))
-    for cached in (False, True):
-        refs = [i.submission for i in to_record.values() if i.cached == cached]
-        count_decisions(refs, written, "cache" if cached else "model")
+    count_decisions(
+        [(i.submission, "cache" if i.cached else "model") for i in to_record.values()], written
+    )
     for sid, item in to_record.items():
         if sid not in written:
             report.skipped.append(sid)  # closed meanwhile by another delivery or the sweeper
