@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from moderation.observability import metrics
-from moderation.observability.tracing import TRACE_KEYS, carrier, span
+from moderation.observability.tracing import carrier, span
 from moderation.outbox import repository as outbox
 from moderation.outbox.repository import CHANNEL
 from moderation.storage.db import get_engine, normalize_url, session_scope
@@ -99,8 +99,8 @@ def _publish_one(publish: Publish, message: outbox.Message) -> None:
         publish(message.task, message.queue, dict(message.args))
         return
     with span("outbox.relay", parent=message.headers, kind=SpanKind.PRODUCER, task=message.task):
-        headers = {k: v for k, v in message.headers.items() if k not in TRACE_KEYS}
-        publish(message.task, message.queue, dict(message.args), {**headers, **carrier()})
+        # the relay's own span is the worker's parent when it traces; else the upload's
+        publish(message.task, message.queue, dict(message.args), {**message.headers, **carrier()})
 
 
 def relay_outbox(
