@@ -61,8 +61,10 @@ def test_api_relay_worker_and_webhook_spans_of_one_upload_share_one_trace(
     assert ancestors[-1] == "POST /v1/moderations" and "outbox.relay" in ancestors, ancestors
     assert by_id[relay["parent_id"]]["trace_id"] == upload["trace_id"]
     assert consumed["attributes"]["moderation.submission_id"] == upload["submission_id"]
-    batch = next(s for s in spans if s["name"] == "inference.batch")
-    assert upload["trace_id"] in batch["links"]  # the batch names the uploads it decided
+    # the batch that decided the upload links its trace (the in-thread worker may also run
+    # batches of messages other tests left in the broker, which link nothing of this run)
+    batches = [s for s in spans if s["name"] == "inference.batch"]
+    assert any(upload["trace_id"] in b["links"] for b in batches), batches
     # the database work of the flow is traced too (SQLAlchemy instrumentation)
     assert any(s["name"].startswith(("SELECT", "UPDATE", "INSERT")) for s in spans)
 
